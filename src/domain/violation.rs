@@ -1,0 +1,206 @@
+//! Why a request is refused: a stable reason code, the field at fault and a sentence.
+
+use std::fmt;
+
+/// A stable, machine-readable denial reason. The string form (UPPER_SNAKE) is part
+/// of the API: terminals switch on it. Never rename one; add new ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // identity
+    FacilityUnidentified,
+    FacilityCodeFormat,
+    FacilityCodePrefecture,
+    FacilityCodeFeeTable,
+    FacilityCodeCheckDigit,
+    AccessContextMissing,
+    StaffIdMissing,
+    StaffIdInvalid,
+    StaffRoleMissing,
+    StaffRoleUnknown,
+    // activation
+    AreaNotActivated,
+    ActivationStoreUnavailable,
+    // identification
+    InsuredNumberMissing,
+    InsurerNumberFormat,
+    InsurerNumberPrefecture,
+    InsurerNumberCheckDigit,
+    SymbolInvalid,
+    NumberMissing,
+    NumberInvalid,
+    BranchInvalid,
+    NameMissing,
+    NameInvalid,
+    BirthDateMissing,
+    BirthDateInvalid,
+    SexMissing,
+    InsurerOrAddressMissing,
+    InsurerNameInvalid,
+    AddressFragmentInvalid,
+    PeriodInvalid,
+    IdentificationMissing,
+    SearchIdMissing,
+    SearchNotFound,
+    SearchExpired,
+    SearchFacilityMismatch,
+    PatientNotInSearch,
+    // consent and purpose
+    ConsentBasisMissing,
+    ConsentBasisUnknown,
+    ExemptionReasonMissing,
+    ExemptionReasonInvalid,
+    ExemptionIdentificationMissing,
+    PurposeMissing,
+    PurposeNotPermitted,
+    // audit and upstream
+    AuditUnavailable,
+    UpstreamUnavailable,
+    UpstreamTimeout,
+    UpstreamError,
+    PatientNotFound,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Reason::FacilityUnidentified,
+        Reason::FacilityCodeFormat,
+        Reason::FacilityCodePrefecture,
+        Reason::FacilityCodeFeeTable,
+        Reason::FacilityCodeCheckDigit,
+        Reason::AccessContextMissing,
+        Reason::StaffIdMissing,
+        Reason::StaffIdInvalid,
+        Reason::StaffRoleMissing,
+        Reason::StaffRoleUnknown,
+        Reason::AreaNotActivated,
+        Reason::ActivationStoreUnavailable,
+        Reason::InsuredNumberMissing,
+        Reason::InsurerNumberFormat,
+        Reason::InsurerNumberPrefecture,
+        Reason::InsurerNumberCheckDigit,
+        Reason::SymbolInvalid,
+        Reason::NumberMissing,
+        Reason::NumberInvalid,
+        Reason::BranchInvalid,
+        Reason::NameMissing,
+        Reason::NameInvalid,
+        Reason::BirthDateMissing,
+        Reason::BirthDateInvalid,
+        Reason::SexMissing,
+        Reason::InsurerOrAddressMissing,
+        Reason::InsurerNameInvalid,
+        Reason::AddressFragmentInvalid,
+        Reason::PeriodInvalid,
+        Reason::IdentificationMissing,
+        Reason::SearchIdMissing,
+        Reason::SearchNotFound,
+        Reason::SearchExpired,
+        Reason::SearchFacilityMismatch,
+        Reason::PatientNotInSearch,
+        Reason::ConsentBasisMissing,
+        Reason::ConsentBasisUnknown,
+        Reason::ExemptionReasonMissing,
+        Reason::ExemptionReasonInvalid,
+        Reason::ExemptionIdentificationMissing,
+        Reason::PurposeMissing,
+        Reason::PurposeNotPermitted,
+        Reason::AuditUnavailable,
+        Reason::UpstreamUnavailable,
+        Reason::UpstreamTimeout,
+        Reason::UpstreamError,
+        Reason::PatientNotFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::FacilityUnidentified => "FACILITY_UNIDENTIFIED",
+            Reason::FacilityCodeFormat => "FACILITY_CODE_FORMAT",
+            Reason::FacilityCodePrefecture => "FACILITY_CODE_PREFECTURE",
+            Reason::FacilityCodeFeeTable => "FACILITY_CODE_FEE_TABLE",
+            Reason::FacilityCodeCheckDigit => "FACILITY_CODE_CHECK_DIGIT",
+            Reason::AccessContextMissing => "ACCESS_CONTEXT_MISSING",
+            Reason::StaffIdMissing => "STAFF_ID_MISSING",
+            Reason::StaffIdInvalid => "STAFF_ID_INVALID",
+            Reason::StaffRoleMissing => "STAFF_ROLE_MISSING",
+            Reason::StaffRoleUnknown => "STAFF_ROLE_UNKNOWN",
+            Reason::AreaNotActivated => "AREA_NOT_ACTIVATED",
+            Reason::ActivationStoreUnavailable => "ACTIVATION_STORE_UNAVAILABLE",
+            Reason::InsuredNumberMissing => "INSURED_NUMBER_MISSING",
+            Reason::InsurerNumberFormat => "INSURER_NUMBER_FORMAT",
+            Reason::InsurerNumberPrefecture => "INSURER_NUMBER_PREFECTURE",
+            Reason::InsurerNumberCheckDigit => "INSURER_NUMBER_CHECK_DIGIT",
+            Reason::SymbolInvalid => "SYMBOL_INVALID",
+            Reason::NumberMissing => "NUMBER_MISSING",
+            Reason::NumberInvalid => "NUMBER_INVALID",
+            Reason::BranchInvalid => "BRANCH_INVALID",
+            Reason::NameMissing => "NAME_MISSING",
+            Reason::NameInvalid => "NAME_INVALID",
+            Reason::BirthDateMissing => "BIRTH_DATE_MISSING",
+            Reason::BirthDateInvalid => "BIRTH_DATE_INVALID",
+            Reason::SexMissing => "SEX_MISSING",
+            Reason::InsurerOrAddressMissing => "INSURER_OR_ADDRESS_MISSING",
+            Reason::InsurerNameInvalid => "INSURER_NAME_INVALID",
+            Reason::AddressFragmentInvalid => "ADDRESS_FRAGMENT_INVALID",
+            Reason::PeriodInvalid => "PERIOD_INVALID",
+            Reason::IdentificationMissing => "IDENTIFICATION_MISSING",
+            Reason::SearchIdMissing => "SEARCH_ID_MISSING",
+            Reason::SearchNotFound => "SEARCH_NOT_FOUND",
+            Reason::SearchExpired => "SEARCH_EXPIRED",
+            Reason::SearchFacilityMismatch => "SEARCH_FACILITY_MISMATCH",
+            Reason::PatientNotInSearch => "PATIENT_NOT_IN_SEARCH",
+            Reason::ConsentBasisMissing => "CONSENT_BASIS_MISSING",
+            Reason::ConsentBasisUnknown => "CONSENT_BASIS_UNKNOWN",
+            Reason::ExemptionReasonMissing => "EXEMPTION_REASON_MISSING",
+            Reason::ExemptionReasonInvalid => "EXEMPTION_REASON_INVALID",
+            Reason::ExemptionIdentificationMissing => "EXEMPTION_IDENTIFICATION_MISSING",
+            Reason::PurposeMissing => "PURPOSE_MISSING",
+            Reason::PurposeNotPermitted => "PURPOSE_NOT_PERMITTED",
+            Reason::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            Reason::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            Reason::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            Reason::UpstreamError => "UPSTREAM_ERROR",
+            Reason::PatientNotFound => "PATIENT_NOT_FOUND",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused input or rule: the reason, the request field at fault (dotted proto
+/// path such as `insured.insurer_number`, empty when no single field is at fault),
+/// a sentence for the user, and extra explanatory key/values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub reason: Reason,
+    pub field: String,
+    pub description: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Violation {
+    pub fn new(reason: Reason, field: impl Into<String>, description: impl Into<String>) -> Self {
+        Violation {
+            reason,
+            field: field.into(),
+            description: description.into(),
+            metadata: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.description)
+    }
+}
+
+impl std::error::Error for Violation {}

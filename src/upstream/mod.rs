@@ -1,0 +1,3 @@
+//! The upstream OQS: the client the gateway forwards through, and a built-in simulator.
+
+pub mod simulator;

@@ -1,0 +1,1 @@
+//! A simulator of the upstream OQS with a deterministic synthetic population.
