@@ -1,6 +1,19 @@
 //! onshi-gateway: the emergency-access gateway in front of the online qualification
-//! confirmation system (OQS).
+//! confirmation system (OQS). The request path is in [`pipeline`].
 
+pub mod activation_cache;
+pub mod admin;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod gateway;
+pub mod pipeline;
 pub mod proto;
+pub mod rules;
+pub mod server;
+pub mod store;
 pub mod upstream;

@@ -1,1 +1,37 @@
-fn main() {}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use onshi_gateway::cli::{ActivationCommand, AuditCommand, Cli, Command};
+use onshi_gateway::clock::SystemClock;
+use onshi_gateway::{admin, commands};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let clock = Arc::new(SystemClock);
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve(args.to_config(), clock).await,
+        Command::Demo(args) => commands::demo(args, clock).await,
+        Command::Upstream(args) => commands::upstream(args).await,
+        Command::Activation(ActivationCommand::Add(args)) => commands::activation_add(args).await,
+        Command::Activation(ActivationCommand::List(args)) => commands::activation_list(args).await,
+        Command::Audit(AuditCommand::List(args)) => commands::audit_list(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(admin::AdminError::Invalid { .. }) = e.downcast_ref::<admin::AdminError>() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

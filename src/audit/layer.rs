@@ -1,0 +1,136 @@
+//! Wraps the rules and the upstream call: whatever happens inside, one access record
+//! is written, and nothing reaches the caller before that record is committed.
+//! If it cannot be committed the caller gets UNAVAILABLE, never unaudited data.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+use tower::{Layer, Service};
+
+use super::AuditWriter;
+use crate::clock::SharedClock;
+use crate::domain::{Reason, Violation};
+use crate::rules::{AccessNote, Note, PatientRequest, status_of};
+use crate::store::{AccessRecord, Decision};
+
+#[derive(Clone)]
+pub struct AuditLayer {
+    writer: AuditWriter,
+    clock: SharedClock,
+}
+
+impl AuditLayer {
+    pub fn new(writer: AuditWriter, clock: SharedClock) -> Self {
+        AuditLayer { writer, clock }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            writer: self.writer.clone(),
+            clock: self.clock.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditService<S> {
+    writer: AuditWriter,
+    clock: SharedClock,
+    inner: S,
+}
+
+/// Builds the record of one call from what the rules noted and how it ended.
+pub fn record_of<M: PatientRequest>(
+    note: &AccessNote,
+    code: tonic::Code,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AccessRecord {
+    let decision = match (code, note.forwarded) {
+        (tonic::Code::Ok, _) => Decision::Allowed,
+        (_, true) => Decision::Failed,
+        (_, false) => Decision::Denied,
+    };
+    AccessRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        at,
+        method: M::METHOD.to_string(),
+        items: M::ITEMS.to_string(),
+        facility: note.facility.clone(),
+        staff_id: note.staff_id.clone(),
+        staff_role: note.staff_role.map(str::to_string),
+        patient_key: note.patient_key.clone(),
+        identification: note.identification.map(str::to_string),
+        search_id: note.search_id.clone(),
+        consent_basis: note.consent_basis.map(str::to_string),
+        exemption_reason: note.exemption_reason.clone(),
+        exemption_identification: note.exemption_identification.map(str::to_string),
+        purpose: note.purpose.map(str::to_string),
+        activation_id: note.activation_id.clone(),
+        decision,
+        reason: note.reason.map(|r| r.as_str().to_string()),
+        grpc_code: code as i32,
+        upstream_result: note.upstream_result.clone(),
+        needs_review: note.needs_review,
+    }
+}
+
+impl<M, S> Service<Request<M>> for AuditService<S>
+where
+    M: PatientRequest,
+    S: Service<Request<M>, Response = Response<M::Reply>, Error = Status> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response<M::Reply>;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<M::Reply>, Status>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<M>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let writer = self.writer.clone();
+        let clock = self.clock.clone();
+        Box::pin(async move {
+            let started = Instant::now();
+            let note = Note::default();
+            req.extensions_mut().insert(note.clone());
+            let at = clock.now();
+            let result = inner.call(req).await;
+            let code = match &result {
+                Ok(_) => tonic::Code::Ok,
+                Err(status) => status.code(),
+            };
+            let record = record_of::<M>(&note.lock(), code, at);
+            let decision = record.decision;
+            let reason = record.reason.clone();
+            let span = tracing::info_span!("audit.commit");
+            let committed = tracing::Instrument::instrument(writer.commit(record), span).await;
+            tracing::info!(
+                method = M::METHOD,
+                decision = decision.as_str(),
+                reason = reason.as_deref().unwrap_or(""),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "access"
+            );
+            match committed {
+                Ok(()) => result,
+                Err(e) => Err(status_of(&Violation::new(
+                    Reason::AuditUnavailable,
+                    "",
+                    format!("{e}; no patient data is served without an access record"),
+                ))),
+            }
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! What each CLI subcommand does.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::admin::{new_activation, window_from};
+use crate::cli::{ActivationAddArgs, AuditListArgs, DataArgs, DemoArgs, UpstreamArgs};
+use crate::clock::SharedClock;
+use crate::config::GatewayConfig;
+use crate::domain::jst::to_jst_string;
+use crate::rules::identity::IdentitySource;
+use crate::server::{self, RunningGateway};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ActivationStore, AuditStore};
+use crate::upstream::simulator::Population;
+
+async fn open_store(data: &DataArgs) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&data.data_dir)?;
+    let path = data.data_dir.join("onshi.db");
+    SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve_until_stopped(gateway: RunningGateway) -> anyhow::Result<()> {
+    stop_signal().await;
+    tracing::info!("stopping: draining calls and flushing the access log");
+    gateway.shutdown().await
+}
+
+pub async fn serve(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<()> {
+    let gateway = server::start(config, clock).await?;
+    println!("onshi-gateway listening on {}", gateway.addr);
+    serve_until_stopped(gateway).await
+}
+
+pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
+    let mut config = args.serve.to_config();
+    config.identity = IdentitySource::DevelopmentMetadata;
+    let gateway = server::start(config, clock.clone()).await?;
+    let activation = crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
+    gateway.activations.invalidate();
+    let population = gateway.population.clone();
+    let outcome = crate::demo::run(gateway.addr, &activation, population.as_deref()).await;
+    if let Err(e) = &outcome {
+        eprintln!("demo failed: {e:#}");
+    }
+    if args.exit || outcome.is_err() {
+        gateway.shutdown().await?;
+        return outcome;
+    }
+    println!(
+        "\nThe gateway keeps serving on {} (development identity mode). Try:\n  grpcurl -plaintext {} list\nCtrl-C stops it.",
+        gateway.addr, gateway.addr
+    );
+    serve_until_stopped(gateway).await
+}
+
+pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
+    let population = Arc::new(Population::generate(args.population.seed, args.population.population));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    println!("upstream OQS simulator listening on {}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = server::spawn_simulator(listener, population, rx);
+    stop_signal().await;
+    let _ = tx.send(());
+    handle.await??;
+    Ok(())
+}
+
+pub async fn activation_add(args: ActivationAddArgs) -> anyhow::Result<()> {
+    let window = window_from(&args.from, args.until.as_deref(), args.last_day.as_deref(), args.one_week)?;
+    let new = new_activation(&args.event, &args.notice, &args.prefecture, &args.facility, window, &args.by)?;
+    let store = open_store(&args.data).await?;
+    let a = store.add_activation(&new).await?;
+    println!(
+        "added activation {} ({}) for {} area(s), {} to {} (JST, end exclusive)",
+        a.id,
+        a.event,
+        a.areas.len(),
+        to_jst_string(a.window.start),
+        to_jst_string(a.window.end)
+    );
+    Ok(())
+}
+
+pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
+    let store = open_store(&args).await?;
+    let now = Utc::now();
+    for a in store.list_activations().await? {
+        let areas: Vec<String> = a.areas.iter().map(ToString::to_string).collect();
+        println!(
+            "{}  {}  [{} .. {})  {}  {}",
+            a.id,
+            if a.window.contains(now) { "ACTIVE " } else { "inactive" },
+            to_jst_string(a.window.start),
+            to_jst_string(a.window.end),
+            a.event,
+            areas.join(",")
+        );
+    }
+    Ok(())
+}
+
+pub async fn audit_list(args: AuditListArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.data).await?;
+    for r in store.records(args.facility.as_deref(), None, args.limit).await? {
+        println!(
+            "{}  {:<20} {:<8} {:<30} facility={} staff={} basis={} ident={}",
+            to_jst_string(r.at),
+            r.method,
+            r.decision.as_str(),
+            r.reason.as_deref().unwrap_or("-"),
+            r.facility.as_deref().unwrap_or("-"),
+            r.staff_id.as_deref().unwrap_or("-"),
+            r.consent_basis.as_deref().unwrap_or("-"),
+            r.identification.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! The gateway's settings, with the embedded defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::audit::BatchConfig;
+use crate::rules::identity::IdentitySource;
+
+/// The documented default port for terminals.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+#[derive(Debug, Clone)]
+pub enum UpstreamTarget {
+    /// The built-in simulator, served in-process on a loopback port.
+    Builtin { seed: u64, population: usize },
+    /// A real (or separately run) OQS endpoint, e.g. `http://10.0.0.5:50052`.
+    Remote(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// Holds `onshi.db` (activations, searches, access log).
+    pub data_dir: PathBuf,
+    pub upstream: UpstreamTarget,
+    pub identity: IdentitySource,
+    pub upstream_timeout: Duration,
+    pub upstream_max_in_flight: usize,
+    /// How long a search may be named by later requests.
+    pub search_ttl: Duration,
+    /// Bound on how long a change made outside this process takes to be seen.
+    pub activation_refresh: Duration,
+    pub audit: BatchConfig,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl GatewayConfig {
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("onshi.db")
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            data_dir: PathBuf::from("data"),
+            upstream: UpstreamTarget::Builtin {
+                seed: 2022_0317,
+                population: 100_000,
+            },
+            identity: IdentitySource::Unconfigured,
+            upstream_timeout: Duration::from_secs(5),
+            upstream_max_in_flight: 256,
+            search_ttl: Duration::from_secs(30 * 60),
+            activation_refresh: Duration::from_secs(1),
+            audit: BatchConfig::default(),
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The one mapping from a refused rule to a gRPC status with `ErrorInfo` and `BadRequest`.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{Reason, Violation};
+
+/// `ErrorInfo.domain` of every denial.
+pub const ERROR_DOMAIN: &str = "onshi.gateway";
+
+pub fn code_of(reason: Reason) -> Code {
+    use Reason::*;
+    match reason {
+        FacilityUnidentified | FacilityCodeFormat | FacilityCodePrefecture
+        | FacilityCodeFeeTable | FacilityCodeCheckDigit => Code::Unauthenticated,
+        AreaNotActivated | SearchFacilityMismatch | PatientNotInSearch | PurposeNotPermitted => {
+            Code::PermissionDenied
+        }
+        SearchExpired => Code::FailedPrecondition,
+        SearchNotFound | PatientNotFound => Code::NotFound,
+        ActivationStoreUnavailable | SearchLedgerUnavailable | AuditUnavailable | UpstreamUnavailable => Code::Unavailable,
+        UpstreamTimeout => Code::DeadlineExceeded,
+        UpstreamError => Code::Internal,
+        _ => Code::InvalidArgument,
+    }
+}
+
+pub fn status_of(v: &Violation) -> Status {
+    let mut metadata: HashMap<String, String> = v.metadata.iter().cloned().collect();
+    if !v.field.is_empty() {
+        metadata.insert("field".into(), v.field.clone());
+    }
+    let mut details = ErrorDetails::with_error_info(v.reason.as_str(), ERROR_DOMAIN, metadata);
+    if !v.field.is_empty() {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    Status::with_error_details(code_of(v.reason), v.description.clone(), details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_reason_field_and_code() {
+        let v = Violation::new(
+            Reason::InsurerNumberCheckDigit,
+            "insured.insurer_number",
+            "01234567 fails the check digit",
+        )
+        .with("expected_check_digit", "8");
+        let status = status_of(&v);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "INSURER_NUMBER_CHECK_DIGIT");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata.get("expected_check_digit").map(String::as_str), Some("8"));
+        let bad = status.get_details_bad_request().expect("bad request");
+        assert_eq!(bad.field_violations[0].field, "insured.insurer_number");
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_upper_snake_name() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let s = r.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{s}");
+            assert!(seen.insert(s), "duplicate {s}");
+        }
+    }
+}

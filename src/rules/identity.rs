@@ -1,0 +1,93 @@
+//! Who is calling: the facility (from the transport, never from the request body)
+//! and the member of staff the terminal names.
+
+use tonic::Request;
+
+use super::{Note, PatientRequest, Rule};
+use crate::domain::facility::{FacilityCode, parse_facility_code};
+use crate::domain::staff::evaluate_staff;
+use crate::domain::{Reason, Violation};
+
+/// The metadata key read in development mode only.
+pub const DEV_FACILITY_HEADER: &str = "x-onshi-dev-facility";
+
+/// Where the facility's identity comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// Nothing is configured: every call is refused with FACILITY_UNIDENTIFIED.
+    Unconfigured,
+    /// DEVELOPMENT ONLY: the facility code is taken from the `x-onshi-dev-facility`
+    /// metadata, which any caller can set.
+    DevelopmentMetadata,
+}
+
+/// The caller's facility, as established by this rule, for the rules after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerFacility(pub FacilityCode);
+
+#[derive(Clone)]
+pub struct IdentityRule {
+    source: IdentitySource,
+}
+
+impl IdentityRule {
+    pub fn new(source: IdentitySource) -> Self {
+        IdentityRule { source }
+    }
+
+    fn facility<M>(&self, req: &Request<M>) -> Result<FacilityCode, Violation> {
+        match self.source {
+            IdentitySource::Unconfigured => Err(Violation::new(
+                Reason::FacilityUnidentified,
+                "",
+                "the gateway has no facility identity source configured",
+            )),
+            IdentitySource::DevelopmentMetadata => {
+                let raw = req
+                    .metadata()
+                    .get(DEV_FACILITY_HEADER)
+                    .ok_or_else(|| {
+                        Violation::new(
+                            Reason::FacilityUnidentified,
+                            "",
+                            format!("development mode: send the facility code in `{DEV_FACILITY_HEADER}` metadata"),
+                        )
+                    })?
+                    .to_str()
+                    .map_err(|_| {
+                        Violation::new(
+                            Reason::FacilityCodeFormat,
+                            "",
+                            format!("`{DEV_FACILITY_HEADER}` is not ASCII"),
+                        )
+                    })?;
+                parse_facility_code("", raw).map_err(|v| v.with("metadata", DEV_FACILITY_HEADER))
+            }
+        }
+    }
+}
+
+impl<M: PatientRequest> Rule<M> for IdentityRule {
+    const NAME: &'static str = "rule.identity";
+
+    async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
+        let note = Note::of(req);
+        let facility = self.facility(req)?;
+        note.lock().facility = Some(facility.to_string());
+        req.extensions_mut().insert(CallerFacility(facility));
+
+        let access = req.get_ref().access().ok_or_else(|| {
+            Violation::new(
+                Reason::AccessContextMissing,
+                "access",
+                "every patient-data request carries an access context (staff, consent, purpose, identification)",
+            )
+        })?;
+        let staff = access.staff.clone().unwrap_or_default();
+        let (staff_id, role) = evaluate_staff(&staff.staff_id, staff.role)?;
+        let mut n = note.lock();
+        n.staff_id = Some(staff_id);
+        n.staff_role = Some(role.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The rules of the emergency function, each a tower layer over the decoded request.
+//! `crate::pipeline` stacks them in order.
+
+pub mod activation;
+pub mod consent;
+pub mod denial;
+pub mod identification;
+pub mod identity;
+pub mod note;
+pub mod patient_request;
+pub mod search_recorder;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tonic::{Request, Status};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::domain::Violation;
+pub use denial::status_of;
+pub use note::{AccessNote, Note};
+pub use patient_request::PatientRequest;
+
+/// One rule: looks at (and may normalise) the request, or refuses it.
+pub trait Rule<M>: Clone + Send + Sync + 'static {
+    /// The span name, e.g. `rule.activation`.
+    const NAME: &'static str;
+
+    fn check<'a>(
+        &'a self,
+        req: &'a mut Request<M>,
+    ) -> impl Future<Output = Result<(), Violation>> + Send + 'a;
+}
+
+/// Turns a [`Rule`] into a tower layer.
+#[derive(Clone)]
+pub struct RuleLayer<R>(pub R);
+
+impl<R: Clone, S> Layer<S> for RuleLayer<R> {
+    type Service = RuleService<R, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RuleService {
+            rule: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RuleService<R, S> {
+    rule: R,
+    inner: S,
+}
+
+impl<M, R, S, T> Service<Request<M>> for RuleService<R, S>
+where
+    M: Send + 'static,
+    R: Rule<M>,
+    S: Service<Request<M>, Response = T, Error = Status> + Clone + Send + 'static,
+    S::Future: Send,
+    T: Send + 'static,
+{
+    type Response = T;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<T, Status>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<M>) -> Self::Future {
+        let rule = self.rule.clone();
+        // The ready inner service is the one to call; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let span = tracing::info_span!("rule", rule = R::NAME, decision = tracing::field::Empty);
+            let checked = rule.check(&mut req).instrument(span.clone()).await;
+            match checked {
+                Ok(()) => {
+                    span.record("decision", "pass");
+                    inner.call(req).await
+                }
+                Err(violation) => {
+                    span.record("decision", violation.reason.as_str());
+                    Note::of(&mut req).lock().reason = Some(violation.reason);
+                    Err(status_of(&violation))
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! The small trait through which the rules read a patient-data request, whatever its message.
+
+use crate::proto::{
+    AccessContext, GetDrugHistoryRequest, GetDrugHistoryResponse, GetHealthCheckupsRequest,
+    GetHealthCheckupsResponse, InsuredNumber, LookupQualificationRequest,
+    LookupQualificationResponse, Period, QualificationStatus, SearchOutcome,
+    SearchPatientsRequest, SearchPatientsResponse,
+};
+
+/// What the request identifies the patient by, mutable so rules can write back the
+/// normalised form that is forwarded upstream.
+pub enum Subject<'a> {
+    /// By insured number, with an optional birth-date cross-check and an optional period.
+    Insured {
+        insured: &'a mut Option<InsuredNumber>,
+        birth_date: Option<&'a mut String>,
+        period: Option<PeriodField<'a>>,
+    },
+    /// By the notice's four attributes.
+    Attributes(&'a mut SearchPatientsRequest),
+}
+
+pub struct PeriodField<'a> {
+    pub period: &'a mut Option<Period>,
+    pub lookback_years: u32,
+}
+
+pub trait PatientRequest: Send + Sync + 'static {
+    type Reply: Send + Sync + 'static;
+    /// The RPC name, as recorded in the access log.
+    const METHOD: &'static str;
+    /// The items shown by this RPC, as recorded in the access log.
+    const ITEMS: &'static str;
+
+    fn access(&self) -> Option<&AccessContext>;
+    fn subject(&mut self) -> Subject<'_>;
+    /// A short, identifier-free summary of the upstream's answer for the access log.
+    fn summarize(reply: &Self::Reply) -> String;
+}
+
+impl PatientRequest for LookupQualificationRequest {
+    type Reply = LookupQualificationResponse;
+    const METHOD: &'static str = "LookupQualification";
+    const ITEMS: &'static str = "qualification";
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+    fn subject(&mut self) -> Subject<'_> {
+        Subject::Insured {
+            insured: &mut self.insured,
+            birth_date: Some(&mut self.birth_date),
+            period: None,
+        }
+    }
+    fn summarize(reply: &Self::Reply) -> String {
+        let status = QualificationStatus::try_from(reply.status)
+            .map(|s| s.as_str_name().trim_start_matches("QUALIFICATION_STATUS_").to_string())
+            .unwrap_or_else(|_| reply.status.to_string());
+        format!("status={status}")
+    }
+}
+
+impl PatientRequest for SearchPatientsRequest {
+    type Reply = SearchPatientsResponse;
+    const METHOD: &'static str = "SearchPatients";
+    const ITEMS: &'static str = "candidates";
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+    fn subject(&mut self) -> Subject<'_> {
+        Subject::Attributes(self)
+    }
+    fn summarize(reply: &Self::Reply) -> String {
+        let outcome = SearchOutcome::try_from(reply.outcome)
+            .map(|s| s.as_str_name().trim_start_matches("SEARCH_OUTCOME_").to_string())
+            .unwrap_or_else(|_| reply.outcome.to_string());
+        format!("outcome={outcome} candidates={}", reply.candidates.len())
+    }
+}
+
+impl PatientRequest for GetDrugHistoryRequest {
+    type Reply = GetDrugHistoryResponse;
+    const METHOD: &'static str = "GetDrugHistory";
+    const ITEMS: &'static str = "drug_history";
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+    fn subject(&mut self) -> Subject<'_> {
+        Subject::Insured {
+            insured: &mut self.insured,
+            birth_date: None,
+            period: Some(PeriodField {
+                period: &mut self.period,
+                lookback_years: 3,
+            }),
+        }
+    }
+    fn summarize(reply: &Self::Reply) -> String {
+        format!("dispensings={}", reply.dispensings.len())
+    }
+}
+
+impl PatientRequest for GetHealthCheckupsRequest {
+    type Reply = GetHealthCheckupsResponse;
+    const METHOD: &'static str = "GetHealthCheckups";
+    const ITEMS: &'static str = "health_checkups";
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+    fn subject(&mut self) -> Subject<'_> {
+        Subject::Insured {
+            insured: &mut self.insured,
+            birth_date: None,
+            period: Some(PeriodField {
+                period: &mut self.period,
+                lookback_years: 5,
+            }),
+        }
+    }
+    fn summarize(reply: &Self::Reply) -> String {
+        format!("checkups={}", reply.checkups.len())
+    }
+}

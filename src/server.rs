@@ -1,0 +1,173 @@
+//! Starts the gateway: store, audit writer, upstream (built-in or remote), the
+//! terminal services with health and reflection, on one listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::activation_cache::ActivationCache;
+use crate::audit::AuditWriter;
+use crate::clock::SharedClock;
+use crate::config::{GatewayConfig, UpstreamTarget};
+use crate::gateway::{MedicalGateway, QualificationGateway};
+use crate::pipeline::Deps;
+use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
+use crate::proto::qualification_service_server::QualificationServiceServer;
+use crate::rules::identity::IdentitySource;
+use crate::store::sqlite::SqliteStore;
+use crate::upstream::simulator::{self, Population, Simulator};
+use crate::upstream::{Upstream, UpstreamConfig};
+
+/// A started gateway. Dropping it without [`RunningGateway::shutdown`] aborts nothing:
+/// call shutdown to stop and flush the access log.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    pub store: Arc<SqliteStore>,
+    pub activations: ActivationCache,
+    /// The built-in upstream's population, when it runs in-process.
+    pub population: Option<Arc<Population>>,
+    pub upstream_addr: Option<SocketAddr>,
+    stop: Vec<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    writer: JoinHandle<()>,
+}
+
+/// Serves the built-in upstream simulator on `listener` until `stop` fires.
+pub fn spawn_simulator(
+    listener: TcpListener,
+    population: Arc<Population>,
+    stop: oneshot::Receiver<()>,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
+    tokio::spawn(simulator::serve(listener, Simulator::new(population), async {
+        let _ = stop.await;
+    }))
+}
+
+pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<RunningGateway> {
+    if config.identity == IdentitySource::DevelopmentMetadata {
+        tracing::warn!(
+            "DEVELOPMENT IDENTITY MODE: the calling facility is taken from `x-onshi-dev-facility` metadata, \
+             which any caller can forge. Never use this outside development."
+        );
+        eprintln!(
+            "!!! DEVELOPMENT IDENTITY MODE: facility taken from request metadata; any caller can claim any facility. !!!"
+        );
+    }
+    if config.identity == IdentitySource::Unconfigured {
+        tracing::warn!("no facility identity source configured: every patient-data call is refused (FACILITY_UNIDENTIFIED)");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = Arc::new(
+        SqliteStore::open(&config.database_path())
+            .await
+            .with_context(|| format!("opening {}", config.database_path().display()))?,
+    );
+    let (audit, writer) = AuditWriter::spawn(store.clone(), config.audit);
+    let mut stop = Vec::new();
+
+    let (upstream_url, population, upstream_addr) = match &config.upstream {
+        UpstreamTarget::Remote(url) => (url.clone(), None, None),
+        UpstreamTarget::Builtin { seed, population } => {
+            let population = Arc::new(Population::generate(*seed, *population));
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let (tx, rx) = oneshot::channel();
+            stop.push(tx);
+            spawn_simulator(listener, population.clone(), rx);
+            (format!("http://{addr}"), Some(population), Some(addr))
+        }
+    };
+    let upstream = Upstream::connect_lazy(&UpstreamConfig {
+        url: upstream_url,
+        timeout: config.upstream_timeout,
+        connect_timeout: Duration::from_millis(500),
+        max_in_flight: config.upstream_max_in_flight,
+    })?;
+
+    let activations = ActivationCache::new(store.clone(), config.activation_refresh);
+    let deps = Deps {
+        identity: config.identity,
+        activations: activations.clone(),
+        ledger: store.clone(),
+        search_ttl: config.search_ttl,
+        audit,
+        upstream,
+        clock,
+    };
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<QualificationServiceServer<QualificationGateway>>()
+        .await;
+    health_reporter
+        .set_serving::<MedicalInformationServiceServer<MedicalGateway>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let limit = config.max_message_bytes;
+    let qualification = QualificationServiceServer::new(QualificationGateway::new(&deps))
+        .max_decoding_message_size(limit);
+    let medical = MedicalInformationServiceServer::new(MedicalGateway::new(&deps))
+        .max_decoding_message_size(limit);
+    drop(deps);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    stop.push(tx);
+    let server = tokio::spawn(
+        Server::builder()
+            .http2_max_pending_accept_reset_streams(Some(64))
+            .max_concurrent_streams(Some(256))
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(qualification)
+            .add_service(medical)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = rx.await;
+            }),
+    );
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway {
+        addr,
+        store,
+        activations,
+        population,
+        upstream_addr,
+        stop,
+        server,
+        writer,
+    })
+}
+
+impl RunningGateway {
+    /// Stops accepting, lets in-flight calls finish, and flushes the access log.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let RunningGateway {
+            stop,
+            server,
+            writer,
+            ..
+        } = self;
+        for s in stop.into_iter().rev() {
+            let _ = s.send(());
+        }
+        server.await??;
+        // The services (and their writer handles) are gone: the writer drains and stops.
+        writer.await?;
+        Ok(())
+    }
+}

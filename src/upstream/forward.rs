@@ -1,0 +1,170 @@
+//! The innermost service: sends an allowed request upstream with the caller's
+//! remaining deadline (capped), retries once where safe, and turns upstream
+//! failures into specific denials.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Request, Response, Status};
+use tower::Service;
+
+use super::Upstream;
+use crate::domain::{Reason, Violation};
+use crate::proto::{
+    GetDrugHistoryRequest, GetHealthCheckupsRequest, LookupQualificationRequest,
+    SearchPatientsRequest,
+};
+use crate::rules::{Note, PatientRequest, status_of};
+
+type Sent<R> = Pin<Box<dyn Future<Output = Result<Response<R>, Status>> + Send>>;
+
+/// A request the upstream answers.
+pub trait Forwardable: PatientRequest + Clone {
+    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply>;
+}
+
+impl Forwardable for LookupQualificationRequest {
+    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
+        let mut c = upstream.qualification.clone();
+        Box::pin(async move { c.lookup_qualification(req).await })
+    }
+}
+
+impl Forwardable for SearchPatientsRequest {
+    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
+        let mut c = upstream.qualification.clone();
+        Box::pin(async move { c.search_patients(req).await })
+    }
+}
+
+impl Forwardable for GetDrugHistoryRequest {
+    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
+        let mut c = upstream.medical.clone();
+        Box::pin(async move { c.get_drug_history(req).await })
+    }
+}
+
+impl Forwardable for GetHealthCheckupsRequest {
+    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
+        let mut c = upstream.medical.clone();
+        Box::pin(async move { c.get_health_checkups(req).await })
+    }
+}
+
+/// The time the caller still allows, from its `grpc-timeout` metadata.
+pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
+    let raw = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn upstream_violation(status: &Status) -> Violation {
+    let (reason, text) = match status.code() {
+        Code::Unavailable => (Reason::UpstreamUnavailable, "the upstream OQS is unreachable; try again shortly"),
+        Code::DeadlineExceeded => (Reason::UpstreamTimeout, "the upstream OQS did not answer in time"),
+        Code::NotFound => (Reason::PatientNotFound, "the upstream OQS has no insured person with this number"),
+        _ => (Reason::UpstreamError, "the upstream OQS returned an error"),
+    };
+    Violation::new(reason, "", text).with("upstream_code", format!("{:?}", status.code()))
+}
+
+#[derive(Clone)]
+pub struct Forward {
+    upstream: Upstream,
+}
+
+impl Forward {
+    pub fn new(upstream: Upstream) -> Self {
+        Forward { upstream }
+    }
+}
+
+impl<M: Forwardable> Service<Request<M>> for Forward {
+    type Response = Response<M::Reply>;
+    type Error = Status;
+    type Future = Sent<M::Reply>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<M>) -> Self::Future {
+        let upstream = self.upstream.clone();
+        let note = Note::of(&mut req);
+        let budget = caller_deadline(req.metadata())
+            .map_or(upstream.timeout, |d| d.min(upstream.timeout));
+        let message = req.into_inner();
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + budget;
+            note.lock().forwarded = true;
+            let outcome = tokio::time::timeout_at(deadline, async {
+                let _permit = upstream.permits.acquire().await.map_err(|_| {
+                    Status::unavailable("upstream client closed")
+                })?;
+                let mut attempt = 0;
+                loop {
+                    // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream.
+                    let mut out = Request::new(message.clone());
+                    out.set_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    match M::send(&upstream, out).await {
+                        // Every forwarded call is a read, so one retry on a connection failure is safe.
+                        Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => return other,
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
+            match outcome {
+                Ok(response) => {
+                    let reply = response.into_inner();
+                    note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
+                    Ok(Response::new(reply))
+                }
+                Err(status) => {
+                    let v = upstream_violation(&status);
+                    let mut n = note.lock();
+                    n.upstream_result = Some(format!("{:?}", status.code()));
+                    n.reason = Some(v.reason);
+                    Err(status_of(&v))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grpc_timeout() {
+        let mut m = MetadataMap::new();
+        m.insert("grpc-timeout", "250m".parse().expect("ascii"));
+        assert_eq!(caller_deadline(&m), Some(Duration::from_millis(250)));
+        m.insert("grpc-timeout", "3S".parse().expect("ascii"));
+        assert_eq!(caller_deadline(&m), Some(Duration::from_secs(3)));
+        m.insert("grpc-timeout", "x".parse().expect("ascii"));
+        assert_eq!(caller_deadline(&m), None);
+        m.insert("grpc-timeout", "123456789S".parse().expect("ascii"));
+        assert_eq!(caller_deadline(&m), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! Shared harness: a real gateway on a loopback port, with a manual clock, a temporary
+//! data directory and a small synthetic population, driven through generated clients.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use onshi_gateway::admin::{new_activation, window_from};
+use onshi_gateway::clock::ManualClock;
+use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
+use onshi_gateway::domain::facility::{FacilityCode, FacilityKind};
+use onshi_gateway::domain::jst::jst;
+use onshi_gateway::proto::medical_information_service_client::MedicalInformationServiceClient;
+use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::proto::*;
+use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
+use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::store::{AccessRecord, ActivationStore, AuditStore};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
+
+pub const POPULATION: usize = 3000;
+
+pub fn jst_at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    jst()
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("valid JST time")
+        .with_timezone(&Utc)
+}
+
+pub fn facility(prefecture: u8, kind: FacilityKind, number: u16) -> FacilityCode {
+    onshi_gateway::demo::facility(prefecture, kind, number)
+}
+
+pub fn miyagi_clinic() -> FacilityCode {
+    facility(4, FacilityKind::Medical, 1001)
+}
+pub fn fukushima_pharmacy() -> FacilityCode {
+    facility(7, FacilityKind::Pharmacy, 4001)
+}
+pub fn tokyo_clinic() -> FacilityCode {
+    facility(13, FacilityKind::Medical, 1001)
+}
+
+pub struct Harness {
+    pub gateway: RunningGateway,
+    pub clock: Arc<ManualClock>,
+    pub qualification: QualificationServiceClient<Channel>,
+    pub medical: MedicalInformationServiceClient<Channel>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Options {
+    pub identity: IdentitySource,
+    pub upstream: Option<String>,
+    pub now: DateTime<Utc>,
+    pub search_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            identity: IdentitySource::DevelopmentMetadata,
+            upstream: None,
+            // Inside the Fukushima-oki 2022 window, which `with_fukushima_2022` adds.
+            now: jst_at(2022, 3, 20, 10, 0),
+            search_ttl: Duration::from_secs(1800),
+        }
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let clock = ManualClock::new(options.now);
+        let config = GatewayConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().to_path_buf(),
+            upstream: match options.upstream {
+                Some(url) => UpstreamTarget::Remote(url),
+                None => UpstreamTarget::Builtin {
+                    seed: 7,
+                    population: POPULATION,
+                },
+            },
+            identity: options.identity,
+            upstream_timeout: Duration::from_secs(2),
+            search_ttl: options.search_ttl,
+            ..GatewayConfig::default()
+        };
+        let gateway = server::start(config, clock.clone()).await.expect("gateway starts");
+        let channel = Channel::from_shared(format!("http://{}", gateway.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Harness {
+            qualification: QualificationServiceClient::new(channel.clone()),
+            medical: MedicalInformationServiceClient::new(channel),
+            gateway,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    /// The 2022 Fukushima-oki activation exactly as the notice put it: Miyagi and
+    /// Fukushima, from 17 March until the end of 23 March (JST).
+    pub async fn with_fukushima_2022(self) -> Harness {
+        let window = window_from("2022-03-17", None, Some("2022-03-23"), false).expect("window");
+        let new = new_activation(
+            "令和4年福島沖地震",
+            "令和4年3月17日付事務連絡",
+            &["04".into(), "07".into()],
+            &[],
+            window,
+            "test",
+        )
+        .expect("activation");
+        self.gateway.store.add_activation(&new).await.expect("stored");
+        self.gateway.activations.invalidate();
+        self
+    }
+
+    /// Access records of a facility, oldest first.
+    pub async fn records(&self, facility: Option<&FacilityCode>) -> Vec<AccessRecord> {
+        let f = facility.map(|f| f.to_string());
+        self.gateway
+            .store
+            .records(f.as_deref(), None, 10_000)
+            .await
+            .expect("audit readable")
+    }
+
+    pub async fn last_record(&self) -> AccessRecord {
+        self.records(None).await.pop().expect("at least one access record")
+    }
+
+    /// Finds the demo patient (山田 太郎, 1958-04-12, 石巻) by search from `facility`.
+    pub async fn search_demo_patient(&mut self, facility: &FacilityCode) -> (String, InsuredNumber) {
+        let reply = self
+            .qualification
+            .search_patients(as_facility(facility, search_request("山田 太郎", "1958-04-12", Sex::Male, "", "石巻")))
+            .await
+            .expect("search allowed")
+            .into_inner();
+        assert_eq!(reply.outcome, SearchOutcome::SingleMatch as i32, "{reply:?}");
+        let insured = reply.candidates[0].insured.clone().expect("insured number");
+        (reply.search_id, insured)
+    }
+}
+
+pub fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {
+    as_raw_facility(&facility.to_string(), message)
+}
+
+pub fn as_raw_facility<T>(facility: &str, message: T) -> Request<T> {
+    let mut req = Request::new(message);
+    req.metadata_mut()
+        .insert(DEV_FACILITY_HEADER, facility.parse().expect("ascii metadata"));
+    req
+}
+
+pub fn staff() -> Option<Staff> {
+    Some(Staff {
+        staff_id: "dr-0001".into(),
+        role: StaffRole::Doctor as i32,
+    })
+}
+
+pub fn consent() -> Option<Consent> {
+    Some(Consent {
+        basis: ConsentBasis::PatientConsent as i32,
+        ..Default::default()
+    })
+}
+
+pub fn known() -> Option<Identification> {
+    Some(Identification {
+        method: IdentificationMethod::InsuredNumberKnown as i32,
+        search_id: String::new(),
+    })
+}
+
+pub fn by_search(search_id: &str) -> Option<Identification> {
+    Some(Identification {
+        method: IdentificationMethod::AttributeSearch as i32,
+        search_id: search_id.into(),
+    })
+}
+
+pub fn access(identification: Option<Identification>) -> Option<AccessContext> {
+    Some(AccessContext {
+        staff: staff(),
+        consent: consent(),
+        purpose: Purpose::MedicalCare as i32,
+        identification,
+    })
+}
+
+pub fn lookup(insured: InsuredNumber) -> LookupQualificationRequest {
+    LookupQualificationRequest {
+        access: access(known()),
+        insured: Some(insured),
+        birth_date: String::new(),
+    }
+}
+
+pub fn drugs(insured: InsuredNumber, identification: Option<Identification>) -> GetDrugHistoryRequest {
+    GetDrugHistoryRequest {
+        access: access(identification),
+        insured: Some(insured),
+        period: None,
+    }
+}
+
+pub fn search_request(name: &str, birth: &str, sex: Sex, insurer: &str, address: &str) -> SearchPatientsRequest {
+    SearchPatientsRequest {
+        access: access(None),
+        name: name.into(),
+        birth_date: birth.into(),
+        sex: sex as i32,
+        insurer_name: insurer.into(),
+        address_fragment: address.into(),
+    }
+}
+
+/// Asserts a denial: its code and its `ErrorInfo.reason`; returns the status.
+#[track_caller]
+pub fn assert_denied<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, reason: &str) -> Status {
+    match result {
+        Ok(r) => panic!("expected {reason}, got {:?}", r.get_ref()),
+        Err(status) => {
+            let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+            assert_eq!(info.reason, reason, "{status:?}");
+            assert_eq!(info.domain, "onshi.gateway");
+            assert_eq!(status.code(), code, "{status:?}");
+            status
+        }
+    }
+}
+
+/// The field named by the status' `BadRequest`.
+pub fn bad_field(status: &Status) -> String {
+    status
+        .get_details_bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+        .unwrap_or_default()
+}
