@@ -71,3 +71,22 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_documented_with_its_code() {
+        let doc = include_str!("../../docs/reasons.md");
+        for r in Reason::ALL {
+            let code = format!("{:?}", code_of(*r));
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", r.as_str())))
+                .unwrap_or_else(|| panic!("{} is not in docs/reasons.md", r.as_str()));
+            let documented: String = row.split('|').nth(2).unwrap_or("").trim().replace('_', "");
+            assert!(documented.eq_ignore_ascii_case(&code), "{}: documented {documented}, actual {code}", r.as_str());
+        }
+    }
+}
