@@ -2,6 +2,17 @@
 //! consent. Plain functions; nothing here knows gRPC, SQL or tokio.
 
 pub mod check_digit;
+pub mod consent;
+pub mod dates;
+pub mod facility;
+pub mod input;
+pub mod insured;
+pub mod insurer;
+pub mod jst;
+pub mod municipality;
+pub mod names;
+pub mod prefecture;
+pub mod staff;
 pub mod violation;
 
 pub use violation::{Reason, Violation};
