@@ -76,7 +76,9 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     let (upstream_url, population, upstream_addr) = match &config.upstream {
         UpstreamTarget::Remote(url) => (url.clone(), None, None),
         UpstreamTarget::Builtin { seed, population } => {
-            let population = Arc::new(Population::generate(*seed, *population));
+            // The same clock as the rules: the synthetic histories end at the gateway's "today".
+            let today = crate::domain::jst::today_jst(clock.now());
+            let population = Arc::new(Population::generate_at(*seed, *population, today));
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let (tx, rx) = oneshot::channel();
