@@ -31,7 +31,9 @@ impl ActivationCache {
         let store = self.store.clone();
         let key = area.clone();
         self.cache
-            .try_get_with(area.clone(), async move { store.coverage(&key).await.map(Arc::new) })
+            .try_get_with(area.clone(), async move {
+                store.coverage(&key).await.map(Arc::new)
+            })
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }

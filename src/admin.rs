@@ -65,13 +65,26 @@ pub fn new_activation(
         return Err(invalid("event", "name the event, e.g. 令和4年福島沖地震"));
     }
     let mut areas = Vec::new();
-    for p in prefectures.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
-        let prefecture = Prefecture::parse(p)
-            .ok_or_else(|| invalid("prefecture", format!("`{p}` is not a prefecture code 01-47")))?;
+    for p in prefectures
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        let prefecture = Prefecture::parse(p).ok_or_else(|| {
+            invalid(
+                "prefecture",
+                format!("`{p}` is not a prefecture code 01-47"),
+            )
+        })?;
         areas.push(AreaKey::Prefecture(prefecture.code()));
     }
-    for f in facilities.iter().map(|f| f.trim()).filter(|f| !f.is_empty()) {
-        let code = parse_facility_code("facility", f).map_err(|v| invalid("facility", v.description))?;
+    for f in facilities
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+    {
+        let code =
+            parse_facility_code("facility", f).map_err(|v| invalid("facility", v.description))?;
         areas.push(AreaKey::Facility(code.to_string()));
     }
     if areas.is_empty() {
@@ -95,7 +108,10 @@ mod tests {
 
     #[test]
     fn fukushima_2022_in_all_three_forms_is_the_same_window() {
-        let expected_end = jst().with_ymd_and_hms(2022, 3, 24, 0, 0, 0).single().expect("valid");
+        let expected_end = jst()
+            .with_ymd_and_hms(2022, 3, 24, 0, 0, 0)
+            .single()
+            .expect("valid");
         let a = window_from("2022-03-17", None, Some("2022-03-23"), false).expect("last day");
         let b = window_from("2022-03-17", None, None, true).expect("one week");
         let c = window_from("2022-03-17", Some("2022-03-23 24:00"), None, false).expect("until");

@@ -11,7 +11,11 @@ use crate::config::{DEFAULT_LISTEN, GatewayConfig, UpstreamTarget};
 use crate::rules::identity::IdentitySource;
 
 #[derive(Debug, Parser)]
-#[command(name = "onshi-gateway", version, about = "Emergency-access gateway for the online qualification confirmation system (OQS)")]
+#[command(
+    name = "onshi-gateway",
+    version,
+    about = "Emergency-access gateway for the online qualification confirmation system (OQS)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -29,13 +29,14 @@ pub async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -63,7 +64,8 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
     let mut config = args.serve.to_config();
     config.identity = IdentitySource::DevelopmentMetadata;
     let gateway = server::start(config, clock.clone()).await?;
-    let activation = crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
+    let activation =
+        crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
     gateway.activations.invalidate();
     let population = gateway.population.clone();
     let outcome = crate::demo::run(gateway.addr, &activation, population.as_deref()).await;
@@ -82,11 +84,17 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
 }
 
 pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
-    let population = Arc::new(Population::generate(args.population.seed, args.population.population));
+    let population = Arc::new(Population::generate(
+        args.population.seed,
+        args.population.population,
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    println!("upstream OQS simulator listening on {}", listener.local_addr()?);
+    println!(
+        "upstream OQS simulator listening on {}",
+        listener.local_addr()?
+    );
     let (tx, rx) = tokio::sync::oneshot::channel();
     let handle = server::spawn_simulator(listener, population, rx);
     stop_signal().await;
@@ -96,8 +104,20 @@ pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
 }
 
 pub async fn activation_add(args: ActivationAddArgs) -> anyhow::Result<()> {
-    let window = window_from(&args.from, args.until.as_deref(), args.last_day.as_deref(), args.one_week)?;
-    let new = new_activation(&args.event, &args.notice, &args.prefecture, &args.facility, window, &args.by)?;
+    let window = window_from(
+        &args.from,
+        args.until.as_deref(),
+        args.last_day.as_deref(),
+        args.one_week,
+    )?;
+    let new = new_activation(
+        &args.event,
+        &args.notice,
+        &args.prefecture,
+        &args.facility,
+        window,
+        &args.by,
+    )?;
     let store = open_store(&args.data).await?;
     let a = store.add_activation(&new).await?;
     println!(
@@ -119,7 +139,11 @@ pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
         println!(
             "{}  {}  [{} .. {})  {}  {}",
             a.id,
-            if a.window.contains(now) { "ACTIVE " } else { "inactive" },
+            if a.window.contains(now) {
+                "ACTIVE "
+            } else {
+                "inactive"
+            },
             to_jst_string(a.window.start),
             to_jst_string(a.window.end),
             a.event,
@@ -131,7 +155,10 @@ pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
 
 pub async fn audit_list(args: AuditListArgs) -> anyhow::Result<()> {
     let store = open_store(&args.data).await?;
-    for r in store.records(args.facility.as_deref(), None, args.limit).await? {
+    for r in store
+        .records(args.facility.as_deref(), None, args.limit)
+        .await?
+    {
         println!(
             "{}  {:<20} {:<8} {:<30} facility={} staff={} basis={} ident={}",
             to_jst_string(r.at),

@@ -23,7 +23,8 @@ const DEMO_EVENT: &str = "デモ: 令和4年福島沖地震の再現";
 
 /// A facility of the given prefecture and kind, with a valid check digit.
 pub fn facility(prefecture: u8, kind: FacilityKind, number: u16) -> FacilityCode {
-    let p = Prefecture::new(prefecture).unwrap_or_else(|| Prefecture::all().next().expect("47 prefectures"));
+    let p = Prefecture::new(prefecture)
+        .unwrap_or_else(|| Prefecture::all().next().expect("47 prefectures"));
     make_facility_code(p, kind, 1, number)
 }
 
@@ -85,7 +86,10 @@ fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {
     req
 }
 
-fn show_denial<T: std::fmt::Debug>(label: &str, result: Result<tonic::Response<T>, tonic::Status>) -> anyhow::Result<()> {
+fn show_denial<T: std::fmt::Debug>(
+    label: &str,
+    result: Result<tonic::Response<T>, tonic::Status>,
+) -> anyhow::Result<()> {
     match result {
         Ok(r) => anyhow::bail!("{label}: expected a denial, got {:?}", r.get_ref()),
         Err(status) => {
@@ -93,14 +97,24 @@ fn show_denial<T: std::fmt::Debug>(label: &str, result: Result<tonic::Response<T
                 .get_details_error_info()
                 .map(|i| i.reason)
                 .unwrap_or_else(|| "-".into());
-            println!("  DENIED  {label}\n          {:?} {reason}: {}", status.code(), status.message());
+            println!(
+                "  DENIED  {label}\n          {:?} {reason}: {}",
+                status.code(),
+                status.message()
+            );
             Ok(())
         }
     }
 }
 
-pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<&Population>) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
+pub async fn run(
+    addr: SocketAddr,
+    activation: &Activation,
+    _population: Option<&Population>,
+) -> anyhow::Result<()> {
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
     let mut qualification = QualificationServiceClient::new(channel.clone());
     let mut medical = MedicalInformationServiceClient::new(channel);
     let miyagi = facility(4, FacilityKind::Medical, 1001);
@@ -115,7 +129,9 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
         to_jst_string(activation.window.end)
     );
 
-    println!("1. A clinic in Miyagi ({miyagi}) searches by the four attributes (kana, spaces as typed):");
+    println!(
+        "1. A clinic in Miyagi ({miyagi}) searches by the four attributes (kana, spaces as typed):"
+    );
     let search = qualification
         .search_patients(as_facility(
             &miyagi,
@@ -140,7 +156,14 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
         let i = c.insured.clone().unwrap_or_default();
         println!(
             "    {} ({}) {} {} — {} 記号 {} 番号 {} 枝番 {}",
-            c.name, c.name_kana, c.birth_date, c.insurer_name, i.insurer_number, i.symbol, i.number, i.branch
+            c.name,
+            c.name_kana,
+            c.birth_date,
+            c.insurer_name,
+            i.insurer_number,
+            i.symbol,
+            i.number,
+            i.branch
         );
     }
     let patient = search
@@ -183,7 +206,10 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
         .into_inner();
     println!("  {} dispensing(s)", drugs.dispensings.len());
     for d in drugs.dispensings.iter().take(5) {
-        println!("    {} {} {} {} × {}日 ({})", d.dispensing_date, d.drug_name, d.dose, d.quantity, d.days, d.dispensing_facility);
+        println!(
+            "    {} {} {} {} × {}日 ({})",
+            d.dispensing_date, d.drug_name, d.dose, d.quantity, d.days, d.dispensing_facility
+        );
     }
 
     println!("\n4. Specific health check-ups (特定健診情報), last 5 years:");
@@ -200,11 +226,18 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
         .into_inner();
     println!("  {} check-up(s)", checkups.checkups.len());
     if let Some(c) = checkups.checkups.first() {
-        let items: Vec<String> = c.items.iter().take(6).map(|i| format!("{} {}{}", i.name, i.value, i.unit)).collect();
+        let items: Vec<String> = c
+            .items
+            .iter()
+            .take(6)
+            .map(|i| format!("{} {}{}", i.name, i.value, i.unit))
+            .collect();
         println!("    {}: {}", c.checkup_date, items.join(", "));
     }
 
-    println!("\n5. An unconscious patient: the life-or-body exemption, identified from an ID document:");
+    println!(
+        "\n5. An unconscious patient: the life-or-body exemption, identified from an ID document:"
+    );
     let exempt = qualification
         .lookup_qualification(as_facility(
             &miyagi,
@@ -277,7 +310,8 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
                         Consent {
                             basis: ConsentBasis::LifeOrBodyExemption as i32,
                             exemption_reason: String::new(),
-                            exemption_identification: ExemptionIdentification::FamilyInformation as i32,
+                            exemption_identification: ExemptionIdentification::FamilyInformation
+                                as i32,
                         },
                         known(),
                     ),
@@ -329,6 +363,8 @@ pub async fn run(addr: SocketAddr, activation: &Activation, _population: Option<
             ))
             .await,
     )?;
-    println!("\nEvery call above, allowed or denied, is in the access log: `onshi-gateway audit list`.");
+    println!(
+        "\nEvery call above, allowed or denied, is in the access log: `onshi-gateway audit list`."
+    );
     Ok(())
 }

@@ -10,8 +10,13 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The demo prints its own story; per-call log lines would drown it unless asked for.
+    let filter = match (&cli.command, cli.log.as_str()) {
+        (Command::Demo(_), "info") => "warn",
+        (_, f) => f,
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let clock = Arc::new(SystemClock);

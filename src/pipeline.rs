@@ -17,6 +17,7 @@ use tower::{Service, ServiceBuilder};
 use crate::activation_cache::ActivationCache;
 use crate::audit::{AuditLayer, AuditWriter};
 use crate::clock::SharedClock;
+use crate::proto::SearchPatientsRequest;
 use crate::rules::activation::ActivationRule;
 use crate::rules::consent::ConsentRule;
 use crate::rules::identification::IdentificationRule;
@@ -25,7 +26,6 @@ use crate::rules::search_recorder::SearchRecorder;
 use crate::rules::{PatientRequest, RuleLayer};
 use crate::store::SearchLedger;
 use crate::upstream::{Forward, Forwardable, Upstream};
-use crate::proto::SearchPatientsRequest;
 
 /// What the rules and the forwarder need.
 #[derive(Clone)]
@@ -56,8 +56,15 @@ where
     let stack = ServiceBuilder::new()
         .layer(AuditLayer::new(deps.audit.clone(), deps.clock.clone()))
         .layer(RuleLayer(IdentityRule::new(deps.identity)))
-        .layer(RuleLayer(ActivationRule::new(deps.activations.clone(), deps.clock.clone())))
-        .layer(RuleLayer(IdentificationRule::new(deps.ledger.clone(), deps.clock.clone(), deps.search_ttl)))
+        .layer(RuleLayer(ActivationRule::new(
+            deps.activations.clone(),
+            deps.clock.clone(),
+        )))
+        .layer(RuleLayer(IdentificationRule::new(
+            deps.ledger.clone(),
+            deps.clock.clone(),
+            deps.search_ttl,
+        )))
         .layer(RuleLayer(ConsentRule))
         .service(endpoint);
     BoxCloneSyncService::new(stack)
@@ -70,6 +77,10 @@ pub fn forwarded<M: Forwardable>(deps: &Deps) -> Guarded<M> {
 
 /// The guarded path of SearchPatients: the search is recorded for later identification.
 pub fn search(deps: &Deps) -> Guarded<SearchPatientsRequest> {
-    let recorder = SearchRecorder::new(Forward::new(deps.upstream.clone()), deps.ledger.clone(), deps.clock.clone());
+    let recorder = SearchRecorder::new(
+        Forward::new(deps.upstream.clone()),
+        deps.ledger.clone(),
+        deps.clock.clone(),
+    );
     guard(deps, recorder)
 }

@@ -45,9 +45,13 @@ pub fn spawn_simulator(
     population: Arc<Population>,
     stop: oneshot::Receiver<()>,
 ) -> JoinHandle<Result<(), tonic::transport::Error>> {
-    tokio::spawn(simulator::serve(listener, Simulator::new(population), async {
-        let _ = stop.await;
-    }))
+    tokio::spawn(simulator::serve(
+        listener,
+        Simulator::new(population),
+        async {
+            let _ = stop.await;
+        },
+    ))
 }
 
 pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<RunningGateway> {
@@ -61,7 +65,9 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         );
     }
     if config.identity == IdentitySource::Unconfigured {
-        tracing::warn!("no facility identity source configured: every patient-data call is refused (FACILITY_UNIDENTIFIED)");
+        tracing::warn!(
+            "no facility identity source configured: every patient-data call is refused (FACILITY_UNIDENTIFIED)"
+        );
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;

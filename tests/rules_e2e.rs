@@ -36,7 +36,12 @@ async fn lookup_by_insured_number_is_allowed_and_audited() {
     assert_eq!(r.staff_role.as_deref(), Some("doctor"));
     assert_eq!(r.consent_basis.as_deref(), Some("patient_consent"));
     assert_eq!(r.identification.as_deref(), Some("insured_number_known"));
-    assert!(r.patient_key.as_deref().unwrap_or("").starts_with(&insured.insurer_number));
+    assert!(
+        r.patient_key
+            .as_deref()
+            .unwrap_or("")
+            .starts_with(&insured.insurer_number)
+    );
     assert!(r.activation_id.is_some());
     assert_eq!(r.upstream_result.as_deref(), Some("OK status=VALID"));
     assert!(!r.needs_review);
@@ -93,7 +98,10 @@ async fn ended_window_is_explained() {
         info.metadata.get("last_window_end").map(String::as_str),
         Some("2022-03-24T00:00:00+09:00")
     );
-    assert_eq!(info.metadata.get("prefecture").map(String::as_str), Some("04"));
+    assert_eq!(
+        info.metadata.get("prefecture").map(String::as_str),
+        Some("04")
+    );
 }
 
 #[tokio::test]
@@ -135,7 +143,10 @@ async fn facility_code_with_wrong_check_digit_or_missing_is_unauthenticated() {
         Code::Unauthenticated,
         "FACILITY_CODE_CHECK_DIGIT",
     );
-    assert_eq!(h.last_record().await.reason.as_deref(), Some("FACILITY_CODE_CHECK_DIGIT"));
+    assert_eq!(
+        h.last_record().await.reason.as_deref(),
+        Some("FACILITY_CODE_CHECK_DIGIT")
+    );
     assert_denied(
         h.qualification
             .lookup_qualification(tonic::Request::new(lookup(insured)))
@@ -191,7 +202,10 @@ async fn insurer_number_check_digit_and_format() {
         "INSURER_NUMBER_CHECK_DIGIT",
     );
     assert_eq!(bad_field(&status), "insured.insurer_number");
-    assert_eq!(h.last_record().await.reason.as_deref(), Some("INSURER_NUMBER_CHECK_DIGIT"));
+    assert_eq!(
+        h.last_record().await.reason.as_deref(),
+        Some("INSURER_NUMBER_CHECK_DIGIT")
+    );
     assert_denied(
         h.qualification
             .lookup_qualification(as_facility(
@@ -258,16 +272,42 @@ async fn each_missing_search_attribute_is_named() {
     let mut h = Harness::start().await.with_fukushima_2022().await;
     let clinic = miyagi_clinic();
     let cases = [
-        (search_request("", "1958-04-12", Sex::Male, "", "石巻"), "NAME_MISSING", "name"),
-        (search_request("山田太郎", "", Sex::Male, "", "石巻"), "BIRTH_DATE_MISSING", "birth_date"),
-        (search_request("山田太郎", "1958-02-30", Sex::Male, "", "石巻"), "BIRTH_DATE_INVALID", "birth_date"),
-        (search_request("山田太郎", "1958-04-12", Sex::Unspecified, "", "石巻"), "SEX_MISSING", "sex"),
-        (search_request("山田太郎", "1958-04-12", Sex::Male, "", ""), "INSURER_OR_ADDRESS_MISSING", "insurer_name"),
-        (search_request("山田\u{7}太郎", "1958-04-12", Sex::Male, "", "石巻"), "NAME_INVALID", "name"),
+        (
+            search_request("", "1958-04-12", Sex::Male, "", "石巻"),
+            "NAME_MISSING",
+            "name",
+        ),
+        (
+            search_request("山田太郎", "", Sex::Male, "", "石巻"),
+            "BIRTH_DATE_MISSING",
+            "birth_date",
+        ),
+        (
+            search_request("山田太郎", "1958-02-30", Sex::Male, "", "石巻"),
+            "BIRTH_DATE_INVALID",
+            "birth_date",
+        ),
+        (
+            search_request("山田太郎", "1958-04-12", Sex::Unspecified, "", "石巻"),
+            "SEX_MISSING",
+            "sex",
+        ),
+        (
+            search_request("山田太郎", "1958-04-12", Sex::Male, "", ""),
+            "INSURER_OR_ADDRESS_MISSING",
+            "insurer_name",
+        ),
+        (
+            search_request("山田\u{7}太郎", "1958-04-12", Sex::Male, "", "石巻"),
+            "NAME_INVALID",
+            "name",
+        ),
     ];
     for (request, reason, field) in cases {
         let status = assert_denied(
-            h.qualification.search_patients(as_facility(&clinic, request)).await,
+            h.qualification
+                .search_patients(as_facility(&clinic, request))
+                .await,
             Code::InvalidArgument,
             reason,
         );
@@ -282,20 +322,36 @@ async fn each_missing_search_attribute_is_named() {
 async fn search_outcomes_single_none_and_normalised_names() {
     let mut h = Harness::start().await.with_fukushima_2022().await;
     let clinic = miyagi_clinic();
-    for name in ["山田 太郎", "山田　太郎", "やまだ たろう", "ﾔﾏﾀﾞ ﾀﾛｳ", "ヤマダタロウ"] {
+    for name in [
+        "山田 太郎",
+        "山田　太郎",
+        "やまだ たろう",
+        "ﾔﾏﾀﾞ ﾀﾛｳ",
+        "ヤマダタロウ",
+    ] {
         let reply = h
             .qualification
-            .search_patients(as_facility(&clinic, search_request(name, "1958-04-12", Sex::Male, "", "石巻")))
+            .search_patients(as_facility(
+                &clinic,
+                search_request(name, "1958-04-12", Sex::Male, "", "石巻"),
+            ))
             .await
             .expect("allowed")
             .into_inner();
-        assert_eq!(reply.outcome, SearchOutcome::SingleMatch as i32, "{name}: {reply:?}");
+        assert_eq!(
+            reply.outcome,
+            SearchOutcome::SingleMatch as i32,
+            "{name}: {reply:?}"
+        );
         assert!(!reply.search_id.is_empty());
         assert_eq!(reply.candidates[0].name, "山田 太郎");
     }
     let none = h
         .qualification
-        .search_patients(as_facility(&clinic, search_request("山田太郎", "1958-04-13", Sex::Male, "", "石巻")))
+        .search_patients(as_facility(
+            &clinic,
+            search_request("山田太郎", "1958-04-13", Sex::Male, "", "石巻"),
+        ))
         .await
         .expect("allowed")
         .into_inner();
@@ -304,7 +360,10 @@ async fn search_outcomes_single_none_and_normalised_names() {
     assert!(!none.explanation.is_empty());
     let r = h.last_record().await;
     assert_eq!(r.decision, Decision::Allowed);
-    assert_eq!(r.upstream_result.as_deref(), Some("OK outcome=NO_MATCH candidates=0"));
+    assert_eq!(
+        r.upstream_result.as_deref(),
+        Some("OK outcome=NO_MATCH candidates=0")
+    );
 }
 
 #[tokio::test]
@@ -314,7 +373,10 @@ async fn drug_history_by_search_and_check_ups() {
     let (search_id, insured) = h.search_demo_patient(&clinic).await;
     let drugs = h
         .medical
-        .get_drug_history(as_facility(&clinic, drugs(insured.clone(), by_search(&search_id))))
+        .get_drug_history(as_facility(
+            &clinic,
+            drugs(insured.clone(), by_search(&search_id)),
+        ))
         .await
         .expect("allowed")
         .into_inner();
@@ -343,7 +405,12 @@ async fn drug_history_by_search_and_check_ups() {
         .expect("allowed")
         .into_inner();
     assert!(!checkups.checkups.is_empty());
-    assert!(checkups.checkups.iter().all(|c| c.checkup_date.as_str() <= "2022-03-20"));
+    assert!(
+        checkups
+            .checkups
+            .iter()
+            .all(|c| c.checkup_date.as_str() <= "2022-03-20")
+    );
 }
 
 #[tokio::test]
@@ -356,16 +423,30 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
     let pharmacy = fukushima_pharmacy();
     assert_denied(
         h.medical
-            .get_drug_history(as_facility(&pharmacy, drugs(insured.clone(), by_search(&search_id))))
+            .get_drug_history(as_facility(
+                &pharmacy,
+                drugs(insured.clone(), by_search(&search_id)),
+            ))
             .await,
         Code::PermissionDenied,
         "SEARCH_FACILITY_MISMATCH",
     );
-    assert_eq!(h.records(Some(&pharmacy)).await.pop().expect("record").reason.as_deref(), Some("SEARCH_FACILITY_MISMATCH"));
+    assert_eq!(
+        h.records(Some(&pharmacy))
+            .await
+            .pop()
+            .expect("record")
+            .reason
+            .as_deref(),
+        Some("SEARCH_FACILITY_MISMATCH")
+    );
 
     assert_denied(
         h.medical
-            .get_drug_history(as_facility(&clinic, drugs(insured.clone(), by_search("no-such-search"))))
+            .get_drug_history(as_facility(
+                &clinic,
+                drugs(insured.clone(), by_search("no-such-search")),
+            ))
             .await,
         Code::NotFound,
         "SEARCH_NOT_FOUND",
@@ -379,7 +460,11 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
     );
     // A patient who was not among the search's candidates.
     let other = InsuredNumber {
-        branch: if insured.branch == "00" { "01".into() } else { "00".into() },
+        branch: if insured.branch == "00" {
+            "01".into()
+        } else {
+            "00".into()
+        },
         ..insured.clone()
     };
     assert_denied(
@@ -398,11 +483,21 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
         "IDENTIFICATION_MISSING",
     );
     // Valid until the last instant of its lifetime, expired from then on.
-    let made = h.records(Some(&clinic)).await.into_iter().find(|r| r.search_id.as_deref() == Some(&search_id)).expect("search record").at;
-    h.clock.set(made + ChronoDuration::seconds(1800) - ChronoDuration::nanoseconds(1));
+    let made = h
+        .records(Some(&clinic))
+        .await
+        .into_iter()
+        .find(|r| r.search_id.as_deref() == Some(&search_id))
+        .expect("search record")
+        .at;
+    h.clock
+        .set(made + ChronoDuration::seconds(1800) - ChronoDuration::nanoseconds(1));
     assert!(
         h.medical
-            .get_drug_history(as_facility(&clinic, drugs(insured.clone(), by_search(&search_id))))
+            .get_drug_history(as_facility(
+                &clinic,
+                drugs(insured.clone(), by_search(&search_id))
+            ))
             .await
             .is_ok()
     );
@@ -434,7 +529,10 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
     };
     let status = assert_denied(
         h.medical
-            .get_drug_history(as_facility(&clinic, exemption("", ExemptionIdentification::IdDocument)))
+            .get_drug_history(as_facility(
+                &clinic,
+                exemption("", ExemptionIdentification::IdDocument),
+            ))
             .await,
         Code::InvalidArgument,
         "EXEMPTION_REASON_MISSING",
@@ -442,27 +540,39 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
     assert_eq!(bad_field(&status), "access.consent.exemption_reason");
     assert_denied(
         h.medical
-            .get_drug_history(as_facility(&clinic, exemption("   ", ExemptionIdentification::IdDocument)))
+            .get_drug_history(as_facility(
+                &clinic,
+                exemption("   ", ExemptionIdentification::IdDocument),
+            ))
             .await,
         Code::InvalidArgument,
         "EXEMPTION_REASON_MISSING",
     );
     assert_denied(
         h.medical
-            .get_drug_history(as_facility(&clinic, exemption("意識不明", ExemptionIdentification::Unspecified)))
+            .get_drug_history(as_facility(
+                &clinic,
+                exemption("意識不明", ExemptionIdentification::Unspecified),
+            ))
             .await,
         Code::InvalidArgument,
         "EXEMPTION_IDENTIFICATION_MISSING",
     );
     h.medical
-        .get_drug_history(as_facility(&clinic, exemption("意識不明で搬送", ExemptionIdentification::FamilyInformation)))
+        .get_drug_history(as_facility(
+            &clinic,
+            exemption("意識不明で搬送", ExemptionIdentification::FamilyInformation),
+        ))
         .await
         .expect("the exemption with reason and identification is allowed");
     let r = h.last_record().await;
     assert_eq!(r.decision, Decision::Allowed);
     assert_eq!(r.consent_basis.as_deref(), Some("life_or_body_exemption"));
     assert_eq!(r.exemption_reason.as_deref(), Some("意識不明で搬送"));
-    assert_eq!(r.exemption_identification.as_deref(), Some("family_information"));
+    assert_eq!(
+        r.exemption_identification.as_deref(),
+        Some("family_information")
+    );
     assert!(r.needs_review);
 
     let mut no_basis = drugs(insured.clone(), known());
@@ -470,7 +580,9 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
         a.consent = None;
     }
     assert_denied(
-        h.medical.get_drug_history(as_facility(&clinic, no_basis)).await,
+        h.medical
+            .get_drug_history(as_facility(&clinic, no_basis))
+            .await,
         Code::InvalidArgument,
         "CONSENT_BASIS_MISSING",
     );
@@ -486,8 +598,18 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
         if let Some(a) = req.access.as_mut() {
             a.purpose = purpose;
         }
-        let code = if purpose == 0 { Code::InvalidArgument } else { Code::PermissionDenied };
-        assert_denied(h.qualification.lookup_qualification(as_facility(&clinic, req)).await, code, reason);
+        let code = if purpose == 0 {
+            Code::InvalidArgument
+        } else {
+            Code::PermissionDenied
+        };
+        assert_denied(
+            h.qualification
+                .lookup_qualification(as_facility(&clinic, req))
+                .await,
+            code,
+            reason,
+        );
         assert_eq!(h.last_record().await.reason.as_deref(), Some(reason));
     }
     let mut req = lookup(insured.clone());
@@ -495,14 +617,18 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
         a.staff = None;
     }
     assert_denied(
-        h.qualification.lookup_qualification(as_facility(&clinic, req)).await,
+        h.qualification
+            .lookup_qualification(as_facility(&clinic, req))
+            .await,
         Code::InvalidArgument,
         "STAFF_ID_MISSING",
     );
     let mut req = lookup(insured);
     req.access = None;
     assert_denied(
-        h.qualification.lookup_qualification(as_facility(&clinic, req)).await,
+        h.qualification
+            .lookup_qualification(as_facility(&clinic, req))
+            .await,
         Code::InvalidArgument,
         "ACCESS_CONTEXT_MISSING",
     );
@@ -511,7 +637,10 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
 #[tokio::test]
 async fn upstream_down_is_unavailable_promptly_and_audited_as_failed() {
     // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let mut h = Harness::start_with(Options {
         upstream: Some(format!("http://{closed}")),
         ..Options::default()
@@ -528,11 +657,17 @@ async fn upstream_down_is_unavailable_promptly_and_audited_as_failed() {
     };
     let started = std::time::Instant::now();
     assert_denied(
-        h.qualification.lookup_qualification(as_facility(&clinic, lookup(insured))).await,
+        h.qualification
+            .lookup_qualification(as_facility(&clinic, lookup(insured)))
+            .await,
         Code::Unavailable,
         "UPSTREAM_UNAVAILABLE",
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     let r = h.last_record().await;
     assert_eq!(r.decision, Decision::Failed);
     assert_eq!(r.reason.as_deref(), Some("UPSTREAM_UNAVAILABLE"));
@@ -556,7 +691,9 @@ async fn unknown_patient_is_not_found_for_medical_information() {
         .into_inner();
     assert_eq!(reply.status, QualificationStatus::NotFound as i32);
     assert_denied(
-        h.medical.get_drug_history(as_facility(&clinic, drugs(insured, known()))).await,
+        h.medical
+            .get_drug_history(as_facility(&clinic, drugs(insured, known())))
+            .await,
         Code::NotFound,
         "PATIENT_NOT_FOUND",
     );
@@ -570,7 +707,9 @@ async fn audit_store_failure_refuses_patient_data() {
     let (_, insured) = h.search_demo_patient(&clinic).await;
     h.gateway.store.pool().close().await;
     assert_denied(
-        h.qualification.lookup_qualification(as_facility(&clinic, lookup(insured))).await,
+        h.qualification
+            .lookup_qualification(as_facility(&clinic, lookup(insured)))
+            .await,
         Code::Unavailable,
         "AUDIT_UNAVAILABLE",
     );

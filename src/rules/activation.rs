@@ -43,13 +43,17 @@ fn explain(mut v: Violation, coverages: &[Coverage], now: DateTime<Utc>) -> Viol
         v = v
             .with("last_window_end", to_jst_string(c.window.end))
             .with("last_activation", c.activation_id.clone());
-        v.description
-            .push_str(&format!("; the last window ended at {}", to_jst_string(c.window.end)));
+        v.description.push_str(&format!(
+            "; the last window ended at {}",
+            to_jst_string(c.window.end)
+        ));
     }
     if let Some(c) = upcoming {
         v = v.with("next_window_start", to_jst_string(c.window.start));
-        v.description
-            .push_str(&format!("; the next window opens at {}", to_jst_string(c.window.start)));
+        v.description.push_str(&format!(
+            "; the next window opens at {}",
+            to_jst_string(c.window.start)
+        ));
     }
     v
 }
@@ -62,7 +66,9 @@ impl<M: PatientRequest> Rule<M> for ActivationRule {
             .extensions()
             .get::<CallerFacility>()
             .map(|f| f.0.clone())
-            .ok_or_else(|| Violation::new(Reason::FacilityUnidentified, "", "no identified facility"))?;
+            .ok_or_else(|| {
+                Violation::new(Reason::FacilityUnidentified, "", "no identified facility")
+            })?;
         let now = self.clock.now();
         let prefecture = facility.prefecture();
         let areas = [

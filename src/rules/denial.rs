@@ -13,14 +13,20 @@ pub const ERROR_DOMAIN: &str = "onshi.gateway";
 pub fn code_of(reason: Reason) -> Code {
     use Reason::*;
     match reason {
-        FacilityUnidentified | FacilityCodeFormat | FacilityCodePrefecture
-        | FacilityCodeFeeTable | FacilityCodeCheckDigit => Code::Unauthenticated,
+        FacilityUnidentified
+        | FacilityCodeFormat
+        | FacilityCodePrefecture
+        | FacilityCodeFeeTable
+        | FacilityCodeCheckDigit => Code::Unauthenticated,
         AreaNotActivated | SearchFacilityMismatch | PatientNotInSearch | PurposeNotPermitted => {
             Code::PermissionDenied
         }
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,
-        ActivationStoreUnavailable | SearchLedgerUnavailable | AuditUnavailable | UpstreamUnavailable => Code::Unavailable,
+        ActivationStoreUnavailable
+        | SearchLedgerUnavailable
+        | AuditUnavailable
+        | UpstreamUnavailable => Code::Unavailable,
         UpstreamTimeout => Code::DeadlineExceeded,
         UpstreamError => Code::Internal,
         _ => Code::InvalidArgument,
@@ -56,7 +62,12 @@ mod tests {
         let info = status.get_details_error_info().expect("error info");
         assert_eq!(info.reason, "INSURER_NUMBER_CHECK_DIGIT");
         assert_eq!(info.domain, ERROR_DOMAIN);
-        assert_eq!(info.metadata.get("expected_check_digit").map(String::as_str), Some("8"));
+        assert_eq!(
+            info.metadata
+                .get("expected_check_digit")
+                .map(String::as_str),
+            Some("8")
+        );
         let bad = status.get_details_bad_request().expect("bad request");
         assert_eq!(bad.field_violations[0].field, "insured.insurer_number");
     }
@@ -86,7 +97,11 @@ mod docs {
                 .find(|l| l.starts_with(&format!("| `{}` |", r.as_str())))
                 .unwrap_or_else(|| panic!("{} is not in docs/reasons.md", r.as_str()));
             let documented: String = row.split('|').nth(2).unwrap_or("").trim().replace('_', "");
-            assert!(documented.eq_ignore_ascii_case(&code), "{}: documented {documented}, actual {code}", r.as_str());
+            assert!(
+                documented.eq_ignore_ascii_case(&code),
+                "{}: documented {documented}, actual {code}",
+                r.as_str()
+            );
         }
     }
 }

@@ -73,7 +73,11 @@ impl IdentificationRule {
                 )
             })?
             .ok_or_else(|| {
-                Violation::new(Reason::SearchNotFound, field, "no search with this id exists")
+                Violation::new(
+                    Reason::SearchNotFound,
+                    field,
+                    "no search with this id exists",
+                )
             })?;
         if record.facility != facility {
             return Err(Violation::new(
@@ -96,7 +100,10 @@ impl IdentificationRule {
             )
             .with("search_time", to_jst_string(record.at)));
         }
-        if !record.candidate_hashes.contains(&candidate_hash(&patient.key())) {
+        if !record
+            .candidate_hashes
+            .contains(&candidate_hash(&patient.key()))
+        {
             return Err(Violation::new(
                 Reason::PatientNotInSearch,
                 "insured",
@@ -133,12 +140,12 @@ fn check_insured(
         number: parsed.number.clone(),
         branch: parsed.branch.clone(),
     });
-    if let Some(birth_date) = birth_date {
-        if !birth_date.trim().is_empty() {
-            *birth_date = parse_birth_date("birth_date", birth_date, today)?
-                .format("%Y-%m-%d")
-                .to_string();
-        }
+    if let Some(birth_date) = birth_date
+        && !birth_date.trim().is_empty()
+    {
+        *birth_date = parse_birth_date("birth_date", birth_date, today)?
+            .format("%Y-%m-%d")
+            .to_string();
     }
     if let Some(PeriodField {
         period,
@@ -155,18 +162,35 @@ fn check_insured(
     Ok(parsed)
 }
 
-fn check_attributes(req: &mut SearchPatientsRequest, today: chrono::NaiveDate) -> Result<(), Violation> {
+fn check_attributes(
+    req: &mut SearchPatientsRequest,
+    today: chrono::NaiveDate,
+) -> Result<(), Violation> {
     let name = validate_text("name", &req.name, NAME_MAX_CHARS, Reason::NameInvalid)?;
     if name.is_empty() {
-        return Err(Violation::new(Reason::NameMissing, "name", "the patient's name (kanji or kana) is required"));
+        return Err(Violation::new(
+            Reason::NameMissing,
+            "name",
+            "the patient's name (kanji or kana) is required",
+        ));
     }
     if req.birth_date.trim().is_empty() {
-        return Err(Violation::new(Reason::BirthDateMissing, "birth_date", "the date of birth is required"));
+        return Err(Violation::new(
+            Reason::BirthDateMissing,
+            "birth_date",
+            "the date of birth is required",
+        ));
     }
     let birth = parse_birth_date("birth_date", &req.birth_date, today)?;
     match req.sex {
         1 | 2 => {}
-        0 => return Err(Violation::new(Reason::SexMissing, "sex", "the patient's sex is required")),
+        0 => {
+            return Err(Violation::new(
+                Reason::SexMissing,
+                "sex",
+                "the patient's sex is required",
+            ));
+        }
         other => {
             return Err(Violation::new(
                 Reason::SexMissing,
@@ -175,7 +199,12 @@ fn check_attributes(req: &mut SearchPatientsRequest, today: chrono::NaiveDate) -
             ));
         }
     }
-    let insurer = validate_text("insurer_name", &req.insurer_name, TEXT_MAX_CHARS, Reason::InsurerNameInvalid)?;
+    let insurer = validate_text(
+        "insurer_name",
+        &req.insurer_name,
+        TEXT_MAX_CHARS,
+        Reason::InsurerNameInvalid,
+    )?;
     let address = validate_text(
         "address_fragment",
         &req.address_fragment,
@@ -236,7 +265,8 @@ impl<M: PatientRequest> Rule<M> for IdentificationRule {
                     n.identification = Some("attribute_search");
                     n.search_id = Some(identification.search_id.trim().to_string());
                 }
-                self.check_search(&facility, &identification.search_id, &patient).await
+                self.check_search(&facility, &identification.search_id, &patient)
+                    .await
             }
             _ => Err(Violation::new(
                 Reason::IdentificationMissing,

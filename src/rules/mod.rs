@@ -77,7 +77,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let span = tracing::info_span!("rule", rule = R::NAME, decision = tracing::field::Empty);
+            let span =
+                tracing::info_span!("rule", rule = R::NAME, decision = tracing::field::Empty);
             let checked = rule.check(&mut req).instrument(span.clone()).await;
             match checked {
                 Ok(()) => {

@@ -38,8 +38,6 @@ impl Note {
 
     /// The note of this request, created when a rule runs without the audit layer (unit tests).
     pub fn of<M>(req: &mut tonic::Request<M>) -> Note {
-        req.extensions_mut()
-            .get_or_insert_default::<Note>()
-            .clone()
+        req.extensions_mut().get_or_insert_default::<Note>().clone()
     }
 }

@@ -3,8 +3,8 @@
 use crate::proto::{
     AccessContext, GetDrugHistoryRequest, GetDrugHistoryResponse, GetHealthCheckupsRequest,
     GetHealthCheckupsResponse, InsuredNumber, LookupQualificationRequest,
-    LookupQualificationResponse, Period, QualificationStatus, SearchOutcome,
-    SearchPatientsRequest, SearchPatientsResponse,
+    LookupQualificationResponse, Period, QualificationStatus, SearchOutcome, SearchPatientsRequest,
+    SearchPatientsResponse,
 };
 
 /// What the request identifies the patient by, mutable so rules can write back the
@@ -55,7 +55,11 @@ impl PatientRequest for LookupQualificationRequest {
     }
     fn summarize(reply: &Self::Reply) -> String {
         let status = QualificationStatus::try_from(reply.status)
-            .map(|s| s.as_str_name().trim_start_matches("QUALIFICATION_STATUS_").to_string())
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("QUALIFICATION_STATUS_")
+                    .to_string()
+            })
             .unwrap_or_else(|_| reply.status.to_string());
         format!("status={status}")
     }
@@ -74,7 +78,11 @@ impl PatientRequest for SearchPatientsRequest {
     }
     fn summarize(reply: &Self::Reply) -> String {
         let outcome = SearchOutcome::try_from(reply.outcome)
-            .map(|s| s.as_str_name().trim_start_matches("SEARCH_OUTCOME_").to_string())
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("SEARCH_OUTCOME_")
+                    .to_string()
+            })
             .unwrap_or_else(|_| reply.outcome.to_string());
         format!("outcome={outcome} candidates={}", reply.candidates.len())
     }

@@ -40,7 +40,10 @@ type Reply = Response<SearchPatientsResponse>;
 
 impl<S> Service<Request<SearchPatientsRequest>> for SearchRecorder<S>
 where
-    S: Service<Request<SearchPatientsRequest>, Response = Reply, Error = Status> + Clone + Send + 'static,
+    S: Service<Request<SearchPatientsRequest>, Response = Reply, Error = Status>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send,
 {
     type Response = Reply;
@@ -57,16 +60,23 @@ where
         let ledger = self.ledger.clone();
         let clock = self.clock.clone();
         let note = Note::of(&mut req);
-        let facility = req.extensions().get::<CallerFacility>().map(|f| f.0.to_string());
+        let facility = req
+            .extensions()
+            .get::<CallerFacility>()
+            .map(|f| f.0.to_string());
         Box::pin(async move {
             let mut reply = inner.call(req).await?.into_inner();
-            let facility = facility.ok_or_else(|| Status::internal("search without an identified facility"))?;
+            let facility = facility
+                .ok_or_else(|| Status::internal("search without an identified facility"))?;
             let search_id = uuid::Uuid::new_v4().to_string();
             let candidate_hashes = reply
                 .candidates
                 .iter()
                 .filter_map(|c| c.insured.as_ref())
-                .filter_map(|i| parse_insured_number("", &i.insurer_number, &i.symbol, &i.number, &i.branch).ok())
+                .filter_map(|i| {
+                    parse_insured_number("", &i.insurer_number, &i.symbol, &i.number, &i.branch)
+                        .ok()
+                })
                 .map(|i| candidate_hash(&i.key()))
                 .collect();
             let record = SearchRecord {
@@ -79,7 +89,9 @@ where
                 let v = Violation::new(
                     Reason::SearchLedgerUnavailable,
                     "",
-                    format!("the search could not be recorded, so its candidates could not be viewed later: {e}"),
+                    format!(
+                        "the search could not be recorded, so its candidates could not be viewed later: {e}"
+                    ),
                 );
                 note.lock().reason = Some(v.reason);
                 return Err(status_of(&v));

@@ -7,7 +7,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use model::{AccessRecord, Activation, AreaKey, Coverage, Decision, NewActivation, SearchRecord};
+pub use model::{
+    AccessRecord, Activation, AreaKey, Coverage, Decision, NewActivation, SearchRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -151,21 +151,25 @@ impl ActivationStore for SqliteStore {
 #[async_trait]
 impl SearchLedger for SqliteStore {
     async fn record_search(&self, search: &SearchRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO searches (search_id, facility, at, candidates) VALUES (?, ?, ?, ?)")
-            .bind(&search.search_id)
-            .bind(&search.facility)
-            .bind(to_nanos(search.at))
-            .bind(search.candidate_hashes.join(" "))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO searches (search_id, facility, at, candidates) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&search.search_id)
+        .bind(&search.facility)
+        .bind(to_nanos(search.at))
+        .bind(search.candidate_hashes.join(" "))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn find_search(&self, search_id: &str) -> Result<Option<SearchRecord>, StoreError> {
-        let row = sqlx::query("SELECT search_id, facility, at, candidates FROM searches WHERE search_id = ?")
-            .bind(search_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT search_id, facility, at, candidates FROM searches WHERE search_id = ?",
+        )
+        .bind(search_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             let candidates: String = row.try_get("candidates")?;
             Ok(SearchRecord {

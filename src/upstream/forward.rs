@@ -75,9 +75,18 @@ pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
 
 fn upstream_violation(status: &Status) -> Violation {
     let (reason, text) = match status.code() {
-        Code::Unavailable => (Reason::UpstreamUnavailable, "the upstream OQS is unreachable; try again shortly"),
-        Code::DeadlineExceeded => (Reason::UpstreamTimeout, "the upstream OQS did not answer in time"),
-        Code::NotFound => (Reason::PatientNotFound, "the upstream OQS has no insured person with this number"),
+        Code::Unavailable => (
+            Reason::UpstreamUnavailable,
+            "the upstream OQS is unreachable; try again shortly",
+        ),
+        Code::DeadlineExceeded => (
+            Reason::UpstreamTimeout,
+            "the upstream OQS did not answer in time",
+        ),
+        Code::NotFound => (
+            Reason::PatientNotFound,
+            "the upstream OQS has no insured person with this number",
+        ),
         _ => (Reason::UpstreamError, "the upstream OQS returned an error"),
     };
     Violation::new(reason, "", text).with("upstream_code", format!("{:?}", status.code()))
@@ -106,21 +115,25 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let upstream = self.upstream.clone();
         let note = Note::of(&mut req);
-        let budget = caller_deadline(req.metadata())
-            .map_or(upstream.timeout, |d| d.min(upstream.timeout));
+        let budget =
+            caller_deadline(req.metadata()).map_or(upstream.timeout, |d| d.min(upstream.timeout));
         let message = req.into_inner();
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + budget;
             note.lock().forwarded = true;
             let outcome = tokio::time::timeout_at(deadline, async {
-                let _permit = upstream.permits.acquire().await.map_err(|_| {
-                    Status::unavailable("upstream client closed")
-                })?;
+                let _permit = upstream
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| Status::unavailable("upstream client closed"))?;
                 let mut attempt = 0;
                 loop {
                     // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream.
                     let mut out = Request::new(message.clone());
-                    out.set_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    out.set_timeout(
+                        deadline.saturating_duration_since(tokio::time::Instant::now()),
+                    );
                     match M::send(&upstream, out).await {
                         // Every forwarded call is a read, so one retry on a connection failure is safe.
                         Err(s) if s.code() == Code::Unavailable && attempt == 0 => {

@@ -95,7 +95,9 @@ impl Harness {
             search_ttl: options.search_ttl,
             ..GatewayConfig::default()
         };
-        let gateway = server::start(config, clock.clone()).await.expect("gateway starts");
+        let gateway = server::start(config, clock.clone())
+            .await
+            .expect("gateway starts");
         let channel = Channel::from_shared(format!("http://{}", gateway.addr))
             .expect("uri")
             .connect()
@@ -123,7 +125,11 @@ impl Harness {
             "test",
         )
         .expect("activation");
-        self.gateway.store.add_activation(&new).await.expect("stored");
+        self.gateway
+            .store
+            .add_activation(&new)
+            .await
+            .expect("stored");
         self.gateway.activations.invalidate();
         self
     }
@@ -139,18 +145,31 @@ impl Harness {
     }
 
     pub async fn last_record(&self) -> AccessRecord {
-        self.records(None).await.pop().expect("at least one access record")
+        self.records(None)
+            .await
+            .pop()
+            .expect("at least one access record")
     }
 
     /// Finds the demo patient (山田 太郎, 1958-04-12, 石巻) by search from `facility`.
-    pub async fn search_demo_patient(&mut self, facility: &FacilityCode) -> (String, InsuredNumber) {
+    pub async fn search_demo_patient(
+        &mut self,
+        facility: &FacilityCode,
+    ) -> (String, InsuredNumber) {
         let reply = self
             .qualification
-            .search_patients(as_facility(facility, search_request("山田 太郎", "1958-04-12", Sex::Male, "", "石巻")))
+            .search_patients(as_facility(
+                facility,
+                search_request("山田 太郎", "1958-04-12", Sex::Male, "", "石巻"),
+            ))
             .await
             .expect("search allowed")
             .into_inner();
-        assert_eq!(reply.outcome, SearchOutcome::SingleMatch as i32, "{reply:?}");
+        assert_eq!(
+            reply.outcome,
+            SearchOutcome::SingleMatch as i32,
+            "{reply:?}"
+        );
         let insured = reply.candidates[0].insured.clone().expect("insured number");
         (reply.search_id, insured)
     }
@@ -162,8 +181,10 @@ pub fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {
 
 pub fn as_raw_facility<T>(facility: &str, message: T) -> Request<T> {
     let mut req = Request::new(message);
-    req.metadata_mut()
-        .insert(DEV_FACILITY_HEADER, facility.parse().expect("ascii metadata"));
+    req.metadata_mut().insert(
+        DEV_FACILITY_HEADER,
+        facility.parse().expect("ascii metadata"),
+    );
     req
 }
 
@@ -212,7 +233,10 @@ pub fn lookup(insured: InsuredNumber) -> LookupQualificationRequest {
     }
 }
 
-pub fn drugs(insured: InsuredNumber, identification: Option<Identification>) -> GetDrugHistoryRequest {
+pub fn drugs(
+    insured: InsuredNumber,
+    identification: Option<Identification>,
+) -> GetDrugHistoryRequest {
     GetDrugHistoryRequest {
         access: access(identification),
         insured: Some(insured),
@@ -220,7 +244,13 @@ pub fn drugs(insured: InsuredNumber, identification: Option<Identification>) -> 
     }
 }
 
-pub fn search_request(name: &str, birth: &str, sex: Sex, insurer: &str, address: &str) -> SearchPatientsRequest {
+pub fn search_request(
+    name: &str,
+    birth: &str,
+    sex: Sex,
+    insurer: &str,
+    address: &str,
+) -> SearchPatientsRequest {
     SearchPatientsRequest {
         access: access(None),
         name: name.into(),
@@ -233,11 +263,17 @@ pub fn search_request(name: &str, birth: &str, sex: Sex, insurer: &str, address:
 
 /// Asserts a denial: its code and its `ErrorInfo.reason`; returns the status.
 #[track_caller]
-pub fn assert_denied<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, reason: &str) -> Status {
+pub fn assert_denied<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, Status>,
+    code: Code,
+    reason: &str,
+) -> Status {
     match result {
         Ok(r) => panic!("expected {reason}, got {:?}", r.get_ref()),
         Err(status) => {
-            let info = status.get_details_error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+            let info = status
+                .get_details_error_info()
+                .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
             assert_eq!(info.reason, reason, "{status:?}");
             assert_eq!(info.domain, "onshi.gateway");
             assert_eq!(status.code(), code, "{status:?}");
