@@ -117,3 +117,106 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::store::{Decision, StoreError};
+
+    /// Records batch sizes; slow enough that callers pile up behind a commit.
+    #[derive(Default)]
+    struct SlowStore {
+        batches: Mutex<Vec<usize>>,
+        fail: AtomicBool,
+    }
+
+    #[async_trait]
+    impl AuditStore for SlowStore {
+        async fn append(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("disk full".into()));
+            }
+            self.batches.lock().expect("lock").push(records.len());
+            Ok(())
+        }
+        async fn records(
+            &self,
+            _: Option<&str>,
+            _: Option<DateTime<Utc>>,
+            _: u32,
+        ) -> Result<Vec<AccessRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn record(i: usize) -> AccessRecord {
+        AccessRecord {
+            id: format!("r{i}"),
+            at: Utc::now(),
+            method: "LookupQualification".into(),
+            items: "qualification".into(),
+            facility: None,
+            staff_id: None,
+            staff_role: None,
+            patient_key: None,
+            identification: None,
+            search_id: None,
+            consent_basis: None,
+            exemption_reason: None,
+            exemption_identification: None,
+            purpose: None,
+            activation_id: None,
+            decision: Decision::Denied,
+            reason: None,
+            grpc_code: 0,
+            upstream_result: None,
+            needs_review: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_records_are_group_committed_and_all_acknowledged() {
+        let store = Arc::new(SlowStore::default());
+        let (writer, handle) = AuditWriter::spawn(
+            store.clone(),
+            BatchConfig {
+                max_batch: 16,
+                ..BatchConfig::default()
+            },
+        );
+        let calls: Vec<_> = (0..100)
+            .map(|i| {
+                let w = writer.clone();
+                tokio::spawn(async move { w.commit(record(i)).await })
+            })
+            .collect();
+        for c in calls {
+            c.await.expect("task").expect("committed");
+        }
+        drop(writer);
+        handle.await.expect("writer stops after the last handle");
+        let batches = store.batches.lock().expect("lock").clone();
+        assert_eq!(batches.iter().sum::<usize>(), 100);
+        assert!(batches.iter().all(|b| *b <= 16), "{batches:?}");
+        assert!(batches.len() < 100, "no batching happened: {batches:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_fails_its_callers_and_marks_the_writer_unhealthy() {
+        let store = Arc::new(SlowStore::default());
+        store.fail.store(true, Ordering::Relaxed);
+        let (writer, _handle) = AuditWriter::spawn(store.clone(), BatchConfig::default());
+        let err = writer.commit(record(1)).await.expect_err("must fail");
+        assert!(matches!(err, AuditError::CommitFailed(ref m) if m.contains("disk full")));
+        assert!(!writer.is_healthy());
+        store.fail.store(false, Ordering::Relaxed);
+        writer.commit(record(2)).await.expect("recovers");
+        assert!(writer.is_healthy());
+    }
+}
