@@ -71,7 +71,7 @@ async fn window_edges_first_instant_last_nanosecond_and_end() {
             assert!(result.is_ok(), "at {at}: {result:?}");
             assert_eq!(h.last_record().await.decision, Decision::Allowed);
         } else {
-            let status = assert_denied(result, Code::PermissionDenied, "AREA_NOT_ACTIVATED");
+            let status = denied!(h, result, Code::PermissionDenied, "AREA_NOT_ACTIVATED");
             let r = h.last_record().await;
             assert_eq!(r.decision, Decision::Denied);
             assert_eq!(r.reason.as_deref(), Some("AREA_NOT_ACTIVATED"));
@@ -86,7 +86,8 @@ async fn ended_window_is_explained() {
     let clinic = miyagi_clinic();
     let (_, insured) = h.search_demo_patient(&clinic).await;
     h.clock.set(jst_at(2022, 3, 24, 0, 0));
-    let status = assert_denied(
+    let status = denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&clinic, lookup(insured)))
             .await,
@@ -109,7 +110,8 @@ async fn prefecture_outside_the_activation_is_denied() {
     let mut h = Harness::start().await.with_fukushima_2022().await;
     let (_, insured) = h.search_demo_patient(&miyagi_clinic()).await;
     let tokyo = tokyo_clinic();
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&tokyo, lookup(insured)))
             .await,
@@ -136,7 +138,8 @@ async fn facility_code_with_wrong_check_digit_or_missing_is_unauthenticated() {
     let good = miyagi_clinic().to_string();
     let last = good.as_bytes()[9] - b'0';
     let wrong = format!("{}{}", &good[..9], (last + 1) % 10);
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_raw_facility(&wrong, lookup(insured.clone())))
             .await,
@@ -147,7 +150,8 @@ async fn facility_code_with_wrong_check_digit_or_missing_is_unauthenticated() {
         h.last_record().await.reason.as_deref(),
         Some("FACILITY_CODE_CHECK_DIGIT")
     );
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(tonic::Request::new(lookup(insured)))
             .await,
@@ -174,7 +178,8 @@ async fn without_an_identity_source_everything_is_refused() {
         number: "1".into(),
         branch: "00".into(),
     };
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&miyagi_clinic(), lookup(insured)))
             .await,
@@ -188,7 +193,8 @@ async fn insurer_number_check_digit_and_format() {
     let mut h = Harness::start().await.with_fukushima_2022().await;
     let clinic = miyagi_clinic();
     let (_, insured) = h.search_demo_patient(&clinic).await;
-    let status = assert_denied(
+    let status = denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(
                 &clinic,
@@ -206,7 +212,8 @@ async fn insurer_number_check_digit_and_format() {
         h.last_record().await.reason.as_deref(),
         Some("INSURER_NUMBER_CHECK_DIGIT")
     );
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(
                 &clinic,
@@ -219,7 +226,8 @@ async fn insurer_number_check_digit_and_format() {
         Code::InvalidArgument,
         "INSURER_NUMBER_FORMAT",
     );
-    let status = assert_denied(
+    let status = denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(
                 &clinic,
@@ -233,7 +241,8 @@ async fn insurer_number_check_digit_and_format() {
         "BRANCH_INVALID",
     );
     assert_eq!(bad_field(&status), "insured.branch");
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(
                 &clinic,
@@ -304,7 +313,8 @@ async fn each_missing_search_attribute_is_named() {
         ),
     ];
     for (request, reason, field) in cases {
-        let status = assert_denied(
+        let status = denied!(
+            h,
             h.qualification
                 .search_patients(as_facility(&clinic, request))
                 .await,
@@ -421,7 +431,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
 
     // Another facility (also in an activated area) cannot reuse it.
     let pharmacy = fukushima_pharmacy();
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(
                 &pharmacy,
@@ -441,7 +452,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
         Some("SEARCH_FACILITY_MISMATCH")
     );
 
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(
                 &clinic,
@@ -451,7 +463,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
         Code::NotFound,
         "SEARCH_NOT_FOUND",
     );
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, drugs(insured.clone(), by_search(""))))
             .await,
@@ -467,7 +480,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
         },
         ..insured.clone()
     };
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, drugs(other, by_search(&search_id))))
             .await,
@@ -475,7 +489,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
         "PATIENT_NOT_IN_SEARCH",
     );
     // Identification not stated at all.
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, drugs(insured.clone(), None)))
             .await,
@@ -502,7 +517,8 @@ async fn search_id_rules_other_facility_unknown_expired_and_wrong_patient() {
             .is_ok()
     );
     h.clock.set(made + ChronoDuration::seconds(1800));
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, drugs(insured, by_search(&search_id))))
             .await,
@@ -527,7 +543,8 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
         }
         req
     };
-    let status = assert_denied(
+    let status = denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(
                 &clinic,
@@ -538,7 +555,8 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
         "EXEMPTION_REASON_MISSING",
     );
     assert_eq!(bad_field(&status), "access.consent.exemption_reason");
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(
                 &clinic,
@@ -548,7 +566,8 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
         Code::InvalidArgument,
         "EXEMPTION_REASON_MISSING",
     );
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(
                 &clinic,
@@ -579,7 +598,8 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
     if let Some(a) = no_basis.access.as_mut() {
         a.consent = None;
     }
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, no_basis))
             .await,
@@ -603,7 +623,8 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
         } else {
             Code::PermissionDenied
         };
-        assert_denied(
+        denied!(
+            h,
             h.qualification
                 .lookup_qualification(as_facility(&clinic, req))
                 .await,
@@ -616,7 +637,8 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
     if let Some(a) = req.access.as_mut() {
         a.staff = None;
     }
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&clinic, req))
             .await,
@@ -625,7 +647,8 @@ async fn purpose_other_than_care_and_missing_staff_are_refused() {
     );
     let mut req = lookup(insured);
     req.access = None;
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&clinic, req))
             .await,
@@ -656,7 +679,8 @@ async fn upstream_down_is_unavailable_promptly_and_audited_as_failed() {
         branch: "00".into(),
     };
     let started = std::time::Instant::now();
-    assert_denied(
+    denied!(
+        h,
         h.qualification
             .lookup_qualification(as_facility(&clinic, lookup(insured)))
             .await,
@@ -690,7 +714,8 @@ async fn unknown_patient_is_not_found_for_medical_information() {
         .expect("lookup answers")
         .into_inner();
     assert_eq!(reply.status, QualificationStatus::NotFound as i32);
-    assert_denied(
+    denied!(
+        h,
         h.medical
             .get_drug_history(as_facility(&clinic, drugs(insured, known())))
             .await,
@@ -702,7 +727,14 @@ async fn unknown_patient_is_not_found_for_medical_information() {
 
 #[tokio::test]
 async fn audit_store_failure_refuses_patient_data() {
-    let mut h = Harness::start().await.with_fukushima_2022().await;
+    // A long refresh keeps the activation in cache, so only the audit store is down.
+    let mut h = Harness::start_with(Options {
+        activation_refresh: Duration::from_secs(600),
+        ..Options::default()
+    })
+    .await
+    .with_fukushima_2022()
+    .await;
     let clinic = miyagi_clinic();
     let (_, insured) = h.search_demo_patient(&clinic).await;
     h.gateway.store.pool().close().await;

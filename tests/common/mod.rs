@@ -58,6 +58,7 @@ pub struct Options {
     pub upstream: Option<String>,
     pub now: DateTime<Utc>,
     pub search_ttl: Duration,
+    pub activation_refresh: Duration,
 }
 
 impl Default for Options {
@@ -68,6 +69,7 @@ impl Default for Options {
             // Inside the Fukushima-oki 2022 window, which `with_fukushima_2022` adds.
             now: jst_at(2022, 3, 20, 10, 0),
             search_ttl: Duration::from_secs(1800),
+            activation_refresh: Duration::from_secs(1),
         }
     }
 }
@@ -93,6 +95,7 @@ impl Harness {
             identity: options.identity,
             upstream_timeout: Duration::from_secs(2),
             search_ttl: options.search_ttl,
+            activation_refresh: options.activation_refresh,
             ..GatewayConfig::default()
         };
         let gateway = server::start(config, clock.clone())
@@ -288,4 +291,23 @@ pub fn bad_field(status: &Status) -> String {
         .get_details_bad_request()
         .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
         .unwrap_or_default()
+}
+
+/// Asserts a denial (code and reason) and that the access log's newest record holds
+/// that same reason and is not an allowed access. Evaluates to the status.
+#[macro_export]
+macro_rules! denied {
+    ($h:expr, $call:expr, $code:expr, $reason:expr $(,)?) => {{
+        let result = $call;
+        let status = $crate::common::assert_denied(result, $code, $reason);
+        let record = $h.last_record().await;
+        assert_eq!(
+            record.reason.as_deref(),
+            Some($reason),
+            "access record of {}",
+            $reason
+        );
+        assert_ne!(record.decision, onshi_gateway::store::Decision::Allowed);
+        status
+    }};
 }
