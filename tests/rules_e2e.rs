@@ -746,3 +746,89 @@ async fn audit_store_failure_refuses_patient_data() {
         "AUDIT_UNAVAILABLE",
     );
 }
+
+#[tokio::test]
+async fn several_and_too_many_matches_are_distinct_outcomes() {
+    use onshi_gateway::upstream::simulator::fixtures::{
+        CROWD_ADDRESS_FRAGMENT, CROWD_NAME, CROWD_WARD, SAME_NAME_FUKUSHIMA, SAME_NAME_TOKYO,
+    };
+    let mut h = Harness::start().await.with_fukushima_2022().await;
+    let clinic = miyagi_clinic();
+    // Two 佐藤 花子 born the same day under different insurers: both shown, none picked.
+    let birth = SAME_NAME_FUKUSHIMA
+        .birth_date
+        .format("%Y-%m-%d")
+        .to_string();
+    let several = h
+        .qualification
+        .search_patients(as_facility(
+            &clinic,
+            search_request("さとう はなこ", &birth, Sex::Female, "", "郡山"),
+        ))
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(
+        several.outcome,
+        SearchOutcome::SingleMatch as i32,
+        "{several:?}"
+    );
+    let both = h
+        .qualification
+        .search_patients(as_facility(
+            &clinic,
+            search_request("佐藤花子", &birth, Sex::Female, "", "丁目"),
+        ))
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(
+        both.outcome,
+        SearchOutcome::MultipleMatches as i32,
+        "{both:?}"
+    );
+    let insurers: Vec<String> = both
+        .candidates
+        .iter()
+        .map(|c| c.insurer_name.clone())
+        .collect();
+    assert!(
+        insurers.contains(&SAME_NAME_FUKUSHIMA.insurer_name.to_string()),
+        "{insurers:?}"
+    );
+    assert!(
+        insurers.contains(&SAME_NAME_TOKYO.insurer_name.to_string()),
+        "{insurers:?}"
+    );
+
+    // The crowd: too many to list, no candidate returned, and narrowing works.
+    let crowd = h
+        .qualification
+        .search_patients(as_facility(
+            &clinic,
+            search_request(
+                CROWD_NAME,
+                "1980-01-01",
+                Sex::Male,
+                "",
+                CROWD_ADDRESS_FRAGMENT,
+            ),
+        ))
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(crowd.outcome, SearchOutcome::TooManyMatches as i32);
+    assert!(crowd.candidates.is_empty());
+    assert!(!crowd.explanation.is_empty());
+    let narrowed = h
+        .qualification
+        .search_patients(as_facility(
+            &clinic,
+            search_request(CROWD_NAME, "1980-01-01", Sex::Male, "", CROWD_WARD),
+        ))
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(narrowed.outcome, SearchOutcome::MultipleMatches as i32);
+    assert_eq!(narrowed.candidates.len(), 3);
+}
