@@ -129,6 +129,7 @@ mod tests {
         assert!(matches!(err, AdminError::Invalid { ref field, .. } if field == "prefecture"));
         assert!(new_activation("e", "", &[], &[], w, "t").is_err());
         assert!(new_activation(" ", "", &["04".into()], &[], w, "t").is_err());
-        assert!(new_activation("e", "", &[], &["0410110019".into()], w, "t").is_err());
+        assert!(new_activation("e", "", &[], &["0410110018".into()], w, "t").is_err());
+        assert!(new_activation("e", "", &[], &["0410110019".into()], w, "t").is_ok());
     }
 }
