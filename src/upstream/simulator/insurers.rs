@@ -47,7 +47,7 @@ pub struct Insurer {
     pub number: String,
     pub name: String,
     pub kind: InsurerKind,
-    /// Next insured number to hand out; starts at 1000 so that hand-written
+    /// Next insured number to hand out; at least 1000 so that hand-written
     /// fixture numbers (all below 1000) never collide with generated ones.
     next: u32,
 }
@@ -276,6 +276,10 @@ impl Registry {
                 },
             );
             by_prefecture.push(entry);
+        }
+        // Each insurer has handed out numbers for years: start somewhere in its range.
+        for insurer in &mut insurers {
+            insurer.next = rng.gen_range(1000..200_000);
         }
         Registry {
             insurers,
