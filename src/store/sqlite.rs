@@ -186,35 +186,39 @@ impl SearchLedger for SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn append(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+        // One multi-row INSERT per chunk: a round trip to SQLite's worker thread per
+        // batch rather than per record. 20 columns × 40 rows stays far below SQLite's
+        // bound-parameter limit.
         let mut tx = self.pool.begin().await?;
-        for r in records {
-            sqlx::query(
+        for chunk in records.chunks(40) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO access_log (id, at, method, items, facility, staff_id, staff_role, patient_key, identification, search_id, \
                  consent_basis, exemption_reason, exemption_identification, purpose, activation_id, decision, reason, grpc_code, \
-                 upstream_result, needs_review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.id)
-            .bind(to_nanos(r.at))
-            .bind(&r.method)
-            .bind(&r.items)
-            .bind(&r.facility)
-            .bind(&r.staff_id)
-            .bind(&r.staff_role)
-            .bind(&r.patient_key)
-            .bind(&r.identification)
-            .bind(&r.search_id)
-            .bind(&r.consent_basis)
-            .bind(&r.exemption_reason)
-            .bind(&r.exemption_identification)
-            .bind(&r.purpose)
-            .bind(&r.activation_id)
-            .bind(r.decision.as_str())
-            .bind(&r.reason)
-            .bind(r.grpc_code)
-            .bind(&r.upstream_result)
-            .bind(r.needs_review)
-            .execute(&mut *tx)
-            .await?;
+                 upstream_result, needs_review) ",
+            );
+            insert.push_values(chunk, |mut row, r| {
+                row.push_bind(&r.id)
+                    .push_bind(to_nanos(r.at))
+                    .push_bind(&r.method)
+                    .push_bind(&r.items)
+                    .push_bind(&r.facility)
+                    .push_bind(&r.staff_id)
+                    .push_bind(&r.staff_role)
+                    .push_bind(&r.patient_key)
+                    .push_bind(&r.identification)
+                    .push_bind(&r.search_id)
+                    .push_bind(&r.consent_basis)
+                    .push_bind(&r.exemption_reason)
+                    .push_bind(&r.exemption_identification)
+                    .push_bind(&r.purpose)
+                    .push_bind(&r.activation_id)
+                    .push_bind(r.decision.as_str())
+                    .push_bind(&r.reason)
+                    .push_bind(r.grpc_code)
+                    .push_bind(&r.upstream_result)
+                    .push_bind(r.needs_review);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
