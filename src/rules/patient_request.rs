@@ -25,6 +25,22 @@ pub struct PeriodField<'a> {
     pub lookback_years: u32,
 }
 
+/// Medical-information requests: an insured number and a period with a default look-back.
+fn insured_over_period<'a>(
+    insured: &'a mut Option<InsuredNumber>,
+    period: &'a mut Option<Period>,
+    lookback_years: u32,
+) -> Subject<'a> {
+    Subject::Insured {
+        insured,
+        birth_date: None,
+        period: Some(PeriodField {
+            period,
+            lookback_years,
+        }),
+    }
+}
+
 pub trait PatientRequest: Send + Sync + 'static {
     type Reply: Send + Sync + 'static;
     /// The RPC name, as recorded in the access log.
@@ -97,14 +113,7 @@ impl PatientRequest for GetDrugHistoryRequest {
         self.access.as_ref()
     }
     fn subject(&mut self) -> Subject<'_> {
-        Subject::Insured {
-            insured: &mut self.insured,
-            birth_date: None,
-            period: Some(PeriodField {
-                period: &mut self.period,
-                lookback_years: 3,
-            }),
-        }
+        insured_over_period(&mut self.insured, &mut self.period, 3)
     }
     fn summarize(reply: &Self::Reply) -> String {
         format!("dispensings={}", reply.dispensings.len())
@@ -120,14 +129,7 @@ impl PatientRequest for GetHealthCheckupsRequest {
         self.access.as_ref()
     }
     fn subject(&mut self) -> Subject<'_> {
-        Subject::Insured {
-            insured: &mut self.insured,
-            birth_date: None,
-            period: Some(PeriodField {
-                period: &mut self.period,
-                lookback_years: 5,
-            }),
-        }
+        insured_over_period(&mut self.insured, &mut self.period, 5)
     }
     fn summarize(reply: &Self::Reply) -> String {
         format!("checkups={}", reply.checkups.len())
