@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Largest request message accepted (bytes).
     #[arg(long, env = "ONSHI_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_message_bytes: usize,
+    /// On SIGTERM or Ctrl-C, how long in-flight calls may take before connections are closed (seconds).
+    #[arg(long, env = "ONSHI_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
+    pub drain_timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +199,7 @@ impl ServeArgs {
                 ..BatchConfig::default()
             },
             max_message_bytes: self.max_message_bytes,
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
         }
     }
 }

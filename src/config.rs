@@ -34,6 +34,8 @@ pub struct GatewayConfig {
     pub audit: BatchConfig,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// On shutdown, how long in-flight calls may take before connections are closed.
+    pub drain_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -60,6 +62,7 @@ impl Default for GatewayConfig {
             activation_refresh: Duration::from_secs(1),
             audit: BatchConfig::default(),
             max_message_bytes: 64 * 1024,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }

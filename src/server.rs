@@ -13,7 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::activation_cache::ActivationCache;
-use crate::audit::AuditWriter;
+use crate::audit::{AuditWriter, WriterTask};
 use crate::clock::SharedClock;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::gateway::{MedicalGateway, QualificationGateway};
@@ -35,8 +35,9 @@ pub struct RunningGateway {
     pub population: Option<Arc<Population>>,
     pub upstream_addr: Option<SocketAddr>,
     stop: Vec<oneshot::Sender<()>>,
+    drain_timeout: Duration,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
-    writer: JoinHandle<()>,
+    writer: WriterTask,
 }
 
 /// Serves the built-in upstream simulator on `listener` until `stop` fires.
@@ -156,26 +157,41 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         population,
         upstream_addr,
         stop,
+        drain_timeout: config.drain_timeout,
         server,
         writer,
     })
 }
 
 impl RunningGateway {
-    /// Stops accepting, lets in-flight calls finish, and flushes the access log.
+    /// Stops accepting, lets in-flight calls finish for up to the drain timeout (idle
+    /// client connections would otherwise hold it open forever), then flushes the
+    /// access log.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let RunningGateway {
             stop,
-            server,
+            drain_timeout,
+            mut server,
             writer,
             ..
         } = self;
         for s in stop.into_iter().rev() {
             let _ = s.send(());
         }
-        server.await??;
-        // The services (and their writer handles) are gone: the writer drains and stops.
-        writer.await?;
+        match tokio::time::timeout(drain_timeout, &mut server).await {
+            Ok(result) => result??,
+            Err(_) => {
+                tracing::warn!(
+                    ?drain_timeout,
+                    "calls still open after the drain timeout: closing them"
+                );
+                server.abort();
+                let _ = server.await;
+            }
+        }
+        // Connections that outlived the drain may still hold writer handles: close it
+        // explicitly; it commits what is queued and refuses the rest.
+        writer.close().await?;
         Ok(())
     }
 }

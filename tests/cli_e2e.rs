@@ -142,3 +142,168 @@ fn bad_activation_input_is_refused_with_the_field_and_changes_nothing() {
     assert!(list.status.success());
     assert!(String::from_utf8_lossy(&list.stdout).trim().is_empty());
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_listening(port: u16, child: &mut std::process::Child) {
+    for _ in 0..600 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("exited before listening: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on {port}");
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_cleanly() {
+    use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+    use onshi_gateway::proto::*;
+    use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let today = onshi_gateway::domain::jst::today_jst(chrono::Utc::now()).to_string();
+    let added = bin()
+        .args([
+            "activation",
+            "add",
+            "--event",
+            "test",
+            "--prefecture",
+            "04",
+            "--from",
+            &today,
+            "--one-week",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(added.status.success());
+
+    let upstream_port = free_port();
+    let mut upstream = Killed(
+        bin()
+            .args([
+                "upstream",
+                "--population",
+                "2000",
+                "--listen",
+                &format!("127.0.0.1:{upstream_port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("upstream starts"),
+    );
+    wait_listening(upstream_port, &mut upstream.0);
+
+    let port = free_port();
+    let mut gateway = Killed(
+        bin()
+            .args([
+                "serve",
+                "--dev-identity-from-metadata",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args([
+                "--upstream",
+                &format!("http://127.0.0.1:{upstream_port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gateway starts"),
+    );
+    wait_listening(port, &mut gateway.0);
+
+    let mut client = QualificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connect");
+    let mut req = tonic::Request::new(LookupQualificationRequest {
+        access: Some(AccessContext {
+            staff: Some(Staff {
+                staff_id: "dr-1".into(),
+                role: StaffRole::Doctor as i32,
+            }),
+            consent: Some(Consent {
+                basis: ConsentBasis::PatientConsent as i32,
+                ..Default::default()
+            }),
+            purpose: Purpose::MedicalCare as i32,
+            identification: Some(Identification {
+                method: IdentificationMethod::InsuredNumberKnown as i32,
+                search_id: String::new(),
+            }),
+        }),
+        insured: Some(DEMO_PATIENT.insured()),
+        birth_date: String::new(),
+    });
+    let clinic = onshi_gateway::demo::facility(
+        4,
+        onshi_gateway::domain::facility::FacilityKind::Medical,
+        1001,
+    );
+    req.metadata_mut().insert(
+        "x-onshi-dev-facility",
+        clinic.to_string().parse().expect("ascii"),
+    );
+    let reply = client
+        .lookup_qualification(req)
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(reply.status, QualificationStatus::Valid as i32);
+    assert_eq!(
+        reply.qualification.expect("qualification").name,
+        DEMO_PATIENT.name
+    );
+
+    // SIGTERM: the gateway drains, flushes the access log and exits 0.
+    drop(client);
+    let pid = gateway.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    // Wait off the runtime, so the client's connection task can close its connection.
+    let status = tokio::task::spawn_blocking(move || gateway.0.wait())
+        .await
+        .expect("joined")
+        .expect("exits");
+    assert!(status.success(), "{status}");
+    let log = bin()
+        .args(["audit", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("LookupQualification") && l.contains(" allowed "))
+            .count(),
+        1,
+        "{log}"
+    );
+}

@@ -5,4 +5,4 @@ pub mod layer;
 pub mod writer;
 
 pub use layer::AuditLayer;
-pub use writer::{AuditError, AuditWriter, BatchConfig};
+pub use writer::{AuditError, AuditWriter, BatchConfig, WriterTask};

@@ -51,14 +51,30 @@ pub struct AuditWriter {
     healthy: Arc<AtomicBool>,
 }
 
+/// Owns the writer task: [`WriterTask::close`] refuses new records, commits those
+/// already queued, and waits for the task to end, however many writer clones live on
+/// (open connections may still hold some).
+pub struct WriterTask {
+    stop: oneshot::Sender<()>,
+    join: JoinHandle<()>,
+}
+
+impl WriterTask {
+    pub async fn close(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.stop.send(());
+        self.join.await
+    }
+}
+
 impl AuditWriter {
-    /// Starts the writer. It stops, after committing what is queued, once every
-    /// `AuditWriter` clone is dropped; await the handle to know it has flushed.
-    pub fn spawn(store: Arc<dyn AuditStore>, config: BatchConfig) -> (AuditWriter, JoinHandle<()>) {
+    /// Starts the writer. It stops, after committing what is queued, when closed or
+    /// once every `AuditWriter` clone is dropped.
+    pub fn spawn(store: Arc<dyn AuditStore>, config: BatchConfig) -> (AuditWriter, WriterTask) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let (stop, stopped) = oneshot::channel();
         let healthy = Arc::new(AtomicBool::new(true));
-        let handle = tokio::spawn(run(store, config, rx, healthy.clone()));
-        (AuditWriter { tx, healthy }, handle)
+        let join = tokio::spawn(run(store, config, rx, stopped, healthy.clone()));
+        (AuditWriter { tx, healthy }, WriterTask { stop, join })
     }
 
     /// Returns once the record is durable, or why it is not.
@@ -81,11 +97,25 @@ async fn run(
     store: Arc<dyn AuditStore>,
     config: BatchConfig,
     mut rx: mpsc::Receiver<Pending>,
+    mut stopped: oneshot::Receiver<()>,
     healthy: Arc<AtomicBool>,
 ) {
     let max = config.max_batch.max(1);
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
-    while let Some(first) = rx.recv().await {
+    let mut closing = false;
+    loop {
+        let first = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => break,
+            },
+            // New records are refused from here on; queued ones are still committed.
+            _ = &mut stopped, if !closing => {
+                closing = true;
+                rx.close();
+                continue;
+            }
+        };
         batch.push(first);
         while batch.len() < max {
             match rx.try_recv() {
@@ -183,7 +213,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_records_are_group_committed_and_all_acknowledged() {
         let store = Arc::new(SlowStore::default());
-        let (writer, handle) = AuditWriter::spawn(
+        let (writer, task) = AuditWriter::spawn(
             store.clone(),
             BatchConfig {
                 max_batch: 16,
@@ -199,8 +229,11 @@ mod tests {
         for c in calls {
             c.await.expect("task").expect("committed");
         }
-        drop(writer);
-        handle.await.expect("writer stops after the last handle");
+        task.close().await.expect("writer stops");
+        assert!(matches!(
+            writer.commit(record(101)).await,
+            Err(AuditError::WriterStopped)
+        ));
         let batches = store.batches.lock().expect("lock").clone();
         assert_eq!(batches.iter().sum::<usize>(), 100);
         assert!(batches.iter().all(|b| *b <= 16), "{batches:?}");
