@@ -65,21 +65,12 @@ async fn drive(
             for i in 0..per_worker {
                 let insured = patients[(w * per_worker + i) % patients.len()].clone();
                 let mut req = tonic::Request::new(LookupQualificationRequest {
-                    access: Some(AccessContext {
-                        staff: Some(Staff {
-                            staff_id: "bench".into(),
-                            role: StaffRole::Doctor as i32,
-                        }),
-                        consent: Some(Consent {
-                            basis: ConsentBasis::PatientConsent as i32,
-                            ..Default::default()
-                        }),
-                        purpose: Purpose::MedicalCare as i32,
-                        identification: Some(Identification {
-                            method: IdentificationMethod::InsuredNumberKnown as i32,
-                            search_id: String::new(),
-                        }),
-                    }),
+                    access: Some(AccessContext::for_care(
+                        "bench",
+                        StaffRole::Doctor,
+                        Consent::patient(),
+                        Some(Identification::insured_number_known()),
+                    )),
                     insured: Some(insured),
                     birth_date: String::new(),
                 });

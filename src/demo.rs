@@ -53,29 +53,20 @@ pub async fn ensure_demo_activation(
 }
 
 fn access(consent: Consent, identification: Option<Identification>) -> Option<AccessContext> {
-    Some(AccessContext {
-        staff: Some(Staff {
-            staff_id: "dr-0001".into(),
-            role: StaffRole::Doctor as i32,
-        }),
-        consent: Some(consent),
-        purpose: Purpose::MedicalCare as i32,
+    Some(AccessContext::for_care(
+        "dr-0001",
+        StaffRole::Doctor,
+        consent,
         identification,
-    })
+    ))
 }
 
 fn patient_consent() -> Consent {
-    Consent {
-        basis: ConsentBasis::PatientConsent as i32,
-        ..Default::default()
-    }
+    Consent::patient()
 }
 
 fn by_search(search_id: &str) -> Option<Identification> {
-    Some(Identification {
-        method: IdentificationMethod::AttributeSearch as i32,
-        search_id: search_id.into(),
-    })
+    Some(Identification::by_search(search_id))
 }
 
 fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {
@@ -248,10 +239,7 @@ pub async fn run(
                         exemption_reason: "意識不明で救急搬送、家族と連絡がつかない".into(),
                         exemption_identification: ExemptionIdentification::IdDocument as i32,
                     },
-                    Some(Identification {
-                        method: IdentificationMethod::InsuredNumberKnown as i32,
-                        search_id: String::new(),
-                    }),
+                    Some(Identification::insured_number_known()),
                 ),
                 insured: Some(patient.clone()),
                 birth_date: "1958-04-12".into(),
@@ -265,12 +253,7 @@ pub async fn run(
     );
 
     println!("\n6. What is refused, and why:");
-    let known = || {
-        Some(Identification {
-            method: IdentificationMethod::InsuredNumberKnown as i32,
-            search_id: String::new(),
-        })
-    };
+    let known = || Some(Identification::insured_number_known());
     show_denial(
         &format!("a clinic in Tokyo ({tokyo}) outside the activated prefectures"),
         qualification

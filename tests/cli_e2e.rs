@@ -241,21 +241,12 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
         .await
         .expect("connect");
     let mut req = tonic::Request::new(LookupQualificationRequest {
-        access: Some(AccessContext {
-            staff: Some(Staff {
-                staff_id: "dr-1".into(),
-                role: StaffRole::Doctor as i32,
-            }),
-            consent: Some(Consent {
-                basis: ConsentBasis::PatientConsent as i32,
-                ..Default::default()
-            }),
-            purpose: Purpose::MedicalCare as i32,
-            identification: Some(Identification {
-                method: IdentificationMethod::InsuredNumberKnown as i32,
-                search_id: String::new(),
-            }),
-        }),
+        access: Some(AccessContext::for_care(
+            "dr-1",
+            StaffRole::Doctor,
+            Consent::patient(),
+            Some(Identification::insured_number_known()),
+        )),
         insured: Some(DEMO_PATIENT.insured()),
         birth_date: String::new(),
     });

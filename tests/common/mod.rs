@@ -199,24 +199,15 @@ pub fn staff() -> Option<Staff> {
 }
 
 pub fn consent() -> Option<Consent> {
-    Some(Consent {
-        basis: ConsentBasis::PatientConsent as i32,
-        ..Default::default()
-    })
+    Some(Consent::patient())
 }
 
 pub fn known() -> Option<Identification> {
-    Some(Identification {
-        method: IdentificationMethod::InsuredNumberKnown as i32,
-        search_id: String::new(),
-    })
+    Some(Identification::insured_number_known())
 }
 
 pub fn by_search(search_id: &str) -> Option<Identification> {
-    Some(Identification {
-        method: IdentificationMethod::AttributeSearch as i32,
-        search_id: search_id.into(),
-    })
+    Some(Identification::by_search(search_id))
 }
 
 pub fn access(identification: Option<Identification>) -> Option<AccessContext> {
