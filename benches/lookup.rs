@@ -19,7 +19,6 @@ use onshi_gateway::proto::qualification_service_client::QualificationServiceClie
 use onshi_gateway::proto::*;
 use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server;
-use onshi_gateway::store::ActivationStore;
 use tonic::transport::Channel;
 
 fn env(name: &str, default: usize) -> usize {

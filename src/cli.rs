@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::audit::BatchConfig;
 use crate::config::{DEFAULT_LISTEN, GatewayConfig, UpstreamTarget};
 use crate::rules::identity::IdentitySource;
+use crate::store::StoreLocation;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,13 +78,39 @@ pub struct ServeArgs {
     /// On SIGTERM or Ctrl-C, how long in-flight calls may take before connections are closed (seconds).
     #[arg(long, env = "ONSHI_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
     pub drain_timeout_secs: u64,
+    /// This replica's access-log signing key (hex Ed25519 seed); default
+    /// <data-dir>/audit-signing.key, generated if absent. Each replica needs its own.
+    #[arg(long, env = "ONSHI_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+    /// Sign an access-log checkpoint at least every this many records…
+    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_RECORDS", default_value_t = 1000)]
+    pub audit_checkpoint_records: u64,
+    /// …and at least every this many seconds while records arrive.
+    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_SECS", default_value_t = 10)]
+    pub audit_checkpoint_secs: u64,
+    /// Days access records are kept (default: five years).
+    #[arg(long, env = "ONSHI_AUDIT_RETENTION_DAYS", default_value_t = 1830)]
+    pub audit_retention_days: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Directory of the embedded store (`onshi.db`).
+    /// Directory of the embedded store (`onshi.db`) and of the audit signing key.
     #[arg(long, env = "ONSHI_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL shared by several replicas (postgres://user@host:5432/db) instead
+    /// of the embedded SQLite store.
+    #[arg(long, env = "ONSHI_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DataArgs {
+    pub fn location(&self) -> StoreLocation {
+        match &self.database_url {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sqlite(self.data_dir.join("onshi.db")),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -160,17 +187,84 @@ pub struct ActivationAddArgs {
 pub enum AuditCommand {
     /// Print access records, oldest first.
     List(AuditListArgs),
+    /// Write access records as JSON lines or CSV.
+    Export(AuditExportArgs),
+    /// Check every chain of the access log: hashes, links and signed checkpoints.
+    /// Exits 0 if all are intact, 3 if any is broken.
+    Verify(AuditVerifyArgs),
+}
+
+/// Which records: every filter given must hold.
+#[derive(Debug, Args)]
+pub struct AuditFilterArgs {
+    /// First instant included (RFC 3339, YYYY-MM-DD or YYYY-MM-DDTHH:MM in JST).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// First instant excluded, same forms.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Facility code (10 digits).
+    #[arg(long)]
+    pub facility: Option<String>,
+    /// Staff id as the terminal sent it.
+    #[arg(long)]
+    pub staff: Option<String>,
+    /// The patient's insured number: INSURER|SYMBOL|NUMBER|BRANCH, e.g. "01040013|40250311|152|00".
+    #[arg(long)]
+    pub patient: Option<String>,
+    #[arg(long)]
+    pub activation: Option<String>,
+    /// allowed, denied or failed.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// A denial reason, e.g. CONSENT_MISSING.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// patient_consent or life_or_body_exemption.
+    #[arg(long)]
+    pub consent: Option<String>,
+    /// Only the life-or-body exemption accesses awaiting review.
+    #[arg(long)]
+    pub needs_review: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct AuditListArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Only this facility's records.
-    #[arg(long)]
-    pub facility: Option<String>,
+    #[command(flatten)]
+    pub filter: AuditFilterArgs,
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub filter: AuditFilterArgs,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Accept only chains signed by these public keys (hex, repeatable). Without
+    /// them the keys registered in the store itself are used.
+    #[arg(long = "trusted-key")]
+    pub trusted_keys: Vec<String>,
 }
 
 impl ServeArgs {
@@ -178,6 +272,9 @@ impl ServeArgs {
         GatewayConfig {
             listen: self.listen,
             data_dir: self.data.data_dir.clone(),
+            database_url: self.data.database_url.clone(),
+            audit_key: self.audit_key.clone(),
+            audit_retention: Duration::from_secs(self.audit_retention_days.saturating_mul(86_400)),
             upstream: match &self.upstream {
                 Some(url) => UpstreamTarget::Remote(url.clone()),
                 None => UpstreamTarget::Builtin {
@@ -196,6 +293,8 @@ impl ServeArgs {
             activation_refresh: Duration::from_millis(self.activation_refresh_ms),
             audit: BatchConfig {
                 max_batch: self.audit_max_batch,
+                checkpoint_records: self.audit_checkpoint_records.max(1),
+                checkpoint_interval: Duration::from_secs(self.audit_checkpoint_secs.max(1)),
                 ..BatchConfig::default()
             },
             max_message_bytes: self.max_message_bytes,

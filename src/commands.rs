@@ -6,23 +6,14 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::admin::{new_activation, window_from};
-use crate::cli::{ActivationAddArgs, AuditListArgs, DataArgs, DemoArgs, UpstreamArgs};
+use crate::audit_cli::open_store;
+use crate::cli::{ActivationAddArgs, DataArgs, DemoArgs, UpstreamArgs};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::domain::jst::to_jst_string;
 use crate::rules::identity::IdentitySource;
 use crate::server::{self, RunningGateway};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{ActivationStore, AuditStore};
 use crate::upstream::simulator::Population;
-
-async fn open_store(data: &DataArgs) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&data.data_dir)?;
-    let path = data.data_dir.join("onshi.db");
-    SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))
-}
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
@@ -148,27 +139,6 @@ pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
             to_jst_string(a.window.end),
             a.event,
             areas.join(",")
-        );
-    }
-    Ok(())
-}
-
-pub async fn audit_list(args: AuditListArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.data).await?;
-    for r in store
-        .records(args.facility.as_deref(), None, args.limit)
-        .await?
-    {
-        println!(
-            "{}  {:<20} {:<8} {:<30} facility={} staff={} basis={} ident={}",
-            to_jst_string(r.at),
-            r.method,
-            r.decision.as_str(),
-            r.reason.as_deref().unwrap_or("-"),
-            r.facility.as_deref().unwrap_or("-"),
-            r.staff_id.as_deref().unwrap_or("-"),
-            r.consent_basis.as_deref().unwrap_or("-"),
-            r.identification.as_deref().unwrap_or("-"),
         );
     }
     Ok(())

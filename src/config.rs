@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use crate::audit::BatchConfig;
 use crate::rules::identity::IdentitySource;
+use crate::store::StoreLocation;
+
+/// Access records are kept five years by default, as long as the medical records
+/// they concern (医師法 第24条); see docs/audit.md.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(5 * 366 * 24 * 3600);
 
 /// The documented default port for terminals.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -21,8 +26,16 @@ pub enum UpstreamTarget {
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
-    /// Holds `onshi.db` (activations, searches, access log).
+    /// Holds `onshi.db` (activations, searches, access log) unless `database_url` is
+    /// set, and the audit signing key unless `audit_key` is set.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL shared by several replicas; by default SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// The Ed25519 seed signing this replica's access-log checkpoints (hex); generated
+    /// on first start if absent. Every replica needs its own.
+    pub audit_key: Option<PathBuf>,
+    /// Access records older than this are pruned (at checkpoint boundaries).
+    pub audit_retention: Duration,
     pub upstream: UpstreamTarget,
     pub identity: IdentitySource,
     pub upstream_timeout: Duration,
@@ -39,8 +52,17 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("onshi.db")
+    pub fn store_location(&self) -> StoreLocation {
+        match &self.database_url {
+            Some(url) => StoreLocation::Postgres(url.clone()),
+            None => StoreLocation::Sqlite(self.data_dir.join("onshi.db")),
+        }
+    }
+
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-signing.key"))
     }
 }
 
@@ -51,6 +73,9 @@ impl Default for GatewayConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             data_dir: PathBuf::from("data"),
+            database_url: None,
+            audit_key: None,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
             upstream: UpstreamTarget::Builtin {
                 seed: 2022_0317,
                 population: 100_000,

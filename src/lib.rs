@@ -4,6 +4,7 @@
 pub mod activation_cache;
 pub mod admin;
 pub mod audit;
+pub mod audit_cli;
 pub mod cli;
 pub mod clock;
 pub mod commands;

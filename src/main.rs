@@ -4,7 +4,7 @@ use std::sync::Arc;
 use clap::Parser;
 use onshi_gateway::cli::{ActivationCommand, AuditCommand, Cli, Command};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::{admin, commands};
+use onshi_gateway::{admin, audit_cli, commands};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,7 +26,14 @@ async fn main() -> ExitCode {
         Command::Upstream(args) => commands::upstream(args).await,
         Command::Activation(ActivationCommand::Add(args)) => commands::activation_add(args).await,
         Command::Activation(ActivationCommand::List(args)) => commands::activation_list(args).await,
-        Command::Audit(AuditCommand::List(args)) => commands::audit_list(args).await,
+        Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
+        Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
+        Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {
+            Ok(true) => Ok(()),
+            // Distinct from an error (1) and bad input (2): the log itself is broken.
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,10 +10,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 
 use crate::activation_cache::ActivationCache;
-use crate::audit::{AuditWriter, WriterTask};
+use crate::audit::{AuditWriter, ChainSigner, WriterTask};
 use crate::clock::SharedClock;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::gateway::{MedicalGateway, QualificationGateway};
@@ -21,7 +22,7 @@ use crate::pipeline::Deps;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
 use crate::rules::identity::IdentitySource;
-use crate::store::sqlite::SqliteStore;
+use crate::store::{self, AuditStore, Store};
 use crate::upstream::simulator::{self, Population, Simulator};
 use crate::upstream::{Upstream, UpstreamConfig};
 
@@ -29,7 +30,9 @@ use crate::upstream::{Upstream, UpstreamConfig};
 /// call shutdown to stop and flush the access log.
 pub struct RunningGateway {
     pub addr: SocketAddr,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
+    /// This replica's access-log chain.
+    pub chain_id: String,
     pub activations: ActivationCache,
     /// The built-in upstream's population, when it runs in-process.
     pub population: Option<Arc<Population>>,
@@ -38,6 +41,7 @@ pub struct RunningGateway {
     drain_timeout: Duration,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     writer: WriterTask,
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Serves the built-in upstream simulator on `listener` until `stop` fires.
@@ -56,6 +60,16 @@ pub fn spawn_simulator(
 }
 
 pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<RunningGateway> {
+    start_with_audit(config, clock, None).await
+}
+
+/// Starts the gateway with the access log written to `audit` instead of the store,
+/// for measuring what the durable log costs. Not reachable from the command line.
+pub async fn start_with_audit(
+    config: GatewayConfig,
+    clock: SharedClock,
+    audit: Option<Arc<dyn AuditStore>>,
+) -> anyhow::Result<RunningGateway> {
     if config.identity == IdentitySource::DevelopmentMetadata {
         tracing::warn!(
             "DEVELOPMENT IDENTITY MODE: the calling facility is taken from `x-onshi-dev-facility` metadata, \
@@ -72,12 +86,19 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = Arc::new(
-        SqliteStore::open(&config.database_path())
+    let location = config.store_location();
+    let store = store::open(&location)
+        .await
+        .with_context(|| format!("opening the store {location}"))?;
+    let signer = ChainSigner::load_or_generate(&config.audit_key_path())?;
+    let audit_store: Arc<dyn AuditStore> = audit.unwrap_or_else(|| store.clone());
+    let (audit, writer) =
+        AuditWriter::start(audit_store.clone(), signer, config.audit, clock.clone())
             .await
-            .with_context(|| format!("opening {}", config.database_path().display()))?,
-    );
-    let (audit, writer) = AuditWriter::spawn(store.clone(), config.audit);
+            .context("starting the access-log writer")?;
+    let chain_id = audit.chain_id().to_string();
+    let audit_health = audit.health();
+    tracing::info!(store = %location, chain = %chain_id, "access log ready");
     let mut stop = Vec::new();
 
     let (upstream_url, population, upstream_addr) = match &config.upstream {
@@ -103,13 +124,13 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
 
     let activations = ActivationCache::new(store.clone(), config.activation_refresh);
     let deps = Deps {
+        clock: clock.clone(),
         identity: config.identity,
         activations: activations.clone(),
         ledger: store.clone(),
         search_ttl: config.search_ttl,
         audit,
         upstream,
-        clock,
     };
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -119,6 +140,10 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     health_reporter
         .set_serving::<MedicalInformationServiceServer<MedicalGateway>>()
         .await;
+    let background = vec![
+        spawn_health_follower(health_reporter.clone(), audit_health),
+        spawn_retention(audit_store, config.audit_retention, clock.clone()),
+    ];
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -153,6 +178,7 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     Ok(RunningGateway {
         addr,
         store,
+        chain_id,
         activations,
         population,
         upstream_addr,
@@ -160,6 +186,58 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         drain_timeout: config.drain_timeout,
         server,
         writer,
+        background,
+    })
+}
+
+/// The terminal services are NOT_SERVING while the access log cannot commit: they
+/// refuse every patient-data call then, and load balancers should know.
+fn spawn_health_follower(
+    reporter: tonic_health::server::HealthReporter,
+    mut audit_healthy: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let healthy = *audit_healthy.borrow_and_update();
+            let status = if healthy {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            for name in TERMINAL_SERVICES {
+                reporter.set_service_status(name, status).await;
+            }
+            reporter.set_service_status("", status).await;
+            if audit_healthy.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+const TERMINAL_SERVICES: [&str; 2] = [
+    <QualificationServiceServer<QualificationGateway> as NamedService>::NAME,
+    <MedicalInformationServiceServer<MedicalGateway> as NamedService>::NAME,
+];
+
+/// Prunes access records past their retention at start and then hourly.
+fn spawn_retention(
+    store: Arc<dyn AuditStore>,
+    retention: Duration,
+    clock: SharedClock,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match crate::audit::retention::prune_expired(store.as_ref(), clock.now(), retention)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, ?retention, "pruned expired access records"),
+                Err(e) => tracing::warn!(error = %e, "pruning expired access records failed"),
+            }
+        }
     })
 }
 
@@ -173,8 +251,12 @@ impl RunningGateway {
             drain_timeout,
             mut server,
             writer,
+            background,
             ..
         } = self;
+        for task in background {
+            task.abort();
+        }
         for s in stop.into_iter().rev() {
             let _ = s.send(());
         }

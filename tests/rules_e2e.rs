@@ -737,7 +737,7 @@ async fn audit_store_failure_refuses_patient_data() {
     .await;
     let clinic = miyagi_clinic();
     let (_, insured) = h.search_demo_patient(&clinic).await;
-    h.gateway.store.pool().close().await;
+    h.gateway.store.close().await;
     assert_denied(
         h.qualification
             .lookup_qualification(as_facility(&clinic, lookup(insured)))

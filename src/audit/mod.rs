@@ -1,8 +1,15 @@
 //! The access log: every call, allowed, denied or failed, is recorded durably
-//! before its response leaves the gateway.
+//! before its response leaves the gateway, in a per-writer hash chain with signed
+//! checkpoints (docs/audit.md).
 
+pub mod chain;
+pub mod export;
 pub mod layer;
+pub mod retention;
+pub mod signer;
+pub mod verify;
 pub mod writer;
 
 pub use layer::AuditLayer;
+pub use signer::ChainSigner;
 pub use writer::{AuditError, AuditWriter, BatchConfig, WriterTask};

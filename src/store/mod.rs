@@ -1,15 +1,20 @@
 //! Where state lives. The rules and the audit writer see only these traits; the
 //! SQLite (embedded default) and PostgreSQL implementations know no rule.
 
+mod chain;
 mod model;
+pub mod postgres;
+mod query;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
+pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
     AccessRecord, Activation, AreaKey, Coverage, Decision, NewActivation, SearchRecord,
 };
+pub use query::{AccessQuery, Cursor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -17,11 +22,19 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A unique key was already taken, e.g. a chain position by another writer.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.message().to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
     }
 }
 
@@ -42,19 +55,77 @@ pub trait SearchLedger: Send + Sync + 'static {
     async fn find_search(&self, search_id: &str) -> Result<Option<SearchRecord>, StoreError>;
 }
 
-/// The access log. `append` returns only once the records are durable.
+/// The access log: each writer appends to its own hash chain (see `crate::audit`).
 #[async_trait]
 pub trait AuditStore: Send + Sync + 'static {
-    async fn append(&self, records: &[AccessRecord]) -> Result<(), StoreError>;
-    /// Records in time order, optionally for one facility, since an instant.
-    async fn records(
+    /// Records a chain and its public key; a no-op if it is already known with this key.
+    async fn register_chain(&self, chain: &ChainInfo) -> Result<(), StoreError>;
+    async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError>;
+    /// The last record of a chain, if it has any.
+    async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
+    /// Appends linked records (and a checkpoint over them) in one transaction;
+    /// returns only once it is durable. Fails, changing nothing, if another writer
+    /// has taken any of these sequence numbers.
+    async fn append(
         &self,
-        facility: Option<&str>,
-        since: Option<DateTime<Utc>>,
+        records: &[StoredRecord],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), StoreError>;
+    /// A chain's records with `seq > after`, in chain order, at most `limit`.
+    async fn chain_records(
+        &self,
+        chain_id: &str,
+        after: u64,
         limit: u32,
-    ) -> Result<Vec<AccessRecord>, StoreError>;
+    ) -> Result<Vec<StoredRecord>, StoreError>;
+    /// A chain's checkpoints in sequence order.
+    async fn checkpoints(&self, chain_id: &str) -> Result<Vec<Checkpoint>, StoreError>;
+    /// Records matching `query` in (time, chain, seq) order, at most `limit`.
+    async fn query(&self, query: &AccessQuery, limit: u32)
+    -> Result<Vec<StoredRecord>, StoreError>;
+    /// Deletes a chain's records up to and including `through_seq`, which must be a
+    /// checkpoint's sequence number: that checkpoint, kept, anchors what remains.
+    /// Returns how many records were deleted.
+    async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError>;
 }
 
 /// All the state one gateway needs, behind one value.
-pub trait Store: ActivationStore + SearchLedger + AuditStore {}
-impl<T: ActivationStore + SearchLedger + AuditStore> Store for T {}
+#[async_trait]
+pub trait Store: ActivationStore + SearchLedger + AuditStore {
+    /// Which database this is, for logs and reports: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Closes the connections; later calls fail as if the database were unreachable.
+    async fn close(&self);
+}
+
+/// Where the state lives: the embedded SQLite file, or a PostgreSQL shared by replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            // The URL may hold a password: show where, not how.
+            StoreLocation::Postgres(url) => match url.rsplit_once('@') {
+                Some((_, host)) => write!(f, "postgres://…@{host}"),
+                None => f.write_str(url),
+            },
+        }
+    }
+}
+
+/// Opens the store and runs its migrations.
+pub async fn open(location: &StoreLocation) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?))
+        }
+        StoreLocation::Postgres(url) => {
+            Ok(std::sync::Arc::new(postgres::PgStore::connect(url).await?))
+        }
+    }
+}

@@ -6,13 +6,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::sql::{
+    INSERT_CHECKPOINT, INSERT_CHUNK, INSERT_RECORDS, chain_from_row, checkpoint_from_row,
+    from_nanos, head_of, push_checkpoint, push_records, query_records, seq_to_db, stored_from_row,
+    to_nanos,
+};
 use super::{
-    AccessRecord, Activation, ActivationStore, AreaKey, AuditStore, Coverage, Decision,
-    NewActivation, SearchLedger, SearchRecord, StoreError,
+    AccessQuery, Activation, ActivationStore, AreaKey, AuditStore, ChainHead, ChainInfo,
+    Checkpoint, Coverage, NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
 };
 use crate::domain::jst::Window;
 
@@ -46,13 +51,15 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn to_nanos(at: DateTime<Utc>) -> i64 {
-    // Representable until the year 2262; instants here are far inside that.
-    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
+#[async_trait]
+impl super::Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
 
-pub(crate) fn from_nanos(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_nanos(n)
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 fn window_of(start: i64, end: i64) -> Result<Window, StoreError> {
@@ -185,86 +192,134 @@ impl SearchLedger for SqliteStore {
 
 #[async_trait]
 impl AuditStore for SqliteStore {
-    async fn append(&self, records: &[AccessRecord]) -> Result<(), StoreError> {
+    async fn register_chain(&self, chain: &ChainInfo) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_chains (chain_id, public_key, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (chain_id) DO NOTHING",
+        )
+        .bind(&chain.chain_id)
+        .bind(&chain.public_key)
+        .bind(to_nanos(chain.created_at))
+        .execute(&self.pool)
+        .await?;
+        let known: String =
+            sqlx::query_scalar("SELECT public_key FROM audit_chains WHERE chain_id = ?")
+                .bind(&chain.chain_id)
+                .fetch_one(&self.pool)
+                .await?;
+        if known != chain.public_key {
+            return Err(StoreError::Conflict(format!(
+                "chain {} is registered with another public key",
+                chain.chain_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_chains ORDER BY created_at, chain_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(chain_from_row).collect()
+    }
+
+    async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM access_log WHERE chain_id = ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => head_of(Some(row.try_get("seq")?), Some(row.try_get("hash")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn append(
+        &self,
+        records: &[StoredRecord],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), StoreError> {
         // One multi-row INSERT per chunk: a round trip to SQLite's worker thread per
-        // batch rather than per record. 20 columns × 40 rows stays far below SQLite's
-        // bound-parameter limit.
+        // batch rather than per record.
         let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(40) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO access_log (id, at, method, items, facility, staff_id, staff_role, patient_key, identification, search_id, \
-                 consent_basis, exemption_reason, exemption_identification, purpose, activation_id, decision, reason, grpc_code, \
-                 upstream_result, needs_review) ",
-            );
-            insert.push_values(chunk, |mut row, r| {
-                row.push_bind(&r.id)
-                    .push_bind(to_nanos(r.at))
-                    .push_bind(&r.method)
-                    .push_bind(&r.items)
-                    .push_bind(&r.facility)
-                    .push_bind(&r.staff_id)
-                    .push_bind(&r.staff_role)
-                    .push_bind(&r.patient_key)
-                    .push_bind(&r.identification)
-                    .push_bind(&r.search_id)
-                    .push_bind(&r.consent_basis)
-                    .push_bind(&r.exemption_reason)
-                    .push_bind(&r.exemption_identification)
-                    .push_bind(&r.purpose)
-                    .push_bind(&r.activation_id)
-                    .push_bind(r.decision.as_str())
-                    .push_bind(&r.reason)
-                    .push_bind(r.grpc_code)
-                    .push_bind(&r.upstream_result)
-                    .push_bind(r.needs_review);
-            });
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_RECORDS);
+            push_records(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        if let Some(c) = checkpoint {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(INSERT_CHECKPOINT);
+            push_checkpoint(&mut insert, c);
             insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn records(
+    async fn chain_records(
         &self,
-        facility: Option<&str>,
-        since: Option<DateTime<Utc>>,
+        chain_id: &str,
+        after: u64,
         limit: u32,
-    ) -> Result<Vec<AccessRecord>, StoreError> {
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM access_log WHERE (?1 IS NULL OR facility = ?1) AND at >= ?2 ORDER BY seq LIMIT ?3",
+            "SELECT * FROM access_log WHERE chain_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         )
-        .bind(facility)
-        .bind(since.map(to_nanos).unwrap_or(i64::MIN))
+        .bind(chain_id)
+        .bind(seq_to_db(after))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|row| record_from_row(&row)).collect()
+        rows.iter().map(stored_from_row).collect()
     }
-}
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AccessRecord, StoreError> {
-    let decision: String = row.try_get("decision")?;
-    Ok(AccessRecord {
-        id: row.try_get("id")?,
-        at: from_nanos(row.try_get("at")?),
-        method: row.try_get("method")?,
-        items: row.try_get("items")?,
-        facility: row.try_get("facility")?,
-        staff_id: row.try_get("staff_id")?,
-        staff_role: row.try_get("staff_role")?,
-        patient_key: row.try_get("patient_key")?,
-        identification: row.try_get("identification")?,
-        search_id: row.try_get("search_id")?,
-        consent_basis: row.try_get("consent_basis")?,
-        exemption_reason: row.try_get("exemption_reason")?,
-        exemption_identification: row.try_get("exemption_identification")?,
-        purpose: row.try_get("purpose")?,
-        activation_id: row.try_get("activation_id")?,
-        decision: Decision::parse(&decision)
-            .ok_or_else(|| StoreError::Corrupt(format!("decision {decision}")))?,
-        reason: row.try_get("reason")?,
-        grpc_code: row.try_get("grpc_code")?,
-        upstream_result: row.try_get("upstream_result")?,
-        needs_review: row.try_get("needs_review")?,
-    })
+    async fn checkpoints(&self, chain_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints WHERE chain_id = ? ORDER BY seq")
+            .bind(chain_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    async fn query(
+        &self,
+        query: &AccessQuery,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = query_records::<sqlx::Sqlite>(query, limit)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let anchored: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM audit_checkpoints WHERE chain_id = ? AND seq = ?")
+                .bind(chain_id)
+                .bind(seq_to_db(through_seq))
+                .fetch_optional(&mut *tx)
+                .await?;
+        if anchored.is_none() {
+            return Err(StoreError::Conflict(format!(
+                "no checkpoint of chain {chain_id} at {through_seq} to anchor what remains"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM access_log WHERE chain_id = ? AND seq <= ?")
+            .bind(chain_id)
+            .bind(seq_to_db(through_seq))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE chain_id = ? AND seq < ?")
+            .bind(chain_id)
+            .bind(seq_to_db(through_seq))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
 }

@@ -16,7 +16,7 @@ use onshi_gateway::proto::qualification_service_client::QualificationServiceClie
 use onshi_gateway::proto::*;
 use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server::{self, RunningGateway};
-use onshi_gateway::store::{AccessRecord, ActivationStore, AuditStore};
+use onshi_gateway::store::AccessRecord;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
@@ -137,14 +137,19 @@ impl Harness {
         self
     }
 
-    /// Access records of a facility, oldest first.
+    /// Access records of a facility, in the order they were written.
     pub async fn records(&self, facility: Option<&FacilityCode>) -> Vec<AccessRecord> {
         let f = facility.map(|f| f.to_string());
+        // In the order written (the chain's), not by time: tests move the clock back.
         self.gateway
             .store
-            .records(f.as_deref(), None, 10_000)
+            .chain_records(&self.gateway.chain_id, 0, 100_000)
             .await
             .expect("audit readable")
+            .into_iter()
+            .map(|s| s.record)
+            .filter(|r| f.is_none() || r.facility == f)
+            .collect()
     }
 
     pub async fn last_record(&self) -> AccessRecord {

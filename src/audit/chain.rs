@@ -1,0 +1,264 @@
+//! The hash chain: every record's hash covers the previous record's hash and the
+//! record's canonical encoding, so editing, deleting, inserting or reordering a
+//! record breaks every later link. The encoding is specified in docs/audit.md.
+
+use sha2::{Digest, Sha256};
+
+use crate::store::{AccessRecord, ChainHead, StoredRecord};
+
+/// The previous-hash of a chain's first record.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+const RECORD_DOMAIN: &[u8] = b"onshi-audit-record-v1\0";
+
+/// Builds the canonical byte encoding field by field: fixed order, every string
+/// length-prefixed, optional fields with a presence byte, integers big-endian.
+#[derive(Default)]
+pub struct Canonical(Vec<u8>);
+
+impl Canonical {
+    pub fn new(domain: &[u8]) -> Self {
+        Canonical(domain.to_vec())
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        // Fields are far below 4 GiB (the gateway caps messages at kilobytes).
+        self.0
+            .extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_be_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+
+    pub fn opt(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            None => {
+                self.0.push(0);
+                self
+            }
+            Some(s) => {
+                self.0.push(1);
+                self.str(s)
+            }
+        }
+    }
+
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn raw(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(&self.0).into()
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The hash of `record` at position `seq` of `chain_id`, following `prev`.
+pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) -> [u8; 32] {
+    let mut c = Canonical::new(RECORD_DOMAIN);
+    c.raw(prev)
+        .str(chain_id)
+        .u64(seq)
+        .str(&r.id)
+        .i64(r.at.timestamp_nanos_opt().unwrap_or(i64::MAX))
+        .str(&r.method)
+        .str(&r.items)
+        .opt(r.facility.as_deref())
+        .opt(r.staff_id.as_deref())
+        .opt(r.staff_role.as_deref())
+        .opt(r.patient_key.as_deref())
+        .opt(r.identification.as_deref())
+        .opt(r.search_id.as_deref())
+        .opt(r.consent_basis.as_deref())
+        .opt(r.exemption_reason.as_deref())
+        .opt(r.exemption_identification.as_deref())
+        .opt(r.purpose.as_deref())
+        .opt(r.activation_id.as_deref())
+        .str(r.decision.as_str())
+        .opt(r.reason.as_deref())
+        .i64(i64::from(r.grpc_code))
+        .opt(r.upstream_result.as_deref())
+        .raw(&[u8::from(r.needs_review)]);
+    c.digest()
+}
+
+/// Parses a stored 64-hex-digit hash.
+pub fn parse_hash(hex_hash: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut out).ok()?;
+    Some(out)
+}
+
+/// A writer's position in its chain: links the records it is given, in order.
+#[derive(Debug, Clone)]
+pub struct Linker {
+    chain_id: String,
+    seq: u64,
+    head: [u8; 32],
+}
+
+impl Linker {
+    /// Continues after `head`, or starts the chain if it has no record yet.
+    pub fn resume(chain_id: &str, head: Option<&ChainHead>) -> Option<Linker> {
+        let (seq, head) = match head {
+            None => (0, GENESIS),
+            Some(h) => (h.seq, parse_hash(&h.hash)?),
+        };
+        Some(Linker {
+            chain_id: chain_id.to_string(),
+            seq,
+            head,
+        })
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn head_hash(&self) -> [u8; 32] {
+        self.head
+    }
+
+    /// Links `records` after the current head and advances it.
+    pub fn link(&mut self, records: Vec<AccessRecord>) -> Vec<StoredRecord> {
+        records
+            .into_iter()
+            .map(|record| {
+                let seq = self.seq + 1;
+                let hash = record_hash(&self.head, &self.chain_id, seq, &record);
+                let stored = StoredRecord {
+                    chain_id: self.chain_id.clone(),
+                    seq,
+                    prev_hash: hex::encode(self.head),
+                    hash: hex::encode(hash),
+                    record,
+                };
+                self.seq = seq;
+                self.head = hash;
+                stored
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::store::Decision;
+
+    pub fn record(id: &str) -> AccessRecord {
+        AccessRecord {
+            id: id.into(),
+            at: DateTime::from_timestamp_nanos(1_647_529_200_000_000_001),
+            method: "LookupQualification".into(),
+            items: "qualification".into(),
+            facility: Some("0411234567".into()),
+            staff_id: Some("D-1".into()),
+            staff_role: Some("doctor".into()),
+            patient_key: None,
+            identification: None,
+            search_id: None,
+            consent_basis: None,
+            exemption_reason: None,
+            exemption_identification: None,
+            purpose: None,
+            activation_id: None,
+            decision: Decision::Allowed,
+            reason: None,
+            grpc_code: 0,
+            upstream_result: None,
+            needs_review: false,
+        }
+    }
+
+    #[test]
+    fn links_follow_each_other() {
+        let mut l = Linker::resume("c1", None).expect("fresh");
+        let linked = l.link(vec![record("a"), record("b")]);
+        assert_eq!(linked[0].seq, 1);
+        assert_eq!(linked[0].prev_hash, "0".repeat(64));
+        assert_eq!(linked[1].prev_hash, linked[0].hash);
+        assert_eq!(l.seq(), 2);
+        // Resuming from the stored head continues the same chain.
+        let mut again = Linker::resume(
+            "c1",
+            Some(&ChainHead {
+                seq: 2,
+                hash: linked[1].hash.clone(),
+            }),
+        )
+        .expect("resumes");
+        let next = again.link(vec![record("c")]);
+        assert_eq!(next[0].seq, 3);
+        assert_eq!(next[0].prev_hash, linked[1].hash);
+    }
+
+    #[test]
+    fn every_field_is_covered_and_none_differs_from_empty() {
+        let base = record("a");
+        let h = |r: &AccessRecord| record_hash(&GENESIS, "c1", 1, r);
+        let original = h(&base);
+        let mut variants = Vec::new();
+        let mut r = base.clone();
+        r.at += chrono::Duration::nanoseconds(1);
+        variants.push(r);
+        let mut r = base.clone();
+        r.staff_id = Some(String::new());
+        variants.push(r);
+        let mut r = base.clone();
+        r.patient_key = Some(String::new());
+        variants.push(r);
+        let mut r = base.clone();
+        r.decision = Decision::Denied;
+        variants.push(r);
+        let mut r = base.clone();
+        r.needs_review = true;
+        variants.push(r);
+        let mut r = base.clone();
+        r.grpc_code = 7;
+        variants.push(r);
+        // Moving text between adjacent fields changes the hash (length prefixes).
+        let mut r = base.clone();
+        r.method = "LookupQualificationq".into();
+        r.items = "ualification".into();
+        variants.push(r);
+        for v in &variants {
+            assert_ne!(h(v), original, "{v:?}");
+        }
+        assert_ne!(record_hash(&GENESIS, "c1", 2, &base), original);
+        assert_ne!(record_hash(&GENESIS, "c2", 1, &base), original);
+        assert_ne!(record_hash(&[1; 32], "c1", 1, &base), original);
+    }
+
+    #[test]
+    fn a_corrupt_stored_head_is_not_resumed() {
+        let head = ChainHead {
+            seq: 1,
+            hash: "zz".into(),
+        };
+        assert!(Linker::resume("c1", Some(&head)).is_none());
+    }
+}

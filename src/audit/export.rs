@@ -1,0 +1,109 @@
+//! The access log as JSON lines or CSV, for auditors' own tools. One row per record,
+//! with its chain position so an export can be checked against `audit verify`.
+
+use std::io::Write;
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use crate::domain::jst::jst;
+use crate::store::StoredRecord;
+
+/// One exported record; field names are the column names of the CSV.
+#[derive(Debug, Serialize)]
+pub struct ExportRow<'a> {
+    /// RFC 3339 in Japan time, to the nanosecond.
+    pub at: String,
+    pub id: &'a str,
+    pub method: &'a str,
+    pub items: &'a str,
+    pub decision: &'a str,
+    pub reason: Option<&'a str>,
+    pub grpc_code: i32,
+    pub facility: Option<&'a str>,
+    pub staff_id: Option<&'a str>,
+    pub staff_role: Option<&'a str>,
+    pub patient_key: Option<&'a str>,
+    pub identification: Option<&'a str>,
+    pub search_id: Option<&'a str>,
+    pub consent_basis: Option<&'a str>,
+    pub exemption_reason: Option<&'a str>,
+    pub exemption_identification: Option<&'a str>,
+    pub purpose: Option<&'a str>,
+    pub activation_id: Option<&'a str>,
+    pub upstream_result: Option<&'a str>,
+    pub needs_review: bool,
+    pub chain_id: &'a str,
+    pub seq: u64,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
+    fn from(s: &'a StoredRecord) -> Self {
+        let r = &s.record;
+        ExportRow {
+            at: r
+                .at
+                .with_timezone(&jst())
+                .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+            id: &r.id,
+            method: &r.method,
+            items: &r.items,
+            decision: r.decision.as_str(),
+            reason: r.reason.as_deref(),
+            grpc_code: r.grpc_code,
+            facility: r.facility.as_deref(),
+            staff_id: r.staff_id.as_deref(),
+            staff_role: r.staff_role.as_deref(),
+            patient_key: r.patient_key.as_deref(),
+            identification: r.identification.as_deref(),
+            search_id: r.search_id.as_deref(),
+            consent_basis: r.consent_basis.as_deref(),
+            exemption_reason: r.exemption_reason.as_deref(),
+            exemption_identification: r.exemption_identification.as_deref(),
+            purpose: r.purpose.as_deref(),
+            activation_id: r.activation_id.as_deref(),
+            upstream_result: r.upstream_result.as_deref(),
+            needs_review: r.needs_review,
+            chain_id: &s.chain_id,
+            seq: s.seq,
+            prev_hash: &s.prev_hash,
+            hash: &s.hash,
+        }
+    }
+}
+
+/// Writes pages of records in one format; the CSV header comes once, first.
+pub enum Exporter<W: Write> {
+    Jsonl(W),
+    Csv(Box<csv::Writer<W>>),
+}
+
+impl<W: Write> Exporter<W> {
+    pub fn jsonl(out: W) -> Self {
+        Exporter::Jsonl(out)
+    }
+
+    pub fn csv(out: W) -> Self {
+        Exporter::Csv(Box::new(csv::Writer::from_writer(out)))
+    }
+
+    pub fn write(&mut self, record: &StoredRecord) -> std::io::Result<()> {
+        let row = ExportRow::from(record);
+        match self {
+            Exporter::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, &row)?;
+                out.write_all(b"\n")
+            }
+            Exporter::Csv(out) => out.serialize(row).map_err(std::io::Error::other),
+        }
+    }
+
+    pub fn finish(self) -> std::io::Result<()> {
+        match self {
+            Exporter::Jsonl(mut out) => out.flush(),
+            Exporter::Csv(mut out) => out.flush(),
+        }
+    }
+}

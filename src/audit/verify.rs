@@ -1,0 +1,271 @@
+//! `audit verify`: walks every chain in a store, recomputing each record's hash and
+//! link and checking each signed checkpoint, and reports per chain what verified and
+//! the first break.
+
+use std::collections::BTreeMap;
+
+use super::chain::{GENESIS, parse_hash, record_hash};
+use super::signer::{chain_id_of, checkpoint_is_signed_by, parse_public_key};
+use crate::store::{AuditStore, ChainInfo, Checkpoint, StoreError};
+
+/// Records read per round trip while walking a chain.
+const PAGE: u32 = 5000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BreakKind {
+    /// The chain's public key does not parse, or does not hash to its chain id.
+    BadKey,
+    /// Trusted keys were given and this chain's key is not one of them.
+    UntrustedKey,
+    /// A checkpoint's signature does not verify under the chain's key.
+    BadSignature,
+    /// Sequence numbers jump: records were deleted.
+    Missing,
+    /// The first record kept is not the chain's first, and no checkpoint anchors it.
+    Unanchored,
+    /// A record's previous-hash is not the previous record's hash: a record was
+    /// inserted, deleted or moved before it.
+    Unlinked,
+    /// A record's content does not match its hash: it was edited.
+    Altered,
+    /// A signed checkpoint names a head hash the chain does not have at its sequence number.
+    CheckpointMismatch,
+    /// A signed checkpoint attests to records beyond the last one stored: the tail was deleted.
+    Truncated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: u64,
+    pub kind: BreakKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub chain_id: String,
+    pub public_key: String,
+    /// Records whose hash and link verified, before any break.
+    pub records_verified: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub checkpoints_verified: u64,
+    /// The last checkpoint that matched the chain: everything up to it is signed.
+    pub signed_through: Option<u64>,
+    pub first_break: Option<Break>,
+}
+
+impl ChainReport {
+    pub fn is_intact(&self) -> bool {
+        self.first_break.is_none()
+    }
+
+    /// Records after the last matching checkpoint: linked, but not yet signed.
+    pub fn unsigned_tail(&self) -> u64 {
+        match (self.last_seq, self.signed_through) {
+            (Some(last), Some(signed)) => last.saturating_sub(signed),
+            (Some(_), None) => self.records_verified,
+            _ => 0,
+        }
+    }
+}
+
+/// Verifies every chain in the store. `trusted_keys` (hex Ed25519 public keys), if
+/// not empty, are the only keys accepted: without them a forger who rewrote a whole
+/// chain and re-registered it under a key of their own would go unnoticed.
+pub async fn verify_store(
+    store: &dyn AuditStore,
+    trusted_keys: &[String],
+) -> Result<Vec<ChainReport>, StoreError> {
+    let mut reports = Vec::new();
+    for chain in store.chains().await? {
+        reports.push(verify_chain(store, &chain, trusted_keys).await?);
+    }
+    Ok(reports)
+}
+
+pub async fn verify_chain(
+    store: &dyn AuditStore,
+    chain: &ChainInfo,
+    trusted_keys: &[String],
+) -> Result<ChainReport, StoreError> {
+    let mut report = ChainReport {
+        chain_id: chain.chain_id.clone(),
+        public_key: chain.public_key.clone(),
+        records_verified: 0,
+        first_seq: None,
+        last_seq: None,
+        checkpoints_verified: 0,
+        signed_through: None,
+        first_break: None,
+    };
+    let broken = |seq: u64, kind: BreakKind, detail: String| Break { seq, kind, detail };
+
+    let key = match parse_public_key(&chain.public_key) {
+        Some(k) if chain_id_of(&k) == chain.chain_id => k,
+        _ => {
+            report.first_break = Some(broken(
+                0,
+                BreakKind::BadKey,
+                "the chain's public key is malformed or does not match its chain id".into(),
+            ));
+            return Ok(report);
+        }
+    };
+    if !trusted_keys.is_empty()
+        && !trusted_keys
+            .iter()
+            .any(|k| k.trim().eq_ignore_ascii_case(&chain.public_key))
+    {
+        report.first_break = Some(broken(
+            0,
+            BreakKind::UntrustedKey,
+            format!(
+                "the chain's key {} is not among the trusted keys",
+                chain.public_key
+            ),
+        ));
+        return Ok(report);
+    }
+
+    // Checkpoints by sequence number; a bad signature is a break at its position.
+    let mut checkpoints: BTreeMap<u64, Checkpoint> = BTreeMap::new();
+    let mut bad_signature: Option<Break> = None;
+    for c in store.checkpoints(&chain.chain_id).await? {
+        if !checkpoint_is_signed_by(&c, &key) && bad_signature.is_none() {
+            bad_signature = Some(broken(
+                c.seq,
+                BreakKind::BadSignature,
+                format!(
+                    "the checkpoint at {} is not signed by the chain's key",
+                    c.seq
+                ),
+            ));
+        }
+        checkpoints.insert(c.seq, c);
+    }
+
+    let mut prev: Option<[u8; 32]> = None;
+    let mut expected = 1u64;
+    let mut after = 0u64;
+    'walk: loop {
+        let page = store.chain_records(&chain.chain_id, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            if let Some(b) = bad_signature.as_ref().filter(|b| b.seq < r.seq) {
+                report.first_break = Some(b.clone());
+                break 'walk;
+            }
+            let link = match prev {
+                Some(p) => p,
+                None => {
+                    report.first_seq = Some(r.seq);
+                    match anchor(r.seq, &checkpoints) {
+                        Some(a) => a,
+                        None => {
+                            report.first_break = Some(broken(
+                                r.seq,
+                                BreakKind::Unanchored,
+                                format!(
+                                    "the chain starts at record {} and no checkpoint at {} anchors it: earlier records were deleted",
+                                    r.seq,
+                                    r.seq - 1
+                                ),
+                            ));
+                            break 'walk;
+                        }
+                    }
+                }
+            };
+            if prev.is_some() && r.seq != expected {
+                let (kind, detail) = if r.seq > expected {
+                    (
+                        BreakKind::Missing,
+                        format!("records {expected} to {} are missing", r.seq - 1),
+                    )
+                } else {
+                    (
+                        BreakKind::Unlinked,
+                        format!(
+                            "record {} appears again after record {}",
+                            r.seq,
+                            expected - 1
+                        ),
+                    )
+                };
+                report.first_break = Some(broken(expected, kind, detail));
+                break 'walk;
+            }
+            if parse_hash(&r.prev_hash) != Some(link) {
+                report.first_break = Some(broken(
+                    r.seq,
+                    BreakKind::Unlinked,
+                    format!(
+                        "record {} does not follow the record before it: a record was inserted, deleted or moved",
+                        r.seq
+                    ),
+                ));
+                break 'walk;
+            }
+            let hash = record_hash(&link, &chain.chain_id, r.seq, &r.record);
+            if parse_hash(&r.hash) != Some(hash) {
+                report.first_break = Some(broken(
+                    r.seq,
+                    BreakKind::Altered,
+                    format!(
+                        "record {} was altered: its content does not match its hash",
+                        r.seq
+                    ),
+                ));
+                break 'walk;
+            }
+            if let Some(c) = checkpoints.get(&r.seq) {
+                if parse_hash(&c.head_hash) != Some(hash) {
+                    report.first_break = Some(broken(
+                        r.seq,
+                        BreakKind::CheckpointMismatch,
+                        format!(
+                            "the signed checkpoint at {} names another head: records up to it were rewritten",
+                            r.seq
+                        ),
+                    ));
+                    break 'walk;
+                }
+                report.checkpoints_verified += 1;
+                report.signed_through = Some(r.seq);
+            }
+            prev = Some(hash);
+            expected = r.seq + 1;
+            report.records_verified += 1;
+            report.last_seq = Some(r.seq);
+        }
+    }
+    if report.first_break.is_none() {
+        report.first_break = bad_signature;
+    }
+    if report.first_break.is_none() {
+        let head = report.last_seq.unwrap_or(0);
+        if let Some((&seq, _)) = checkpoints.range(head + 1..).next() {
+            report.first_break = Some(broken(
+                head + 1,
+                BreakKind::Truncated,
+                format!(
+                    "a signed checkpoint attests to {seq} records but the chain ends at {head}: records were deleted from its end"
+                ),
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// What the first kept record must follow: nothing for a chain's first record, else
+/// the signed head of the checkpoint just before it (left by pruning).
+fn anchor(first: u64, checkpoints: &BTreeMap<u64, Checkpoint>) -> Option<[u8; 32]> {
+    if first == 1 {
+        return Some(GENESIS);
+    }
+    checkpoints
+        .get(&(first - 1))
+        .and_then(|c| parse_hash(&c.head_hash))
+}
