@@ -68,8 +68,17 @@ async fn window_edges_first_instant_last_nanosecond_and_end() {
             .lookup_qualification(as_facility(&clinic, lookup(insured.clone())))
             .await;
         if allowed {
-            assert!(result.is_ok(), "at {at}: {result:?}");
-            assert_eq!(h.last_record().await.decision, Decision::Allowed);
+            let response = result.unwrap_or_else(|e| panic!("at {at}: {e:?}"));
+            let record = h.last_record().await;
+            assert_eq!(record.decision, Decision::Allowed);
+            assert_eq!(
+                response
+                    .metadata()
+                    .get(onshi_gateway::audit::layer::ACCESS_RECORD_HEADER)
+                    .and_then(|v| v.to_str().ok()),
+                Some(record.id.as_str()),
+                "the response names its access record"
+            );
         } else {
             let status = denied!(h, result, Code::PermissionDenied, "AREA_NOT_ACTIVATED");
             let r = h.last_record().await;

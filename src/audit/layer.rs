@@ -16,6 +16,9 @@ use crate::domain::{Reason, Violation};
 use crate::rules::{AccessNote, Note, PatientRequest, status_of};
 use crate::store::{AccessRecord, Decision};
 
+/// Response (or error) metadata naming the committed access record of the call.
+pub const ACCESS_RECORD_HEADER: &str = "x-onshi-access-record";
+
 #[derive(Clone)]
 pub struct AuditLayer {
     writer: AuditWriter,
@@ -112,6 +115,7 @@ where
                 Err(status) => status.code(),
             };
             let record = record_of::<M>(&note.lock(), code, at);
+            let record_id = record.id.clone();
             let decision = record.decision;
             let reason = record.reason.clone();
             let span = tracing::info_span!("audit.commit");
@@ -124,7 +128,24 @@ where
                 "access"
             );
             match committed {
-                Ok(()) => result,
+                Ok(()) => {
+                    // The terminal can cite its access record, e.g. to a patient or an auditor.
+                    let id = tonic::metadata::MetadataValue::try_from(record_id.as_str()).ok();
+                    match result {
+                        Ok(mut response) => {
+                            if let Some(id) = id {
+                                response.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+                            }
+                            Ok(response)
+                        }
+                        Err(mut status) => {
+                            if let Some(id) = id {
+                                status.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+                            }
+                            Err(status)
+                        }
+                    }
+                }
                 Err(e) => Err(status_of(&Violation::new(
                     Reason::AuditUnavailable,
                     "",

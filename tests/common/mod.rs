@@ -304,6 +304,16 @@ macro_rules! denied {
             $reason
         );
         assert_ne!(record.decision, onshi_gateway::store::Decision::Allowed);
+        // The denial names its committed access record.
+        assert_eq!(
+            status
+                .metadata()
+                .get(onshi_gateway::audit::layer::ACCESS_RECORD_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some(record.id.as_str()),
+            "access-record metadata of {}",
+            $reason
+        );
         status
     }};
 }
