@@ -1,0 +1,330 @@
+//! The shared store: PostgreSQL, for several gateway replicas behind one load
+//! balancer, which must see the same activations and searches and keep one access
+//! log (each replica its own chain in it). Same schema and encodings as SQLite, so
+//! the access-log SQL in `sql.rs` serves both.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::sql::{
+    INSERT_CHECKPOINT, INSERT_CHUNK, INSERT_RECORDS, chain_from_row, checkpoint_from_row,
+    from_nanos, head_of, push_checkpoint, push_records, query_records, seq_to_db, stored_from_row,
+    to_nanos,
+};
+use super::{
+    AccessQuery, Activation, ActivationStore, AreaKey, AuditStore, ChainHead, ChainInfo,
+    Checkpoint, Coverage, NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
+};
+use crate::domain::jst::Window;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations. Migrations take an advisory lock, so
+    /// replicas starting together apply them once.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // A request waits at most this long for a connection, then fails as unavailable.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl super::Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn window_of(start: i64, end: i64) -> Result<Window, StoreError> {
+    Window::new(from_nanos(start), from_nanos(end))
+        .map_err(|e| StoreError::Corrupt(format!("stored window: {e}")))
+}
+
+#[async_trait]
+impl ActivationStore for PgStore {
+    async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let created_at = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO activations (id, event, notice, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(&new.event)
+        .bind(&new.notice)
+        .bind(&new.created_by)
+        .bind(to_nanos(created_at))
+        .execute(&mut *tx)
+        .await?;
+        for area in &new.areas {
+            sqlx::query(
+                "INSERT INTO activation_areas (activation_id, area_kind, area_code, window_start, window_end) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(area.kind())
+            .bind(area.code())
+            .bind(to_nanos(new.window.start))
+            .bind(to_nanos(new.window.end))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Activation {
+            id,
+            event: new.event.clone(),
+            notice: new.notice.clone(),
+            areas: new.areas.clone(),
+            window: new.window,
+            created_by: new.created_by.clone(),
+            created_at,
+        })
+    }
+
+    async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.event, a.notice, a.created_by, a.created_at, r.area_kind, r.area_code, r.window_start, r.window_end \
+             FROM activations a JOIN activation_areas r ON r.activation_id = a.id ORDER BY a.created_at, a.id, r.ord",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<Activation> = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let kind: String = row.try_get("area_kind")?;
+            let code: String = row.try_get("area_code")?;
+            let area = AreaKey::from_parts(&kind, &code)
+                .ok_or_else(|| StoreError::Corrupt(format!("area kind {kind}")))?;
+            let window = window_of(row.try_get("window_start")?, row.try_get("window_end")?)?;
+            match out.last_mut() {
+                Some(last) if last.id == id => last.areas.push(area),
+                _ => out.push(Activation {
+                    id,
+                    event: row.try_get("event")?,
+                    notice: row.try_get("notice")?,
+                    areas: vec![area],
+                    window,
+                    created_by: row.try_get("created_by")?,
+                    created_at: from_nanos(row.try_get("created_at")?),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.event, r.window_start, r.window_end FROM activation_areas r \
+             JOIN activations a ON a.id = r.activation_id WHERE r.area_kind = $1 AND r.area_code = $2",
+        )
+        .bind(area.kind())
+        .bind(area.code())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Coverage {
+                    activation_id: row.try_get("id")?,
+                    event: row.try_get("event")?,
+                    window: window_of(row.try_get("window_start")?, row.try_get("window_end")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SearchLedger for PgStore {
+    async fn record_search(&self, search: &SearchRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO searches (search_id, facility, at, candidates) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&search.search_id)
+        .bind(&search.facility)
+        .bind(to_nanos(search.at))
+        .bind(search.candidate_hashes.join(" "))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_search(&self, search_id: &str) -> Result<Option<SearchRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT search_id, facility, at, candidates FROM searches WHERE search_id = $1",
+        )
+        .bind(search_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let candidates: String = row.try_get("candidates")?;
+            Ok(SearchRecord {
+                search_id: row.try_get("search_id")?,
+                facility: row.try_get("facility")?,
+                at: from_nanos(row.try_get("at")?),
+                candidate_hashes: candidates.split_whitespace().map(str::to_string).collect(),
+            })
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl AuditStore for PgStore {
+    async fn register_chain(&self, chain: &ChainInfo) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_chains (chain_id, public_key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (chain_id) DO NOTHING",
+        )
+        .bind(&chain.chain_id)
+        .bind(&chain.public_key)
+        .bind(to_nanos(chain.created_at))
+        .execute(&self.pool)
+        .await?;
+        let known: String =
+            sqlx::query_scalar("SELECT public_key FROM audit_chains WHERE chain_id = $1")
+                .bind(&chain.chain_id)
+                .fetch_one(&self.pool)
+                .await?;
+        if known != chain.public_key {
+            return Err(StoreError::Conflict(format!(
+                "chain {} is registered with another public key",
+                chain.chain_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_chains ORDER BY created_at, chain_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(chain_from_row).collect()
+    }
+
+    async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM access_log WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chain_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => head_of(Some(row.try_get("seq")?), Some(row.try_get("hash")?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn append(
+        &self,
+        records: &[StoredRecord],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), StoreError> {
+        // A taken (chain_id, seq) fails the INSERT, and the dropped transaction rolls
+        // back the whole batch: another replica's records are never interleaved.
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let mut insert = QueryBuilder::<Postgres>::new(INSERT_RECORDS);
+            push_records(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        if let Some(c) = checkpoint {
+            let mut insert = QueryBuilder::<Postgres>::new(INSERT_CHECKPOINT);
+            push_checkpoint(&mut insert, c);
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn chain_records(
+        &self,
+        chain_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM access_log WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(chain_id)
+        .bind(seq_to_db(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn checkpoints(&self, chain_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_checkpoints WHERE chain_id = $1 ORDER BY seq")
+            .bind(chain_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
+    async fn query(
+        &self,
+        query: &AccessQuery,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = query_records::<Postgres>(query, limit)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_from_row).collect()
+    }
+
+    async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // FOR SHARE: the anchoring checkpoint cannot be deleted by a concurrent prune
+        // between this check and the deletes.
+        let anchored: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM audit_checkpoints WHERE chain_id = $1 AND seq = $2 FOR SHARE",
+        )
+        .bind(chain_id)
+        .bind(seq_to_db(through_seq))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if anchored.is_none() {
+            return Err(StoreError::Conflict(format!(
+                "no checkpoint of chain {chain_id} at {through_seq} to anchor what remains"
+            )));
+        }
+        let deleted = sqlx::query("DELETE FROM access_log WHERE chain_id = $1 AND seq <= $2")
+            .bind(chain_id)
+            .bind(seq_to_db(through_seq))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE chain_id = $1 AND seq < $2")
+            .bind(chain_id)
+            .bind(seq_to_db(through_seq))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
