@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::BatchConfig;
-use crate::config::{DEFAULT_LISTEN, GatewayConfig, UpstreamTarget};
+use crate::config::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, GatewayConfig, UpstreamTarget};
 use crate::rules::identity::IdentitySource;
 use crate::store::StoreLocation;
 
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Address for terminals.
     #[arg(long, env = "ONSHI_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Address for operators' services (the audit service). Keep it on loopback
+    /// until operators authenticate by certificate.
+    #[arg(long, env = "ONSHI_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
+    pub admin_listen: SocketAddr,
     #[command(flatten)]
     pub data: DataArgs,
     /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default the built-in simulator.
@@ -271,6 +275,7 @@ impl ServeArgs {
     pub fn to_config(&self) -> GatewayConfig {
         GatewayConfig {
             listen: self.listen,
+            admin_listen: Some(self.admin_listen),
             data_dir: self.data.data_dir.clone(),
             database_url: self.data.database_url.clone(),
             audit_key: self.audit_key.clone(),

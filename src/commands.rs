@@ -59,7 +59,11 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
         crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
     gateway.activations.invalidate();
     let population = gateway.population.clone();
-    let outcome = crate::demo::run(gateway.addr, &activation, population.as_deref()).await;
+    let mut outcome = crate::demo::run(gateway.addr, &activation, population.as_deref()).await;
+    if let (Ok(()), Some(admin)) = (&outcome, gateway.admin_addr) {
+        // The writer commits before each response: every call above is already readable.
+        outcome = crate::demo_audit::show(admin, gateway.store.as_ref()).await;
+    }
     if let Err(e) = &outcome {
         eprintln!("demo failed: {e:#}");
     }

@@ -12,6 +12,9 @@ use crate::store::StoreLocation;
 /// they concern (医師法 第24条); see docs/audit.md.
 pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(5 * 366 * 24 * 3600);
 
+/// The documented default port for operators' services, loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:50061";
+
 /// The documented default port for terminals.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
@@ -26,6 +29,10 @@ pub enum UpstreamTarget {
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
+    /// Where the operators' services (the audit service) listen; none if unset.
+    /// Loopback by default: until operators authenticate by certificate, only
+    /// someone on the host may read the access log.
+    pub admin_listen: Option<SocketAddr>,
     /// Holds `onshi.db` (activations, searches, access log) unless `database_url` is
     /// set, and the audit signing key unless `audit_key` is set.
     pub data_dir: PathBuf,
@@ -72,6 +79,7 @@ impl Default for GatewayConfig {
             listen: DEFAULT_LISTEN
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            admin_listen: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             audit_key: None,

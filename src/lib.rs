@@ -10,6 +10,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod demo_audit;
 pub mod domain;
 pub mod gateway;
 pub mod pipeline;

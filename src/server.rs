@@ -1,5 +1,6 @@
 //! Starts the gateway: store, audit writer, upstream (built-in or remote), the
-//! terminal services with health and reflection, on one listener.
+//! terminal services with health and reflection on one listener, and the
+//! operators' services on another.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +15,13 @@ use tonic::server::NamedService;
 use tonic::transport::Server;
 
 use crate::activation_cache::ActivationCache;
+use crate::audit::service::AuditQueryService;
 use crate::audit::{AuditWriter, ChainSigner, WriterTask};
 use crate::clock::SharedClock;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::gateway::{MedicalGateway, QualificationGateway};
 use crate::pipeline::Deps;
+use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
 use crate::rules::identity::IdentitySource;
@@ -30,6 +33,8 @@ use crate::upstream::{Upstream, UpstreamConfig};
 /// call shutdown to stop and flush the access log.
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    /// The operators' services, when configured.
+    pub admin_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     /// This replica's access-log chain.
     pub chain_id: String,
@@ -40,6 +45,7 @@ pub struct RunningGateway {
     stop: Vec<oneshot::Sender<()>>,
     drain_timeout: Duration,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    admin_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     writer: WriterTask,
     background: Vec<JoinHandle<()>>,
 }
@@ -175,8 +181,38 @@ pub async fn start_with_audit(
             }),
     );
     tracing::info!(%addr, "gateway listening");
+
+    let mut admin_addr = None;
+    let mut admin_server = None;
+    if let Some(admin_listen) = config.admin_listen {
+        if !admin_listen.ip().is_loopback() {
+            tracing::warn!(%admin_listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
+        }
+        let listener = TcpListener::bind(admin_listen)
+            .await
+            .with_context(|| format!("binding the admin address {admin_listen}"))?;
+        admin_addr = Some(listener.local_addr()?);
+        let (tx, rx) = oneshot::channel();
+        stop.push(tx);
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        admin_server = Some(tokio::spawn(
+            Server::builder()
+                .add_service(reflection)
+                .add_service(AuditServiceServer::new(AuditQueryService::new(
+                    store.clone(),
+                )))
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = rx.await;
+                }),
+        ));
+        tracing::info!(addr = ?admin_addr, "operators' services listening");
+    }
     Ok(RunningGateway {
         addr,
+        admin_addr,
+        admin_server,
         store,
         chain_id,
         activations,
@@ -252,6 +288,7 @@ impl RunningGateway {
             mut server,
             writer,
             background,
+            admin_server,
             ..
         } = self;
         for task in background {
@@ -270,6 +307,11 @@ impl RunningGateway {
                 server.abort();
                 let _ = server.await;
             }
+        }
+        if let Some(admin) = admin_server {
+            // Audit reads hold no access record open: no need to wait for them.
+            admin.abort();
+            let _ = admin.await;
         }
         // Connections that outlived the drain may still hold writer handles: close it
         // explicitly; it commits what is queued and refuses the rest.

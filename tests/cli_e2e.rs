@@ -15,6 +15,8 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
             "--exit",
             "--listen",
             "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
             "--population",
             "3000",
             "--data-dir",
@@ -38,6 +40,10 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "SEARCH_FACILITY_MISMATCH",
         "INSURER_OR_ADDRESS_MISSING",
         "CONSENT_BASIS_MISSING",
+        // Read back through the audit service, and verified.
+        "(life-or-body exemption)",
+        "意識不明で救急搬送",
+        "11 records verified, intact",
     ] {
         assert!(
             stdout.contains(expected),
@@ -61,6 +67,69 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         6,
         "{log}"
     );
+
+    let verify = bin()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(report.contains("11 records verified"), "{report}");
+    assert!(report.contains("intact"), "{report}");
+
+    // The export holds the same records: a header and one CSV row each, the
+    // exemption access flagged for review.
+    let csv = bin()
+        .args(["audit", "export", "--format", "csv", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(csv.status.success());
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("at,id,method,items,decision,reason"),
+        "{header}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 11, "{csv}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.contains("life_or_body_exemption"))
+            .count(),
+        1,
+        "{csv}"
+    );
+    let jsonl = bin()
+        .args([
+            "audit",
+            "export",
+            "--format",
+            "jsonl",
+            "--decision",
+            "allowed",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let jsonl = String::from_utf8_lossy(&jsonl.stdout);
+    assert_eq!(jsonl.lines().count(), 5, "{jsonl}");
+    for line in jsonl.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
+        assert_eq!(v["decision"], "allowed");
+        assert_eq!(v["hash"].as_str().map(str::len), Some(64));
+    }
+    // A malformed filter is refused by name, not ignored.
+    let bad = bin()
+        .args(["audit", "export", "--decision", "maybe", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--decision"));
 }
 
 #[test]
@@ -223,6 +292,8 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
                 "--dev-identity-from-metadata",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                "127.0.0.1:0",
             ])
             .args([
                 "--upstream",

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod export;
 pub mod layer;
 pub mod retention;
+pub mod service;
 pub mod signer;
 pub mod verify;
 pub mod writer;

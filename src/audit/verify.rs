@@ -245,7 +245,13 @@ pub async fn verify_chain(
         report.first_break = bad_signature;
     }
     if report.first_break.is_none() {
-        let head = report.last_seq.unwrap_or(0);
+        // Records up to the first kept one's predecessor were pruned; with none kept,
+        // up to the oldest checkpoint, which pruning leaves as the anchor.
+        let pruned_through = match report.first_seq {
+            Some(first) => first - 1,
+            None => checkpoints.keys().next().copied().unwrap_or(0),
+        };
+        let head = report.last_seq.unwrap_or(0).max(pruned_through);
         if let Some((&seq, _)) = checkpoints.range(head + 1..).next() {
             report.first_break = Some(broken(
                 head + 1,

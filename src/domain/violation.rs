@@ -61,6 +61,11 @@ pub enum Reason {
     UpstreamTimeout,
     UpstreamError,
     PatientNotFound,
+    // audit queries
+    QueryTimeRangeInvalid,
+    QueryFilterInvalid,
+    PageSizeInvalid,
+    PageTokenInvalid,
 }
 
 impl Reason {
@@ -115,6 +120,10 @@ impl Reason {
         Reason::UpstreamTimeout,
         Reason::UpstreamError,
         Reason::PatientNotFound,
+        Reason::QueryTimeRangeInvalid,
+        Reason::QueryFilterInvalid,
+        Reason::PageSizeInvalid,
+        Reason::PageTokenInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -169,6 +178,10 @@ impl Reason {
             Reason::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Reason::UpstreamError => "UPSTREAM_ERROR",
             Reason::PatientNotFound => "PATIENT_NOT_FOUND",
+            Reason::QueryTimeRangeInvalid => "QUERY_TIME_RANGE_INVALID",
+            Reason::QueryFilterInvalid => "QUERY_FILTER_INVALID",
+            Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",
+            Reason::PageTokenInvalid => "PAGE_TOKEN_INVALID",
         }
     }
 }

@@ -224,8 +224,11 @@ impl AuditStore for SqliteStore {
     }
 
     async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
+        // A checkpoint is the head when retention pruned every record up to it.
         let row = sqlx::query(
-            "SELECT seq, hash FROM access_log WHERE chain_id = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, hash FROM (SELECT seq, hash FROM access_log WHERE chain_id = ?1 \
+             UNION ALL SELECT seq, head_hash AS hash FROM audit_checkpoints WHERE chain_id = ?1) \
+             ORDER BY seq DESC LIMIT 1",
         )
         .bind(chain_id)
         .fetch_optional(&self.pool)

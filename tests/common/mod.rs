@@ -84,6 +84,7 @@ impl Harness {
         let clock = ManualClock::new(options.now);
         let config = GatewayConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
+            admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
             data_dir: dir.path().to_path_buf(),
             upstream: match options.upstream {
                 Some(url) => UpstreamTarget::Remote(url),
