@@ -11,6 +11,7 @@ use onshi_gateway::proto::*;
 use onshi_gateway::rules::identity::IdentitySource;
 use onshi_gateway::store::Decision;
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test]
 async fn lookup_by_insured_number_is_allowed_and_audited() {
@@ -746,6 +747,8 @@ async fn audit_store_failure_refuses_patient_data() {
     .await;
     let clinic = miyagi_clinic();
     let (_, insured) = h.search_demo_patient(&clinic).await;
+    let service = "onshi.v1.QualificationService";
+    assert_eq!(h.health(service).await, ServingStatus::Serving);
     h.gateway.store.close().await;
     assert_denied(
         h.qualification
@@ -754,6 +757,16 @@ async fn audit_store_failure_refuses_patient_data() {
         Code::Unavailable,
         "AUDIT_UNAVAILABLE",
     );
+    // Health says so too, for load balancers to route elsewhere.
+    let mut status = h.health(service).await;
+    for _ in 0..50 {
+        if status == ServingStatus::NotServing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        status = h.health(service).await;
+    }
+    assert_eq!(status, ServingStatus::NotServing);
 }
 
 #[tokio::test]

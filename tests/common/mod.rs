@@ -160,6 +160,26 @@ impl Harness {
             .expect("at least one access record")
     }
 
+    /// The health service's answer for `service` on the terminal listener.
+    pub async fn health(
+        &self,
+        service: &str,
+    ) -> tonic_health::pb::health_check_response::ServingStatus {
+        let channel = Channel::from_shared(format!("http://{}", self.gateway.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let reply = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner();
+        reply.status()
+    }
+
     /// Finds the demo patient (山田 太郎, 1958-04-12, 石巻) by search from `facility`.
     pub async fn search_demo_patient(
         &mut self,
