@@ -163,12 +163,13 @@ impl Linker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::DateTime;
 
     use super::*;
     use crate::store::Decision;
 
+    /// A plain allowed lookup record, for tests of the chain and the writer.
     pub fn record(id: &str) -> AccessRecord {
         AccessRecord {
             id: id.into(),

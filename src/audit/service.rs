@@ -190,35 +190,37 @@ impl AuditQueryService {
 }
 
 fn bounds(p: &Paging) -> Result<(u32, u32), Status> {
-    let page_size = match p.page_size {
-        0 => DEFAULT_PAGE_SIZE,
-        n if n <= MAX_PAGE_SIZE => n,
-        n => {
-            return Err(status_of(
-                &Violation::new(
-                    Reason::PageSizeInvalid,
-                    "paging.page_size",
-                    format!("page_size {n} is over {MAX_PAGE_SIZE}"),
-                )
-                .with("max", MAX_PAGE_SIZE.to_string()),
-            ));
-        }
-    };
-    let max_records = match p.max_records {
-        0 => DEFAULT_MAX_RECORDS,
-        n if n <= MAX_MAX_RECORDS => n,
-        n => {
-            return Err(status_of(
-                &Violation::new(
-                    Reason::PageSizeInvalid,
-                    "paging.max_records",
-                    format!("max_records {n} is over {MAX_MAX_RECORDS}; page on with the token"),
-                )
-                .with("max", MAX_MAX_RECORDS.to_string()),
-            ));
-        }
-    };
-    Ok((page_size, max_records))
+    Ok((
+        bounded(
+            p.page_size,
+            DEFAULT_PAGE_SIZE,
+            MAX_PAGE_SIZE,
+            "paging.page_size",
+        )?,
+        bounded(
+            p.max_records,
+            DEFAULT_MAX_RECORDS,
+            MAX_MAX_RECORDS,
+            "paging.max_records",
+        )?,
+    ))
+}
+
+/// 0 asks for the default; above `max` is refused rather than quietly capped, so a
+/// client never mistakes a short answer for the whole.
+fn bounded(value: u32, default: u32, max: u32, field: &str) -> Result<u32, Status> {
+    match value {
+        0 => Ok(default),
+        n if n <= max => Ok(n),
+        n => Err(status_of(
+            &Violation::new(
+                Reason::PageSizeInvalid,
+                field,
+                format!("{field} {n} is over {max}; page on with the token"),
+            )
+            .with("max", max.to_string()),
+        )),
+    }
 }
 
 fn invalid(field: &str, description: &str) -> Status {

@@ -295,11 +295,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use async_trait::async_trait;
-    use chrono::Utc;
 
     use super::*;
     use crate::clock::SystemClock;
-    use crate::store::{AccessQuery, ChainHead, ChainInfo, Decision, StoredRecord};
+    use crate::store::{AccessQuery, ChainHead, ChainInfo, StoredRecord};
 
     /// Keeps what is appended in memory; slow enough that callers pile up behind a commit.
     #[derive(Default)]
@@ -377,28 +376,7 @@ mod tests {
     }
 
     fn record(i: usize) -> AccessRecord {
-        AccessRecord {
-            id: format!("r{i}"),
-            at: Utc::now(),
-            method: "LookupQualification".into(),
-            items: "qualification".into(),
-            facility: None,
-            staff_id: None,
-            staff_role: None,
-            patient_key: None,
-            identification: None,
-            search_id: None,
-            consent_basis: None,
-            exemption_reason: None,
-            exemption_identification: None,
-            purpose: None,
-            activation_id: None,
-            decision: Decision::Denied,
-            reason: None,
-            grpc_code: 0,
-            upstream_result: None,
-            needs_review: false,
-        }
+        crate::audit::chain::tests::record(&format!("r{i}"))
     }
 
     async fn start(store: Arc<SlowStore>, config: BatchConfig) -> (AuditWriter, WriterTask) {
