@@ -148,7 +148,13 @@ pub async fn start_with_audit(
         .await;
     let background = vec![
         spawn_health_follower(health_reporter.clone(), audit_health),
-        spawn_retention(audit_store, config.audit_retention, clock.clone()),
+        spawn_retention(
+            store.clone(),
+            audit_store,
+            config.audit_retention,
+            config.search_ttl,
+            clock.clone(),
+        ),
     ];
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -256,22 +262,35 @@ const TERMINAL_SERVICES: [&str; 2] = [
     <MedicalInformationServiceServer<MedicalGateway> as NamedService>::NAME,
 ];
 
-/// Prunes access records past their retention at start and then hourly.
+/// Hourly, from start: prunes access records past their retention, and forgets
+/// searches past their lifetime (they can no longer be named).
 fn spawn_retention(
-    store: Arc<dyn AuditStore>,
+    store: Arc<dyn Store>,
+    audit: Arc<dyn AuditStore>,
     retention: Duration,
+    search_ttl: Duration,
     clock: SharedClock,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match crate::audit::retention::prune_expired(store.as_ref(), clock.now(), retention)
-                .await
-            {
+            let now = clock.now();
+            match crate::audit::retention::prune_expired(audit.as_ref(), now, retention).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(records = n, ?retention, "pruned expired access records"),
                 Err(e) => tracing::warn!(error = %e, "pruning expired access records failed"),
+            }
+            let Some(expired) = chrono::Duration::from_std(search_ttl)
+                .ok()
+                .and_then(|ttl| now.checked_sub_signed(ttl))
+            else {
+                continue;
+            };
+            match store.prune_searches(expired).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(searches = n, "forgot expired searches"),
+                Err(e) => tracing::warn!(error = %e, "forgetting expired searches failed"),
             }
         }
     })

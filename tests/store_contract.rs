@@ -158,7 +158,27 @@ async fn search_ledger(backend: Backend) {
     store.record_search(&empty).await.expect("recorded");
     assert_eq!(
         store.find_search("no-candidates").await.expect("found"),
-        Some(empty)
+        Some(empty.clone())
+    );
+
+    // Expiry forgets searches made before the instant, and only those.
+    let later = SearchRecord {
+        search_id: "later".into(),
+        at: at(43),
+        ..empty
+    };
+    store.record_search(&later).await.expect("recorded");
+    assert_eq!(store.prune_searches(at(43)).await.expect("pruned"), 2);
+    assert_eq!(
+        store
+            .find_search(&search.search_id)
+            .await
+            .expect("looked up"),
+        None
+    );
+    assert_eq!(
+        store.find_search("later").await.expect("looked up"),
+        Some(later)
     );
 }
 

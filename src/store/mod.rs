@@ -9,6 +9,7 @@ mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
@@ -53,6 +54,8 @@ pub trait ActivationStore: Send + Sync + 'static {
 pub trait SearchLedger: Send + Sync + 'static {
     async fn record_search(&self, search: &SearchRecord) -> Result<(), StoreError>;
     async fn find_search(&self, search_id: &str) -> Result<Option<SearchRecord>, StoreError>;
+    /// Forgets searches made before `before` (they can no longer be named); returns how many.
+    async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The access log: each writer appends to its own hash chain (see `crate::audit`).

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
@@ -189,6 +189,14 @@ impl SearchLedger for PgStore {
             })
         })
         .transpose()
+    }
+
+    async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM searches WHERE at < $1")
+            .bind(to_nanos(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
 

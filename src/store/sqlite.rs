@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -187,6 +187,14 @@ impl SearchLedger for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM searches WHERE at < ?")
+            .bind(to_nanos(before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
 
