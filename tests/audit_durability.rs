@@ -1,0 +1,350 @@
+//! SIGKILL under sustained load loses no acknowledged access record: every response
+//! a terminal received, allowed or denied, names a record that is in the store after
+//! the process was killed mid-flight, and every chain still verifies.
+
+mod common;
+#[path = "common/databases.rs"]
+mod databases;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{as_facility, lookup, miyagi_clinic, search_request, tokyo_clinic};
+use databases::fresh_postgres;
+use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
+use onshi_gateway::audit::verify::verify_store;
+use onshi_gateway::domain::jst::today_jst;
+use onshi_gateway::proto::Sex;
+use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::store::{self, Decision, StoreLocation};
+use onshi_gateway::upstream::simulator::fixtures::{ALL, DEMO_PATIENT};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+
+/// Concurrent terminals, each with a connection of its own.
+const CLIENTS: usize = 16;
+/// Load runs at least this long before the kill…
+const LOAD: Duration = Duration::from_millis(1500);
+/// …and until at least this many responses were received (a slow machine gets
+/// more time, up to `LOAD_LIMIT`).
+const ENOUGH: usize = 200;
+const LOAD_LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sigkill_under_load_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let received = kill_under_load(dir.path(), &[]).await;
+    let location = StoreLocation::Sqlite(dir.path().join("onshi.db"));
+    assert_all_stored_and_intact(&location, &received).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sigkill_under_load_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pg = fresh_postgres().await;
+    let received = kill_under_load(dir.path(), &["--database-url", &pg.url]).await;
+    assert_all_stored_and_intact(&StoreLocation::Postgres(pg.url.clone()), &received).await;
+    pg.drop_schema().await;
+}
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
+    // Only what the test passes decides where the state lives.
+    for var in ["ONSHI_DATABASE_URL", "ONSHI_DATA_DIR", "ONSHI_LISTEN"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The gateway process; killed (SIGKILL) and reaped if the test ends early.
+struct Gateway {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Gateway {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Adds an activation of Miyagi (04) covering now, starts `serve` on a free port,
+/// drives `CLIENTS` terminals at it, SIGKILLs it under load and returns the
+/// access-record ids of every response received.
+async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
+    // Yesterday to the day after tomorrow, Japan time: "now" is covered whatever
+    // the hour.
+    let today = today_jst(chrono::Utc::now());
+    let from = (today - chrono::Days::new(1)).to_string();
+    let until = (today + chrono::Days::new(2)).to_string();
+    let added = bin()
+        .args(["activation", "add", "--event", "durability test"])
+        .args(["--prefecture", "04", "--from", &from, "--until", &until])
+        .args(database)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("activation add runs");
+    assert!(
+        added.status.success(),
+        "activation add: {}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    let port = free_port();
+    let log = dir.join("gateway.log");
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let mut gateway = Gateway {
+        child: bin()
+            .args([
+                "serve",
+                "--dev-identity-from-metadata",
+                "--population",
+                "2000",
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", "127.0.0.1:0"])
+            // Checkpoints are signed under load too, not only at the end.
+            .args(["--audit-checkpoint-records", "50"])
+            .args(database)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("gateway starts"),
+        log,
+    };
+    wait_listening(port, &mut gateway).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut terminals = Vec::new();
+    for t in 0..CLIENTS {
+        let channel = connect(port).await;
+        terminals.push(tokio::spawn(terminal(
+            t,
+            channel,
+            stop.clone(),
+            count.clone(),
+        )));
+    }
+    let started = Instant::now();
+    while started.elapsed() < LOAD
+        || (count.load(Ordering::Relaxed) < ENOUGH && started.elapsed() < LOAD_LIMIT)
+    {
+        if let Ok(Some(status)) = gateway.child.try_wait() {
+            panic!("the gateway exited under load: {status}\n{}", gateway.log());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Mid-flight: the terminals are still sending.
+    assert!(
+        !terminals.iter().any(|t| t.is_finished()),
+        "a terminal stopped before the kill\n{}",
+        gateway.log()
+    );
+    gateway.child.kill().expect("SIGKILL sent");
+    let status = gateway.child.wait().expect("reaped");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed, not exited: {status}");
+    }
+    #[cfg(not(unix))]
+    assert!(!status.success());
+    stop.store(true, Ordering::Relaxed);
+
+    let mut received = Vec::new();
+    for t in terminals {
+        received.extend(
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("the terminal stops")
+                .expect("terminal task"),
+        );
+    }
+    assert!(
+        received.len() > 100,
+        "only {} responses received under load\n{}",
+        received.len(),
+        gateway.log()
+    );
+    received
+}
+
+async fn wait_listening(port: u16, gateway: &mut Gateway) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = gateway.child.try_wait() {
+            panic!("exited before listening: {status}\n{}", gateway.log());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port}\n{}",
+            gateway.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connect(port: u16) -> Channel {
+    let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30));
+    let mut last = None;
+    for _ in 0..20 {
+        match endpoint.connect().await {
+            Ok(channel) => return channel,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("cannot connect to the gateway: {last:?}");
+}
+
+/// One terminal: allowed look-ups of the fixture persons, searches, and look-ups
+/// from a facility outside the activation (denied), in a loop until told to stop.
+/// Returns the access-record id of every response, answer or refusal.
+async fn terminal(
+    t: usize,
+    channel: Channel,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
+) -> Vec<String> {
+    let mut client = QualificationServiceClient::new(channel);
+    let mut ids = Vec::new();
+    let mut i = t;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let metadata: MetadataMap = match i % 4 {
+            0 => match client
+                .search_patients(as_facility(
+                    &miyagi_clinic(),
+                    search_request("山田 太郎", "1958-04-12", Sex::Male, "", "石巻"),
+                ))
+                .await
+            {
+                Ok(r) => r.metadata().clone(),
+                Err(s) => s.metadata().clone(),
+            },
+            1 => match client
+                .lookup_qualification(as_facility(&tokyo_clinic(), lookup(DEMO_PATIENT.insured())))
+                .await
+            {
+                Ok(r) => r.metadata().clone(),
+                Err(s) => s.metadata().clone(),
+            },
+            _ => match client
+                .lookup_qualification(as_facility(
+                    &miyagi_clinic(),
+                    lookup(ALL[i % ALL.len()].insured()),
+                ))
+                .await
+            {
+                Ok(r) => r.metadata().clone(),
+                Err(s) => s.metadata().clone(),
+            },
+        };
+        // A call cut off by the kill has no record to name; every answered one has.
+        if let Some(id) = metadata
+            .get(ACCESS_RECORD_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            ids.push(id.to_string());
+            count.fetch_add(1, Ordering::Relaxed);
+        } else if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    ids
+}
+
+/// Every id received is in some chain of the store, allowed and denied calls among
+/// them, and every chain verifies.
+async fn assert_all_stored_and_intact(location: &StoreLocation, received: &[String]) {
+    let store = store::open(location).await.expect("the store reopens");
+    let chains = store.chains().await.expect("chains");
+    assert!(!chains.is_empty(), "no chain in the store");
+    let mut stored = HashSet::new();
+    let (mut allowed, mut denied) = (0usize, 0usize);
+    let wanted: HashSet<&str> = received.iter().map(String::as_str).collect();
+    assert_eq!(wanted.len(), received.len(), "an id was given twice");
+    for chain in &chains {
+        let mut after = 0;
+        loop {
+            let page = store
+                .chain_records(&chain.chain_id, after, 5000)
+                .await
+                .expect("records readable");
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for r in page {
+                if wanted.contains(r.record.id.as_str()) {
+                    match r.record.decision {
+                        Decision::Allowed => allowed += 1,
+                        Decision::Denied => denied += 1,
+                        Decision::Failed => {}
+                    }
+                }
+                stored.insert(r.record.id);
+            }
+        }
+    }
+    let lost: Vec<&String> = received.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged records are not in the store, e.g. {:?}",
+        lost.len(),
+        received.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(stored.len() >= received.len(), "{} stored", stored.len());
+    assert!(
+        allowed > 0 && denied > 0,
+        "{allowed} allowed, {denied} denied"
+    );
+    eprintln!(
+        "{location}: {} responses received ({allowed} allowed, {denied} denied), {} records stored in {} chain(s)",
+        received.len(),
+        stored.len(),
+        chains.len()
+    );
+
+    let reports = verify_store(store.as_ref(), &[])
+        .await
+        .expect("verify runs");
+    assert_eq!(reports.len(), chains.len());
+    for r in &reports {
+        assert!(r.is_intact(), "{r:?}");
+    }
+    let verified: u64 = reports.iter().map(|r| r.records_verified).sum();
+    assert_eq!(verified, stored.len() as u64);
+    store.close().await;
+}
