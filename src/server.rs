@@ -10,9 +10,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::activation_cache::ActivationCache;
 use crate::audit::service::AuditQueryService;
@@ -48,6 +48,12 @@ pub struct RunningGateway {
     admin_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     writer: WriterTask,
     background: Vec<JoinHandle<()>>,
+}
+
+/// Accepted connections with Nagle's algorithm off: replies are small and must not
+/// wait for an ACK (it cost ~40 ms at p99 otherwise).
+pub fn nodelay(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Serves the built-in upstream simulator on `listener` until `stop` fires.
@@ -182,7 +188,7 @@ pub async fn start_with_audit(
             .add_service(reflection)
             .add_service(qualification)
             .add_service(medical)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(nodelay(listener), async {
                 let _ = rx.await;
             }),
     );
@@ -209,7 +215,7 @@ pub async fn start_with_audit(
                 .add_service(AuditServiceServer::new(AuditQueryService::new(
                     store.clone(),
                 )))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(nodelay(listener), async {
                     let _ = rx.await;
                 }),
         ));

@@ -9,7 +9,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use super::period::{self, CHECKUP_LOOKBACK_YEARS, DRUG_LOOKBACK_YEARS};
@@ -92,7 +91,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(qualification)
         .add_service(medical)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(crate::server::nodelay(listener), shutdown)
         .await
 }
 
