@@ -60,6 +60,9 @@ impl AuditStore for NoopAuditStore {
     async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError> {
         Ok(Vec::new())
     }
+    async fn logged_chain_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
     async fn chain_head(&self, _chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
         Ok(None)
     }

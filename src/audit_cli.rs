@@ -148,6 +148,17 @@ pub async fn verify(args: AuditVerifyArgs) -> anyhow::Result<bool> {
     for r in &reports {
         print_report(r);
     }
+    for key in &args.trusted_keys {
+        if !reports
+            .iter()
+            .any(|r| r.public_key.eq_ignore_ascii_case(key.trim()))
+        {
+            println!(
+                "note: trusted key {} signs no chain in this store",
+                key.trim()
+            );
+        }
+    }
     Ok(reports.iter().all(ChainReport::is_intact))
 }
 

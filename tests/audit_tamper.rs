@@ -80,18 +80,12 @@ on_both!(
     rewritten_suffix_served,
     rewritten_suffix_with_checkpoints_repointed,
     forged_signature,
-    #[ignore = "src/audit/verify.rs reports a checkpoint whose signature fails as CheckpointMismatch \
-                when the record at its seq is reached before the bad signature (b.seq < r.seq)"]
     forged_checkpoint_head,
-    #[ignore = "src/audit/verify.rs counts a checkpoint whose signature fails in checkpoints_verified \
-                and signed_through before reporting it (b.seq < r.seq)"]
     forged_signature_is_not_counted,
     forged_anchor,
     replaced_public_key,
     malformed_public_key,
     untrusted_key,
-    #[ignore = "src/audit/verify.rs walks only the chains registered in audit_chains: \
-                records of an unregistered chain are not verified at all"]
     unregistered_chain,
     resigned_under_a_new_key,
     retention_prunes_at_a_checkpoint,

@@ -15,6 +15,8 @@ const PAGE: u32 = 5000;
 pub enum BreakKind {
     /// The chain's public key does not parse, or does not hash to its chain id.
     BadKey,
+    /// Records or checkpoints exist under a chain id with no registered key.
+    Unregistered,
     /// Trusted keys were given and this chain's key is not one of them.
     UntrustedKey,
     /// A checkpoint's signature does not verify under the chain's key.
@@ -56,6 +58,19 @@ pub struct ChainReport {
 }
 
 impl ChainReport {
+    fn empty(chain_id: &str, public_key: &str) -> ChainReport {
+        ChainReport {
+            chain_id: chain_id.to_string(),
+            public_key: public_key.to_string(),
+            records_verified: 0,
+            first_seq: None,
+            last_seq: None,
+            checkpoints_verified: 0,
+            signed_through: None,
+            first_break: None,
+        }
+    }
+
     pub fn is_intact(&self) -> bool {
         self.first_break.is_none()
     }
@@ -78,8 +93,24 @@ pub async fn verify_store(
     trusted_keys: &[String],
 ) -> Result<Vec<ChainReport>, StoreError> {
     let mut reports = Vec::new();
-    for chain in store.chains().await? {
-        reports.push(verify_chain(store, &chain, trusted_keys).await?);
+    let chains = store.chains().await?;
+    for chain in &chains {
+        reports.push(verify_chain(store, chain, trusted_keys).await?);
+    }
+    // Records whose chain's registration (and key) was removed must not escape.
+    for chain_id in store.logged_chain_ids().await? {
+        if chains.iter().all(|c| c.chain_id != chain_id) {
+            reports.push(ChainReport {
+                first_break: Some(Break {
+                    seq: 0,
+                    kind: BreakKind::Unregistered,
+                    detail: format!(
+                        "chain {chain_id} has records or checkpoints but no registered key: its registration was removed"
+                    ),
+                }),
+                ..ChainReport::empty(&chain_id, "")
+            });
+        }
     }
     Ok(reports)
 }
@@ -89,16 +120,7 @@ pub async fn verify_chain(
     chain: &ChainInfo,
     trusted_keys: &[String],
 ) -> Result<ChainReport, StoreError> {
-    let mut report = ChainReport {
-        chain_id: chain.chain_id.clone(),
-        public_key: chain.public_key.clone(),
-        records_verified: 0,
-        first_seq: None,
-        last_seq: None,
-        checkpoints_verified: 0,
-        signed_through: None,
-        first_break: None,
-    };
+    let mut report = ChainReport::empty(&chain.chain_id, &chain.public_key);
     let broken = |seq: u64, kind: BreakKind, detail: String| Break { seq, kind, detail };
 
     let key = match parse_public_key(&chain.public_key) {
@@ -153,7 +175,9 @@ pub async fn verify_chain(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in &page {
-            if let Some(b) = bad_signature.as_ref().filter(|b| b.seq < r.seq) {
+            // A checkpoint that fails its signature is trusted for nothing, not even
+            // the record at its own position.
+            if let Some(b) = bad_signature.as_ref().filter(|b| b.seq <= r.seq) {
                 report.first_break = Some(b.clone());
                 break 'walk;
             }

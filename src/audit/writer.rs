@@ -319,6 +319,9 @@ mod tests {
         async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError> {
             Ok(Vec::new())
         }
+        async fn logged_chain_ids(&self) -> Result<Vec<String>, StoreError> {
+            Ok(Vec::new())
+        }
         async fn chain_head(&self, _: &str) -> Result<Option<ChainHead>, StoreError> {
             Ok(self
                 .records

@@ -64,6 +64,8 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Records a chain and its public key; a no-op if it is already known with this key.
     async fn register_chain(&self, chain: &ChainInfo) -> Result<(), StoreError>;
     async fn chains(&self) -> Result<Vec<ChainInfo>, StoreError>;
+    /// Every chain id that has records or checkpoints, registered or not.
+    async fn logged_chain_ids(&self) -> Result<Vec<String>, StoreError>;
     /// The last record of a chain, if it has any.
     async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError>;
     /// Appends linked records (and a checkpoint over them) in one transaction;

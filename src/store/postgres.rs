@@ -233,6 +233,14 @@ impl AuditStore for PgStore {
         rows.iter().map(chain_from_row).collect()
     }
 
+    async fn logged_chain_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT chain_id FROM access_log UNION SELECT chain_id FROM audit_checkpoints ORDER BY chain_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn chain_head(&self, chain_id: &str) -> Result<Option<ChainHead>, StoreError> {
         // A checkpoint is the head when retention pruned every record up to it.
         let row = sqlx::query(
