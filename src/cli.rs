@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Most access records committed in one transaction.
     #[arg(long, env = "ONSHI_AUDIT_MAX_BATCH", default_value_t = 256)]
     pub audit_max_batch: usize,
+    /// How long the access-log writer may wait for more records before committing a
+    /// batch (ms); 0 commits whatever queued during the previous commit.
+    #[arg(long, env = "ONSHI_AUDIT_LINGER_MS", default_value_t = 0)]
+    pub audit_linger_ms: u64,
     /// Largest request message accepted (bytes).
     #[arg(long, env = "ONSHI_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub max_message_bytes: usize,
@@ -298,6 +302,7 @@ impl ServeArgs {
             activation_refresh: Duration::from_millis(self.activation_refresh_ms),
             audit: BatchConfig {
                 max_batch: self.audit_max_batch,
+                linger: Duration::from_millis(self.audit_linger_ms),
                 checkpoint_records: self.audit_checkpoint_records.max(1),
                 checkpoint_interval: Duration::from_secs(self.audit_checkpoint_secs.max(1)),
                 ..BatchConfig::default()
