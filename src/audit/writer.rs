@@ -478,6 +478,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lingering_batch_waits_for_records_arriving_soon_after() {
+        let store = Arc::new(SlowStore::default());
+        let (writer, _task) = start(
+            store.clone(),
+            BatchConfig {
+                linger: Duration::from_millis(200),
+                ..BatchConfig::default()
+            },
+        )
+        .await;
+        let first = {
+            let w = writer.clone();
+            tokio::spawn(async move { w.commit(record(1)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        writer.commit(record(2)).await.expect("committed");
+        first.await.expect("task").expect("committed");
+        // Without linger the first record would have gone alone.
+        assert_eq!(store.batches.lock().expect("lock").clone(), vec![2]);
+    }
+
+    #[tokio::test]
     async fn an_idle_writer_signs_what_it_committed() {
         let store = Arc::new(SlowStore::default());
         let (writer, _task) = start(
