@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::BatchConfig;
-use crate::config::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, GatewayConfig, UpstreamTarget};
+use crate::config::{
+    DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, GatewayConfig, UpstreamTarget,
+};
 use crate::rules::identity::IdentitySource;
 use crate::store::StoreLocation;
 
@@ -51,6 +53,9 @@ pub struct ServeArgs {
     /// until operators authenticate by certificate.
     #[arg(long, env = "ONSHI_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
     pub admin_listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "ONSHI_METRICS_LISTEN", default_value = DEFAULT_METRICS_LISTEN)]
+    pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub data: DataArgs,
     /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default the built-in simulator.
@@ -280,6 +285,7 @@ impl ServeArgs {
         GatewayConfig {
             listen: self.listen,
             admin_listen: Some(self.admin_listen),
+            metrics_listen: Some(self.metrics_listen),
             data_dir: self.data.data_dir.clone(),
             database_url: self.data.database_url.clone(),
             audit_key: self.audit_key.clone(),

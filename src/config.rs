@@ -15,6 +15,9 @@ pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(5 * 366 * 24 *
 /// The documented default port for operators' services, loopback only.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:50061";
 
+/// The documented default address of `/metrics`.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
 /// The documented default port for terminals.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
@@ -33,6 +36,8 @@ pub struct GatewayConfig {
     /// Loopback by default: until operators authenticate by certificate, only
     /// someone on the host may read the access log.
     pub admin_listen: Option<SocketAddr>,
+    /// Where Prometheus scrapes `/metrics`; none if unset.
+    pub metrics_listen: Option<SocketAddr>,
     /// Holds `onshi.db` (activations, searches, access log) unless `database_url` is
     /// set, and the audit signing key unless `audit_key` is set.
     pub data_dir: PathBuf,
@@ -80,6 +85,7 @@ impl Default for GatewayConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: None,
+            metrics_listen: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             audit_key: None,

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod demo_audit;
 pub mod domain;
 pub mod gateway;
+pub mod metrics;
 pub mod pipeline;
 pub mod proto;
 pub mod rules;

@@ -20,6 +20,7 @@ use crate::audit::{AuditWriter, ChainSigner, WriterTask};
 use crate::clock::SharedClock;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::gateway::{MedicalGateway, QualificationGateway};
+use crate::metrics::Metrics;
 use crate::pipeline::Deps;
 use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
@@ -35,6 +36,9 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     /// The operators' services, when configured.
     pub admin_addr: Option<SocketAddr>,
+    /// Prometheus `/metrics`, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
     pub store: Arc<dyn Store>,
     /// This replica's access-log chain.
     pub chain_id: String,
@@ -46,6 +50,7 @@ pub struct RunningGateway {
     drain_timeout: Duration,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     admin_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    background_servers: Vec<JoinHandle<std::io::Result<()>>>,
     writer: WriterTask,
     background: Vec<JoinHandle<()>>,
 }
@@ -104,10 +109,16 @@ pub async fn start_with_audit(
         .with_context(|| format!("opening the store {location}"))?;
     let signer = ChainSigner::load_or_generate(&config.audit_key_path())?;
     let audit_store: Arc<dyn AuditStore> = audit.unwrap_or_else(|| store.clone());
-    let (audit, writer) =
-        AuditWriter::start(audit_store.clone(), signer, config.audit, clock.clone())
-            .await
-            .context("starting the access-log writer")?;
+    let metrics = Metrics::new();
+    let (audit, writer) = AuditWriter::start(
+        audit_store.clone(),
+        signer,
+        config.audit,
+        clock.clone(),
+        metrics.audit.clone(),
+    )
+    .await
+    .context("starting the access-log writer")?;
     let chain_id = audit.chain_id().to_string();
     let audit_health = audit.health();
     tracing::info!(store = %location, chain = %chain_id, "access log ready");
@@ -152,6 +163,7 @@ pub async fn start_with_audit(
     health_reporter
         .set_serving::<MedicalInformationServiceServer<MedicalGateway>>()
         .await;
+    let mut background_servers = Vec::new();
     let background = vec![
         spawn_health_follower(health_reporter.clone(), audit_health),
         spawn_retention(
@@ -194,6 +206,20 @@ pub async fn start_with_audit(
     );
     tracing::info!(%addr, "gateway listening");
 
+    let mut metrics_addr = None;
+    if let Some(metrics_listen) = config.metrics_listen {
+        let listener = TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("binding the metrics address {metrics_listen}"))?;
+        metrics_addr = Some(listener.local_addr()?);
+        let (tx, rx) = oneshot::channel();
+        stop.push(tx);
+        background_servers.push(crate::metrics::serve(listener, metrics.clone(), async {
+            let _ = rx.await;
+        }));
+        tracing::info!(addr = ?metrics_addr, "metrics on /metrics");
+    }
+
     let mut admin_addr = None;
     let mut admin_server = None;
     if let Some(admin_listen) = config.admin_listen {
@@ -224,6 +250,9 @@ pub async fn start_with_audit(
     Ok(RunningGateway {
         addr,
         admin_addr,
+        metrics_addr,
+        metrics,
+        background_servers,
         admin_server,
         store,
         chain_id,
@@ -314,6 +343,7 @@ impl RunningGateway {
             writer,
             background,
             admin_server,
+            background_servers,
             ..
         } = self;
         for task in background {
@@ -332,6 +362,9 @@ impl RunningGateway {
                 server.abort();
                 let _ = server.await;
             }
+        }
+        for server in background_servers {
+            server.abort();
         }
         if let Some(admin) = admin_server {
             // Audit reads hold no access record open: no need to wait for them.

@@ -122,7 +122,12 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
                 "2000",
             ])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", "127.0.0.1:0"])
+            .args([
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
             // Checkpoints are signed under load too, not only at the end.
             .args(["--audit-checkpoint-records", "50"])
             .args(database)

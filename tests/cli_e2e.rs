@@ -17,6 +17,8 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--population",
             "3000",
             "--data-dir",
@@ -293,6 +295,8 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--admin-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
                 "127.0.0.1:0",
             ])
             .args([

@@ -749,6 +749,17 @@ async fn audit_store_failure_refuses_patient_data() {
     let (_, insured) = h.search_demo_patient(&clinic).await;
     let service = "onshi.v1.QualificationService";
     assert_eq!(h.health(service).await, ServingStatus::Serving);
+    let before = h.scrape_metrics().await;
+    assert!(before.contains("onshi_audit_writer_healthy 1"), "{before}");
+    assert!(
+        before.contains("onshi_audit_commit_failures_total 0"),
+        "{before}"
+    );
+    // The search's record.
+    assert!(
+        before.contains("onshi_audit_records_committed_total 1"),
+        "{before}"
+    );
     h.gateway.store.close().await;
     assert_denied(
         h.qualification
@@ -767,6 +778,13 @@ async fn audit_store_failure_refuses_patient_data() {
         status = h.health(service).await;
     }
     assert_eq!(status, ServingStatus::NotServing);
+    // And so do the metrics.
+    let after = h.scrape_metrics().await;
+    assert!(after.contains("onshi_audit_writer_healthy 0"), "{after}");
+    assert!(
+        after.contains("onshi_audit_commit_failures_total 1"),
+        "{after}"
+    );
 }
 
 #[tokio::test]

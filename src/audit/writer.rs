@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::chain::Linker;
 use super::signer::ChainSigner;
 use crate::clock::SharedClock;
+use crate::metrics::AuditMetrics;
 use crate::store::{AccessRecord, AuditStore, Checkpoint, StoreError};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -87,6 +88,7 @@ impl AuditWriter {
         signer: ChainSigner,
         config: BatchConfig,
         clock: SharedClock,
+        metrics: AuditMetrics,
     ) -> Result<(AuditWriter, WriterTask), StoreError> {
         store
             .register_chain(&signer.chain_info(clock.now()))
@@ -103,6 +105,7 @@ impl AuditWriter {
             clock,
             linker,
             health: health_tx,
+            metrics,
             since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             reload: false,
@@ -157,6 +160,7 @@ struct Task {
     clock: SharedClock,
     linker: Linker,
     health: watch::Sender<bool>,
+    metrics: AuditMetrics,
     /// Records committed since the last checkpoint.
     since_checkpoint: u64,
     last_checkpoint: Instant,
@@ -243,6 +247,7 @@ impl Task {
         let checkpoint = (self.since_checkpoint + n >= self.config.checkpoint_records
             || self.last_checkpoint.elapsed() >= self.config.checkpoint_interval)
             .then(|| self.sign(&next));
+        let started = Instant::now();
         match self.store.append(&linked, checkpoint.as_ref()).await {
             Ok(()) => {
                 self.linker = next;
@@ -251,6 +256,12 @@ impl Task {
                     None => self.since_checkpoint += n,
                 }
                 self.health.send_replace(true);
+                self.metrics.healthy.set(1);
+                self.metrics.committed.inc_by(n);
+                self.metrics.batch_records.observe(n as f64);
+                self.metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 Ok(())
             }
             Err(e) => Err(self.failed(e, linked.len())),
@@ -272,6 +283,7 @@ impl Task {
     }
 
     fn checkpointed(&mut self) {
+        self.metrics.checkpoints.inc();
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
     }
@@ -279,6 +291,8 @@ impl Task {
     fn failed(&mut self, e: StoreError, records: usize) -> AuditError {
         self.reload = true;
         self.health.send_replace(false);
+        self.metrics.healthy.set(0);
+        self.metrics.commit_failures.inc();
         if let StoreError::Conflict(_) = e {
             tracing::error!(error = %e, chain = self.signer.chain_id(),
                 "another writer appends to this chain: every replica needs its own audit signing key");
@@ -388,6 +402,7 @@ mod tests {
             ChainSigner::generate(),
             config,
             Arc::new(SystemClock),
+            AuditMetrics::default(),
         )
         .await
         .expect("writer starts")

@@ -85,6 +85,7 @@ impl Harness {
         let config = GatewayConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+            metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
             data_dir: dir.path().to_path_buf(),
             upstream: match options.upstream {
                 Some(url) => UpstreamTarget::Remote(url),
@@ -158,6 +159,24 @@ impl Harness {
             .await
             .pop()
             .expect("at least one access record")
+    }
+
+    /// The `/metrics` text, scraped over HTTP as Prometheus would.
+    pub async fn scrape_metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.gateway.metrics_addr.expect("metrics listener");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
     }
 
     /// The health service's answer for `service` on the terminal listener.

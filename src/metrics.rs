@@ -1,0 +1,123 @@
+//! Prometheus metrics, served as text on `/metrics` of their own listener. Each
+//! gateway owns its registry (no global state), so several can share a process.
+//! Labels and values carry no patient identifier.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What the access-log writer reports.
+#[derive(Clone, Debug)]
+pub struct AuditMetrics {
+    /// 1 while commits succeed, 0 after a failed one (patient-data calls are refused).
+    pub healthy: Gauge,
+    pub committed: Counter,
+    pub commit_failures: Counter,
+    pub checkpoints: Counter,
+    pub batch_records: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl Default for AuditMetrics {
+    fn default() -> Self {
+        let healthy = Gauge::default();
+        healthy.set(1);
+        AuditMetrics {
+            healthy,
+            committed: Counter::default(),
+            commit_failures: Counter::default(),
+            checkpoints: Counter::default(),
+            batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub audit: AuditMetrics,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("onshi");
+        let audit = AuditMetrics::default();
+        registry.register(
+            "audit_writer_healthy",
+            "1 while access-log commits succeed; 0 after a failure, while patient-data calls are refused",
+            audit.healthy.clone(),
+        );
+        registry.register(
+            "audit_records_committed",
+            "Access records committed",
+            audit.committed.clone(),
+        );
+        registry.register(
+            "audit_commit_failures",
+            "Access-log commits that failed (their calls were refused)",
+            audit.commit_failures.clone(),
+        );
+        registry.register(
+            "audit_checkpoints",
+            "Signed access-log checkpoints committed",
+            audit.checkpoints.clone(),
+        );
+        registry.register(
+            "audit_batch_records",
+            "Access records per group commit",
+            audit.batch_records.clone(),
+        );
+        registry.register(
+            "audit_commit_seconds",
+            "Time to commit one batch of access records",
+            audit.commit_seconds.clone(),
+        );
+        Arc::new(Metrics { registry, audit })
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
+
+/// Serves `/metrics` on `listener` until `stop` resolves.
+pub fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<std::io::Result<()>> {
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(metrics);
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+    })
+}
