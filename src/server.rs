@@ -163,7 +163,6 @@ pub async fn start_with_audit(
     health_reporter
         .set_serving::<MedicalInformationServiceServer<MedicalGateway>>()
         .await;
-    let mut background_servers = Vec::new();
     let background = vec![
         spawn_health_follower(health_reporter.clone(), audit_health),
         spawn_retention(
@@ -207,45 +206,20 @@ pub async fn start_with_audit(
     tracing::info!(%addr, "gateway listening");
 
     let mut metrics_addr = None;
-    if let Some(metrics_listen) = config.metrics_listen {
-        let listener = TcpListener::bind(metrics_listen)
-            .await
-            .with_context(|| format!("binding the metrics address {metrics_listen}"))?;
-        metrics_addr = Some(listener.local_addr()?);
-        let (tx, rx) = oneshot::channel();
-        stop.push(tx);
-        background_servers.push(crate::metrics::serve(listener, metrics.clone(), async {
-            let _ = rx.await;
-        }));
-        tracing::info!(addr = ?metrics_addr, "metrics on /metrics");
+    let mut background_servers = Vec::new();
+    if let Some(listen) = config.metrics_listen {
+        let (bound, stop_metrics, server) = start_metrics(listen, metrics.clone()).await?;
+        metrics_addr = Some(bound);
+        stop.push(stop_metrics);
+        background_servers.push(server);
     }
-
     let mut admin_addr = None;
     let mut admin_server = None;
-    if let Some(admin_listen) = config.admin_listen {
-        if !admin_listen.ip().is_loopback() {
-            tracing::warn!(%admin_listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
-        }
-        let listener = TcpListener::bind(admin_listen)
-            .await
-            .with_context(|| format!("binding the admin address {admin_listen}"))?;
-        admin_addr = Some(listener.local_addr()?);
-        let (tx, rx) = oneshot::channel();
-        stop.push(tx);
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        admin_server = Some(tokio::spawn(
-            Server::builder()
-                .add_service(reflection)
-                .add_service(AuditServiceServer::new(AuditQueryService::new(
-                    store.clone(),
-                )))
-                .serve_with_incoming_shutdown(nodelay(listener), async {
-                    let _ = rx.await;
-                }),
-        ));
-        tracing::info!(addr = ?admin_addr, "operators' services listening");
+    if let Some(listen) = config.admin_listen {
+        let (bound, stop_admin, server) = start_admin(listen, store.clone()).await?;
+        admin_addr = Some(bound);
+        stop.push(stop_admin);
+        admin_server = Some(server);
     }
     Ok(RunningGateway {
         addr,
@@ -265,6 +239,53 @@ pub async fn start_with_audit(
         writer,
         background,
     })
+}
+
+type Serving<E> = (SocketAddr, oneshot::Sender<()>, JoinHandle<Result<(), E>>);
+
+/// Prometheus `/metrics` on its own listener.
+async fn start_metrics(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Serving<std::io::Error>> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the metrics address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let server = crate::metrics::serve(listener, metrics, async {
+        let _ = rx.await;
+    });
+    tracing::info!(%addr, "metrics on /metrics");
+    Ok((addr, tx, server))
+}
+
+/// The operators' services (the audit service), apart from the terminals'.
+async fn start_admin(
+    listen: SocketAddr,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Serving<tonic::transport::Error>> {
+    if !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the admin address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(reflection)
+            .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
+            .serve_with_incoming_shutdown(nodelay(listener), async {
+                let _ = rx.await;
+            }),
+    );
+    tracing::info!(%addr, "operators' services listening");
+    Ok((addr, tx, server))
 }
 
 /// The terminal services are NOT_SERVING while the access log cannot commit: they
