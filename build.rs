@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/onshi/v1/qualification.proto",
         "proto/onshi/v1/medical.proto",
         "proto/onshi/v1/audit.proto",
+        "proto/onshi/v1/admin.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -97,6 +97,7 @@ pub fn new_activation(
         areas,
         window,
         created_by: by.to_string(),
+        at: chrono::Utc::now(),
     })
 }
 

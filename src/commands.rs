@@ -119,9 +119,9 @@ pub async fn activation_add(args: ActivationAddArgs) -> anyhow::Result<()> {
         "added activation {} ({}) for {} area(s), {} to {} (JST, end exclusive)",
         a.id,
         a.event,
-        a.areas.len(),
-        to_jst_string(a.window.start),
-        to_jst_string(a.window.end)
+        new.areas.len(),
+        to_jst_string(new.window.start),
+        to_jst_string(new.window.end)
     );
     Ok(())
 }
@@ -130,17 +130,18 @@ pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
     let store = open_store(&args).await?;
     let now = Utc::now();
     for a in store.list_activations().await? {
-        let areas: Vec<String> = a.areas.iter().map(ToString::to_string).collect();
+        let areas: Vec<String> = a.areas().iter().map(|w| w.area.to_string()).collect();
+        let Some(span) = a.span() else { continue };
         println!(
             "{}  {}  [{} .. {})  {}  {}",
             a.id,
-            if a.window.contains(now) {
+            if a.is_open_at(now) {
                 "ACTIVE "
             } else {
                 "inactive"
             },
-            to_jst_string(a.window.start),
-            to_jst_string(a.window.end),
+            to_jst_string(span.start),
+            to_jst_string(span.end),
             a.event,
             areas.join(",")
         );

@@ -38,7 +38,7 @@ pub async fn ensure_demo_activation(
         .list_activations()
         .await?
         .into_iter()
-        .find(|a| a.event == DEMO_EVENT && a.window.contains(now))
+        .find(|a| a.event == DEMO_EVENT && a.is_open_at(now))
     {
         return Ok(a);
     }
@@ -48,6 +48,7 @@ pub async fn ensure_demo_activation(
         areas: vec![AreaKey::Prefecture(4), AreaKey::Prefecture(7)],
         window: Window::one_week_from(today_jst(now)),
         created_by: "demo".into(),
+        at: now,
     };
     Ok(store.add_activation(&new).await?)
 }
@@ -113,11 +114,14 @@ pub async fn run(
     let tokyo = facility(13, FacilityKind::Medical, 1001);
 
     println!("onshi-gateway demo against {addr}");
+    let window = activation
+        .span()
+        .ok_or_else(|| anyhow::anyhow!("the demo activation has no area"))?;
     println!(
         "activation: {} — prefectures 04 宮城県, 07 福島県 — [{} .. {})\n",
         activation.event,
-        to_jst_string(activation.window.start),
-        to_jst_string(activation.window.end)
+        to_jst_string(window.start),
+        to_jst_string(window.end)
     );
 
     println!(

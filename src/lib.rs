@@ -2,6 +2,7 @@
 //! confirmation system (OQS). The request path is in [`pipeline`].
 
 pub mod activation_cache;
+pub mod activation_index;
 pub mod admin;
 pub mod audit;
 pub mod audit_cli;
@@ -16,6 +17,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;
+pub mod registry;
 pub mod rules;
 pub mod server;
 pub mod store;

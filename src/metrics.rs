@@ -44,10 +44,32 @@ impl Default for AuditMetrics {
     }
 }
 
+/// What the activation registry's cache reports.
+#[derive(Clone, Debug)]
+pub struct ActivationMetrics {
+    /// 1 while the store answers; 0 while decisions use the last known state.
+    pub healthy: Gauge,
+    pub reloads: Counter,
+    pub reload_failures: Counter,
+}
+
+impl Default for ActivationMetrics {
+    fn default() -> Self {
+        let healthy = Gauge::default();
+        healthy.set(1);
+        ActivationMetrics {
+            healthy,
+            reloads: Counter::default(),
+            reload_failures: Counter::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub audit: AuditMetrics,
+    pub activations: ActivationMetrics,
 }
 
 impl Metrics {
@@ -84,7 +106,27 @@ impl Metrics {
             "Time to commit one batch of access records",
             audit.commit_seconds.clone(),
         );
-        Arc::new(Metrics { registry, audit })
+        let activations = ActivationMetrics::default();
+        registry.register(
+            "activation_store_healthy",
+            "1 while the activation registry is readable; 0 while decisions use the last known state",
+            activations.healthy.clone(),
+        );
+        registry.register(
+            "activation_reloads",
+            "Reloads of the activation registry into memory",
+            activations.reloads.clone(),
+        );
+        registry.register(
+            "activation_reload_failures",
+            "Reloads of the activation registry that failed",
+            activations.reload_failures.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            audit,
+            activations,
+        })
     }
 
     /// The OpenMetrics text exposition.

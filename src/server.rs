@@ -145,7 +145,11 @@ pub async fn start_with_audit(
         max_in_flight: config.upstream_max_in_flight,
     })?;
 
-    let activations = ActivationCache::new(store.clone(), config.activation_refresh);
+    let activations = ActivationCache::new(
+        store.clone(),
+        config.activation_refresh,
+        metrics.activations.clone(),
+    );
     let deps = Deps {
         clock: clock.clone(),
         identity: config.identity,
@@ -165,6 +169,8 @@ pub async fn start_with_audit(
         .await;
     let background = vec![
         spawn_health_follower(health_reporter.clone(), audit_health),
+        spawn_registry_health(health_reporter.clone(), activations.health()),
+        activations.spawn_follower().await,
         spawn_retention(
             store.clone(),
             audit_store,
@@ -307,6 +313,31 @@ fn spawn_health_follower(
             }
             reporter.set_service_status("", status).await;
             if audit_healthy.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// The health-service name under which the activation registry's state is reported:
+/// NOT_SERVING while decisions use the last known state because the store is unreadable.
+pub const ACTIVATION_REGISTRY_HEALTH: &str = "onshi.activation_registry";
+
+fn spawn_registry_health(
+    reporter: tonic_health::server::HealthReporter,
+    mut healthy: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let status = if *healthy.borrow_and_update() {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            reporter
+                .set_service_status(ACTIVATION_REGISTRY_HEALTH, status)
+                .await;
+            if healthy.changed().await.is_err() {
                 return;
             }
         }

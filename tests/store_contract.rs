@@ -32,6 +32,7 @@ macro_rules! on_both {
 
 on_both!(activations: sqlite_activations, postgres_activations);
 on_both!(search_ledger: sqlite_search_ledger, postgres_search_ledger);
+on_both!(activation_revisions: sqlite_activation_revisions, postgres_activation_revisions);
 on_both!(audit_register_chain: sqlite_audit_register_chain, postgres_audit_register_chain);
 on_both!(audit_append_and_head: sqlite_audit_append_and_head, postgres_audit_append_and_head);
 on_both!(audit_append_is_atomic: sqlite_audit_append_is_atomic, postgres_audit_append_is_atomic);
@@ -70,6 +71,7 @@ async fn activations(backend: Backend) {
         ],
         window,
         created_by: "operator-1".into(),
+        at: at(-1_000),
     };
     let added = store.add_activation(&new).await.expect("added");
     let other = NewActivation {
@@ -87,15 +89,19 @@ async fn activations(backend: Backend) {
         .expect("listed by id");
     assert_eq!(a.event, new.event);
     assert_eq!(a.notice, new.notice);
-    assert_eq!(a.areas, new.areas, "areas in the order given");
-    assert_eq!(a.window, window);
+    let areas: Vec<AreaKey> = a.areas().into_iter().map(|w| w.area).collect();
+    assert_eq!(areas, new.areas, "areas in the order given");
+    assert!(a.areas().iter().all(|w| w.window == window));
+    assert_eq!(a.revisions.len(), 1);
+    assert_eq!(a.revisions[0].recorded_at, at(-1_000));
     assert_eq!(a.created_by, new.created_by);
     assert_eq!(a.created_at, added.created_at);
     let b = listed
         .iter()
         .find(|a| a.id == added_other.id)
         .expect("listed by id");
-    assert_eq!(b.areas, vec![AreaKey::Prefecture(13)]);
+    let areas: Vec<AreaKey> = b.areas().into_iter().map(|w| w.area).collect();
+    assert_eq!(areas, vec![AreaKey::Prefecture(13)]);
 
     let covering = vec![Coverage {
         activation_id: added.id.clone(),
@@ -126,6 +132,87 @@ async fn activations(backend: Backend) {
             "{area}"
         );
     }
+}
+
+/// Revisions change some areas' windows; the latest per area is in force, the
+/// history reads back whole, and a revision number is taken only once.
+async fn activation_revisions(backend: Backend) {
+    use onshi_gateway::domain::activation_change::{AreaWindow, ChangeKind, Revision};
+    let (store, _keep) = open_fresh(backend).await;
+    let mut changes = store.subscribe().await.expect("subscribe");
+    assert_eq!(
+        changes.is_some(),
+        backend == Backend::Postgres,
+        "only PostgreSQL pushes changes"
+    );
+    let first = Window::new(at(0), at(1_000)).expect("window");
+    let new = NewActivation {
+        event: "令和6年能登半島地震".into(),
+        notice: "令和6年1月1日付".into(),
+        areas: vec![
+            AreaKey::Municipality("17204".into()),
+            AreaKey::Municipality("17201".into()),
+        ],
+        window: first,
+        created_by: "op-1".into(),
+        at: at(0),
+    };
+    let a = store.add_activation(&new).await.expect("added");
+    let extended = Window::new(at(0), at(5_000)).expect("window");
+    let revision = Revision {
+        number: 2,
+        recorded_at: at(500),
+        author: "op-2".into(),
+        notice: "令和6年1月7日付".into(),
+        kind: ChangeKind::Extend,
+        windows: vec![AreaWindow {
+            area: AreaKey::Municipality("17204".into()),
+            window: extended,
+        }],
+    };
+    store.add_revision(&a.id, &revision).await.expect("revised");
+    if let Some(rx) = changes.as_mut() {
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a change is announced")
+            .expect("channel open");
+    }
+    // The same number again: someone else revised first; nothing changes.
+    let clash = Revision {
+        author: "op-3".into(),
+        ..revision.clone()
+    };
+    conflict(store.add_revision(&a.id, &clash).await);
+
+    let read = store.activation(&a.id).await.expect("read").expect("found");
+    assert_eq!(read.revisions.len(), 2);
+    assert_eq!(read.revisions[1], revision);
+    assert_eq!(read.revisions[0].author, "op-1");
+    assert_eq!(read.revisions[0].kind, ChangeKind::Create);
+    let wajima = AreaKey::Municipality("17204".into());
+    let kanazawa = AreaKey::Municipality("17201".into());
+    let windows: Vec<(AreaKey, Window)> = read
+        .areas()
+        .into_iter()
+        .map(|w| (w.area, w.window))
+        .collect();
+    assert_eq!(
+        windows,
+        vec![(wajima.clone(), extended), (kanazawa.clone(), first)]
+    );
+    // Known before the extension was recorded: the first window.
+    assert_eq!(read.areas_at(at(499))[0].window, first);
+    assert!(read.areas_at(at(-1)).is_empty());
+    let window_of = |c: Vec<Coverage>| c.into_iter().map(|c| c.window).collect::<Vec<_>>();
+    assert_eq!(
+        window_of(store.coverage(&wajima).await.expect("coverage")),
+        vec![extended]
+    );
+    assert_eq!(
+        window_of(store.coverage(&kanazawa).await.expect("coverage")),
+        vec![first]
+    );
+    assert_eq!(store.activation("no-such-id").await.expect("read"), None);
 }
 
 // ---- search ledger ----

@@ -1,6 +1,8 @@
 //! The domain: identifier codes and check digits, Japan-time windows, names,
 //! consent. Plain functions; nothing here knows gRPC, SQL or tokio.
 
+pub mod activation_change;
+pub mod area;
 pub mod check_digit;
 pub mod consent;
 pub mod dates;

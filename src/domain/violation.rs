@@ -66,6 +66,19 @@ pub enum Reason {
     QueryFilterInvalid,
     PageSizeInvalid,
     PageTokenInvalid,
+    // activation administration
+    ActivationEventMissing,
+    ActivationAreasMissing,
+    ActivationAreaDuplicate,
+    ActivationAreaAlreadyIncluded,
+    ActivationAreaNotIncluded,
+    ActivationRevisionContradicts,
+    ActivationWindowInvalid,
+    ActivationNotFound,
+    ActivationRevisionConflict,
+    PrefectureCodeUnknown,
+    MunicipalityUnknown,
+    FacilityNotInRegistry,
 }
 
 impl Reason {
@@ -124,6 +137,18 @@ impl Reason {
         Reason::QueryFilterInvalid,
         Reason::PageSizeInvalid,
         Reason::PageTokenInvalid,
+        Reason::ActivationEventMissing,
+        Reason::ActivationAreasMissing,
+        Reason::ActivationAreaDuplicate,
+        Reason::ActivationAreaAlreadyIncluded,
+        Reason::ActivationAreaNotIncluded,
+        Reason::ActivationRevisionContradicts,
+        Reason::ActivationWindowInvalid,
+        Reason::ActivationNotFound,
+        Reason::ActivationRevisionConflict,
+        Reason::PrefectureCodeUnknown,
+        Reason::MunicipalityUnknown,
+        Reason::FacilityNotInRegistry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -182,6 +207,18 @@ impl Reason {
             Reason::QueryFilterInvalid => "QUERY_FILTER_INVALID",
             Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",
             Reason::PageTokenInvalid => "PAGE_TOKEN_INVALID",
+            Reason::ActivationEventMissing => "ACTIVATION_EVENT_MISSING",
+            Reason::ActivationAreasMissing => "ACTIVATION_AREAS_MISSING",
+            Reason::ActivationAreaDuplicate => "ACTIVATION_AREA_DUPLICATE",
+            Reason::ActivationAreaAlreadyIncluded => "ACTIVATION_AREA_ALREADY_INCLUDED",
+            Reason::ActivationAreaNotIncluded => "ACTIVATION_AREA_NOT_INCLUDED",
+            Reason::ActivationRevisionContradicts => "ACTIVATION_REVISION_CONTRADICTS",
+            Reason::ActivationWindowInvalid => "ACTIVATION_WINDOW_INVALID",
+            Reason::ActivationNotFound => "ACTIVATION_NOT_FOUND",
+            Reason::ActivationRevisionConflict => "ACTIVATION_REVISION_CONFLICT",
+            Reason::PrefectureCodeUnknown => "PREFECTURE_CODE_UNKNOWN",
+            Reason::MunicipalityUnknown => "MUNICIPALITY_UNKNOWN",
+            Reason::FacilityNotInRegistry => "FACILITY_NOT_IN_REGISTRY",
         }
     }
 }

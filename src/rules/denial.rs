@@ -18,9 +18,13 @@ pub fn code_of(reason: Reason) -> Code {
         | FacilityCodePrefecture
         | FacilityCodeFeeTable
         | FacilityCodeCheckDigit => Code::Unauthenticated,
-        AreaNotActivated | SearchFacilityMismatch | PatientNotInSearch | PurposeNotPermitted => {
-            Code::PermissionDenied
-        }
+        AreaNotActivated
+        | FacilityNotInRegistry
+        | SearchFacilityMismatch
+        | PatientNotInSearch
+        | PurposeNotPermitted => Code::PermissionDenied,
+        ActivationNotFound => Code::NotFound,
+        ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,
         ActivationStoreUnavailable

@@ -1,14 +1,20 @@
 //! Where state lives. The rules and the audit writer see only these traits; the
 //! SQLite (embedded default) and PostgreSQL implementations know no rule.
 
+mod activation_sql;
 mod chain;
 mod model;
 pub mod postgres;
+mod postgres_registry;
 mod query;
+mod registry;
 mod sql;
 pub mod sqlite;
+mod sqlite_registry;
 
 use async_trait::async_trait;
+
+use crate::domain::activation_change::Revision;
 use chrono::{DateTime, Utc};
 
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
@@ -16,6 +22,7 @@ pub use model::{
     AccessRecord, Activation, AreaKey, Coverage, Decision, NewActivation, SearchRecord,
 };
 pub use query::{AccessQuery, Cursor};
+pub use registry::{Municipality, RegisteredFacility, RegistryCounts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,13 +46,29 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Activations of the emergency function: which areas, which windows.
+/// Activations of the emergency function: which areas, which windows, and every
+/// revision that changed them.
 #[async_trait]
 pub trait ActivationStore: Send + Sync + 'static {
+    /// Records a new activation as its revision 1.
     async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError>;
+    /// Records `revision` of an existing activation. Fails with `Conflict`, changing
+    /// nothing, if its number is taken: someone else revised it first.
+    async fn add_revision(
+        &self,
+        activation_id: &str,
+        revision: &Revision,
+    ) -> Result<(), StoreError>;
+    async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError>;
     async fn list_activations(&self) -> Result<Vec<Activation>, StoreError>;
-    /// Every window that covers `area`, whatever its time: the caller decides by "now".
+    /// Each activation's current window over `area`, whatever its time: the caller
+    /// decides by "now".
     async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError>;
+    /// A signal for every activation change made through any replica, where the
+    /// database can push one (PostgreSQL LISTEN/NOTIFY); `None` where it cannot.
+    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Attribute searches made by facilities, so that a later request can prove the
@@ -94,9 +117,30 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError>;
 }
 
+/// The facility registry: which municipality each facility is in, and the
+/// municipality master that municipality-level activations are checked against.
+#[async_trait]
+pub trait FacilityRegistry: Send + Sync + 'static {
+    /// Adds or replaces municipalities and facilities, all in one transaction.
+    async fn load_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+    ) -> Result<RegistryCounts, StoreError>;
+    async fn registry_counts(&self) -> Result<RegistryCounts, StoreError>;
+    async fn facility(&self, code: &str) -> Result<Option<RegisteredFacility>, StoreError>;
+    async fn municipality(&self, code: &str) -> Result<Option<Municipality>, StoreError>;
+    /// The municipalities of `prefectures` with how many registered facilities each
+    /// has (zero included), in code order: what a preview counts.
+    async fn facility_counts(
+        &self,
+        prefectures: &[u8],
+    ) -> Result<Vec<(Municipality, u64)>, StoreError>;
+}
+
 /// All the state one gateway needs, behind one value.
 #[async_trait]
-pub trait Store: ActivationStore + SearchLedger + AuditStore {
+pub trait Store: ActivationStore + SearchLedger + AuditStore + FacilityRegistry {
     /// Which database this is, for logs and reports: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Closes the connections; later calls fail as if the database were unreachable.

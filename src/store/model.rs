@@ -2,48 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::activation_change::{self, AreaWindow, Revision};
 use crate::domain::jst::Window;
 
-/// An area an activation can cover. Prefecture and facility areas need no registry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AreaKey {
-    Prefecture(u8),
-    Municipality(String),
-    Facility(String),
-}
-
-impl AreaKey {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AreaKey::Prefecture(_) => "prefecture",
-            AreaKey::Municipality(_) => "municipality",
-            AreaKey::Facility(_) => "facility",
-        }
-    }
-
-    pub fn code(&self) -> String {
-        match self {
-            AreaKey::Prefecture(p) => format!("{p:02}"),
-            AreaKey::Municipality(m) => m.clone(),
-            AreaKey::Facility(f) => f.clone(),
-        }
-    }
-
-    pub fn from_parts(kind: &str, code: &str) -> Option<AreaKey> {
-        match kind {
-            "prefecture" => code.parse().ok().map(AreaKey::Prefecture),
-            "municipality" => Some(AreaKey::Municipality(code.to_string())),
-            "facility" => Some(AreaKey::Facility(code.to_string())),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for AreaKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.kind(), self.code())
-    }
-}
+pub use crate::domain::area::AreaKey;
 
 #[derive(Debug, Clone)]
 pub struct NewActivation {
@@ -52,17 +14,49 @@ pub struct NewActivation {
     pub areas: Vec<AreaKey>,
     pub window: Window,
     pub created_by: String,
+    /// When it is recorded: from then on it applies to decisions.
+    pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+/// An activation with every revision it has had.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activation {
     pub id: String,
     pub event: String,
     pub notice: String,
-    pub areas: Vec<AreaKey>,
-    pub window: Window,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// In number order; the first is the creation.
+    pub revisions: Vec<Revision>,
+}
+
+impl Activation {
+    /// The windows in force now: each area's latest.
+    pub fn areas(&self) -> Vec<AreaWindow> {
+        activation_change::current(&self.revisions)
+    }
+
+    /// The windows known at `known_at`.
+    pub fn areas_at(&self, known_at: DateTime<Utc>) -> Vec<AreaWindow> {
+        activation_change::state_at(&self.revisions, known_at)
+    }
+
+    /// Whether any area is open at `at`, as known now.
+    pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
+        self.areas().iter().any(|a| a.window.contains(at))
+    }
+
+    /// The earliest start and the latest end over its areas, as known now.
+    pub fn span(&self) -> Option<Window> {
+        let areas = self.areas();
+        let start = areas.iter().map(|a| a.window.start).min()?;
+        let end = areas.iter().map(|a| a.window.end).max()?;
+        Some(Window { start, end })
+    }
+
+    pub fn latest_revision(&self) -> u32 {
+        self.revisions.last().map_or(0, |r| r.number)
+    }
 }
 
 /// One window of one activation over one area: what the activation rule decides by.

@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
+use super::activation_sql::{
+    WINDOW_CHUNK, activations_from_rows, coverage_from_row, creation, insert_activation,
+    insert_revision, insert_windows, select_activations, select_coverage,
+};
 use super::sql::{
     INSERT_CHECKPOINT, INSERT_CHUNK, INSERT_RECORDS, chain_from_row, checkpoint_from_row,
     from_nanos, head_of, push_checkpoint, push_records, query_records, seq_to_db, stored_from_row,
@@ -19,7 +23,10 @@ use super::{
     AccessQuery, Activation, ActivationStore, AreaKey, AuditStore, ChainHead, ChainInfo,
     Checkpoint, Coverage, NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
 };
-use crate::domain::jst::Window;
+use crate::domain::activation_change::Revision;
+
+/// The channel on which activation changes are announced to every replica.
+pub const ACTIVATION_CHANNEL: &str = "onshi_activations";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -59,102 +66,111 @@ impl super::Store for PgStore {
     }
 }
 
-fn window_of(start: i64, end: i64) -> Result<Window, StoreError> {
-    Window::new(from_nanos(start), from_nanos(end))
-        .map_err(|e| StoreError::Corrupt(format!("stored window: {e}")))
-}
-
 #[async_trait]
 impl ActivationStore for PgStore {
     async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let created_at = Utc::now();
+        let revision = creation(new);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO activations (id, event, notice, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&new.event)
-        .bind(&new.notice)
-        .bind(&new.created_by)
-        .bind(to_nanos(created_at))
-        .execute(&mut *tx)
-        .await?;
-        for area in &new.areas {
-            sqlx::query(
-                "INSERT INTO activation_areas (activation_id, area_kind, area_code, window_start, window_end) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&id)
-            .bind(area.kind())
-            .bind(area.code())
-            .bind(to_nanos(new.window.start))
-            .bind(to_nanos(new.window.end))
+        insert_activation::<Postgres>(&id, new)
+            .build()
             .execute(&mut *tx)
             .await?;
-        }
+        write_revision(&mut tx, &id, &revision).await?;
         tx.commit().await?;
         Ok(Activation {
             id,
             event: new.event.clone(),
             notice: new.notice.clone(),
-            areas: new.areas.clone(),
-            window: new.window,
             created_by: new.created_by.clone(),
-            created_at,
+            created_at: new.at,
+            revisions: vec![revision],
         })
     }
 
+    async fn add_revision(
+        &self,
+        activation_id: &str,
+        revision: &Revision,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        write_revision(&mut tx, activation_id, revision).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {
+        let rows = select_activations::<Postgres>(Some(id))
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(activations_from_rows(&rows)?.pop())
+    }
+
     async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.event, a.notice, a.created_by, a.created_at, r.area_kind, r.area_code, r.window_start, r.window_end \
-             FROM activations a JOIN activation_areas r ON r.activation_id = a.id ORDER BY a.created_at, a.id, r.ord",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<Activation> = Vec::new();
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let kind: String = row.try_get("area_kind")?;
-            let code: String = row.try_get("area_code")?;
-            let area = AreaKey::from_parts(&kind, &code)
-                .ok_or_else(|| StoreError::Corrupt(format!("area kind {kind}")))?;
-            let window = window_of(row.try_get("window_start")?, row.try_get("window_end")?)?;
-            match out.last_mut() {
-                Some(last) if last.id == id => last.areas.push(area),
-                _ => out.push(Activation {
-                    id,
-                    event: row.try_get("event")?,
-                    notice: row.try_get("notice")?,
-                    areas: vec![area],
-                    window,
-                    created_by: row.try_get("created_by")?,
-                    created_at: from_nanos(row.try_get("created_at")?),
-                }),
-            }
-        }
-        Ok(out)
+        let rows = select_activations::<Postgres>(None)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        activations_from_rows(&rows)
     }
 
     async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.event, r.window_start, r.window_end FROM activation_areas r \
-             JOIN activations a ON a.id = r.activation_id WHERE r.area_kind = $1 AND r.area_code = $2",
-        )
-        .bind(area.kind())
-        .bind(area.code())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Coverage {
-                    activation_id: row.try_get("id")?,
-                    event: row.try_get("event")?,
-                    window: window_of(row.try_get("window_start")?, row.try_get("window_end")?)?,
-                })
-            })
-            .collect()
+        let rows = select_coverage::<Postgres>(area)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(coverage_from_row).collect()
     }
+
+    async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(ACTIVATION_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                // `try_recv` yields None after the connection was lost and is being
+                // re-established: notifications may have been missed, so signal too.
+                let signal = match listener.try_recv().await {
+                    Ok(_) => (),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "activation change listener failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                };
+                match tx.try_send(signal) {
+                    Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return,
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+}
+
+/// Writes a revision and its windows inside `tx`.
+async fn write_revision(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    activation_id: &str,
+    revision: &Revision,
+) -> Result<(), StoreError> {
+    insert_revision::<Postgres>(activation_id, revision)
+        .build()
+        .execute(&mut **tx)
+        .await?;
+    for (i, chunk) in revision.windows.chunks(WINDOW_CHUNK).enumerate() {
+        insert_windows::<Postgres>(activation_id, revision.number, i * WINDOW_CHUNK, chunk)
+            .build()
+            .execute(&mut **tx)
+            .await?;
+    }
+    // Delivered on commit to every replica listening (see `subscribe`).
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ACTIVATION_CHANNEL)
+        .bind(activation_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[async_trait]

@@ -8,8 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool};
 
+use super::activation_sql::{
+    WINDOW_CHUNK, activations_from_rows, coverage_from_row, creation, insert_activation,
+    insert_revision, insert_windows, select_activations, select_coverage,
+};
 use super::sql::{
     INSERT_CHECKPOINT, INSERT_CHUNK, INSERT_RECORDS, chain_from_row, checkpoint_from_row,
     from_nanos, head_of, push_checkpoint, push_records, query_records, seq_to_db, stored_from_row,
@@ -19,7 +23,7 @@ use super::{
     AccessQuery, Activation, ActivationStore, AreaKey, AuditStore, ChainHead, ChainInfo,
     Checkpoint, Coverage, NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
 };
-use crate::domain::jst::Window;
+use crate::domain::activation_change::Revision;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -62,97 +66,81 @@ impl super::Store for SqliteStore {
     }
 }
 
-fn window_of(start: i64, end: i64) -> Result<Window, StoreError> {
-    Window::new(from_nanos(start), from_nanos(end))
-        .map_err(|e| StoreError::Corrupt(format!("stored window: {e}")))
-}
-
 #[async_trait]
 impl ActivationStore for SqliteStore {
     async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let created_at = Utc::now();
+        let revision = creation(new);
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO activations (id, event, notice, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(&new.event)
-            .bind(&new.notice)
-            .bind(&new.created_by)
-            .bind(to_nanos(created_at))
+        insert_activation::<Sqlite>(&id, new)
+            .build()
             .execute(&mut *tx)
             .await?;
-        for area in &new.areas {
-            sqlx::query("INSERT INTO activation_areas (activation_id, area_kind, area_code, window_start, window_end) VALUES (?, ?, ?, ?, ?)")
-                .bind(&id)
-                .bind(area.kind())
-                .bind(area.code())
-                .bind(to_nanos(new.window.start))
-                .bind(to_nanos(new.window.end))
-                .execute(&mut *tx)
-                .await?;
-        }
+        write_revision(&mut tx, &id, &revision).await?;
         tx.commit().await?;
         Ok(Activation {
             id,
             event: new.event.clone(),
             notice: new.notice.clone(),
-            areas: new.areas.clone(),
-            window: new.window,
             created_by: new.created_by.clone(),
-            created_at,
+            created_at: new.at,
+            revisions: vec![revision],
         })
     }
 
+    async fn add_revision(
+        &self,
+        activation_id: &str,
+        revision: &Revision,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        write_revision(&mut tx, activation_id, revision).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {
+        let rows = select_activations::<Sqlite>(Some(id))
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(activations_from_rows(&rows)?.pop())
+    }
+
     async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.event, a.notice, a.created_by, a.created_at, r.area_kind, r.area_code, r.window_start, r.window_end \
-             FROM activations a JOIN activation_areas r ON r.activation_id = a.id ORDER BY a.created_at, a.id, r.rowid",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<Activation> = Vec::new();
-        for row in rows {
-            let id: String = row.try_get("id")?;
-            let kind: String = row.try_get("area_kind")?;
-            let code: String = row.try_get("area_code")?;
-            let area = AreaKey::from_parts(&kind, &code)
-                .ok_or_else(|| StoreError::Corrupt(format!("area kind {kind}")))?;
-            let window = window_of(row.try_get("window_start")?, row.try_get("window_end")?)?;
-            match out.last_mut() {
-                Some(last) if last.id == id => last.areas.push(area),
-                _ => out.push(Activation {
-                    id,
-                    event: row.try_get("event")?,
-                    notice: row.try_get("notice")?,
-                    areas: vec![area],
-                    window,
-                    created_by: row.try_get("created_by")?,
-                    created_at: from_nanos(row.try_get("created_at")?),
-                }),
-            }
-        }
-        Ok(out)
+        let rows = select_activations::<Sqlite>(None)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        activations_from_rows(&rows)
     }
 
     async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.event, r.window_start, r.window_end FROM activation_areas r \
-             JOIN activations a ON a.id = r.activation_id WHERE r.area_kind = ? AND r.area_code = ?",
-        )
-        .bind(area.kind())
-        .bind(area.code())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Coverage {
-                    activation_id: row.try_get("id")?,
-                    event: row.try_get("event")?,
-                    window: window_of(row.try_get("window_start")?, row.try_get("window_end")?)?,
-                })
-            })
-            .collect()
+        let rows = select_coverage::<Sqlite>(area)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(coverage_from_row).collect()
     }
+}
+
+/// Writes a revision and its windows inside `tx`.
+async fn write_revision(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    activation_id: &str,
+    revision: &Revision,
+) -> Result<(), StoreError> {
+    insert_revision::<Sqlite>(activation_id, revision)
+        .build()
+        .execute(&mut **tx)
+        .await?;
+    for (i, chunk) in revision.windows.chunks(WINDOW_CHUNK).enumerate() {
+        insert_windows::<Sqlite>(activation_id, revision.number, i * WINDOW_CHUNK, chunk)
+            .build()
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]

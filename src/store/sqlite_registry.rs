@@ -53,7 +53,7 @@ where
 /// The items to write, each code once: a later entry replaces an earlier one with
 /// the same code, as a later load would. (PostgreSQL refuses an upsert that touches
 /// one row twice in a statement.)
-pub(super) fn last_of_each<'a, T>(items: &'a [T], code: impl Fn(&T) -> &str) -> Vec<&'a T> {
+pub(super) fn last_of_each<T>(items: &[T], code: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut seen = HashSet::new();
     let mut kept: Vec<&T> = items
         .iter()
