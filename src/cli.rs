@@ -1,4 +1,5 @@
-//! Command-line interface: `serve`, `demo`, `upstream`, `activation`, `audit`.
+//! Command-line interface: `serve`, `demo`, `upstream`, `activation`, `audit`,
+//! `registry`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Read the access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Load and inspect the facility registry: which municipality each facility is in.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +282,39 @@ pub struct AuditVerifyArgs {
     /// them the keys registered in the store itself are used.
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Add or replace facilities and municipalities from CSV files (UTF-8, with a
+    /// header). Any bad row is reported with its line and nothing is loaded (exit 2).
+    ///
+    /// Facilities: code,name,kind,prefecture,municipality — kind is medical, dental,
+    /// pharmacy or visiting_nursing; municipality a JIS X 0402 code (5 digits, or 6
+    /// with the check digit). Municipalities: code,name.
+    Load(RegistryLoadArgs),
+    /// Show a registered facility and its municipality.
+    Show(RegistryShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryLoadArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// CSV of facilities: code,name,kind,prefecture,municipality.
+    #[arg(long, required_unless_present = "municipalities")]
+    pub facilities: Option<PathBuf>,
+    /// CSV of municipalities: code,name. Loaded with the facilities, in one transaction.
+    #[arg(long)]
+    pub municipalities: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryShowArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Facility code (10 digits).
+    pub facility: String,
 }
 
 impl ServeArgs {

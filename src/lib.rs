@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod proto;
 pub mod registry;
+pub mod registry_cli;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use onshi_gateway::cli::{ActivationCommand, AuditCommand, Cli, Command};
+use onshi_gateway::cli::{ActivationCommand, AuditCommand, Cli, Command, RegistryCommand};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::{admin, audit_cli, commands};
+use onshi_gateway::{admin, audit_cli, commands, registry_cli};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -34,6 +34,8 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
+        Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,
+        Command::Registry(RegistryCommand::Show(args)) => registry_cli::show(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
