@@ -107,6 +107,14 @@ pub async fn start_with_audit(
     let store = store::open(&location)
         .await
         .with_context(|| format!("opening the store {location}"))?;
+    let registry = crate::registry::seed_if_empty(store.as_ref())
+        .await
+        .context("seeding the facility registry")?;
+    tracing::info!(
+        municipalities = registry.municipalities,
+        facilities = registry.facilities,
+        "facility registry"
+    );
     let signer = ChainSigner::load_or_generate(&config.audit_key_path())?;
     let audit_store: Arc<dyn AuditStore> = audit.unwrap_or_else(|| store.clone());
     let metrics = Metrics::new();
