@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::activation_cli::ActivationCommand;
 use crate::audit::BatchConfig;
 use crate::config::{
     DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, GatewayConfig, UpstreamTarget,
@@ -37,7 +38,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run only the upstream OQS simulator.
     Upstream(UpstreamArgs),
-    /// Add and list activations of the emergency function.
+    /// Create, widen, extend, end, inspect and preview activations (through a running
+    /// gateway's operators' service, `--admin`).
     #[command(subcommand)]
     Activation(ActivationCommand),
     /// Read the access log.
@@ -155,49 +157,6 @@ pub struct UpstreamArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub population: PopulationArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ActivationCommand {
-    /// Activate the emergency function for areas and a window (Japan time, half-open).
-    ///
-    /// Fukushima-oki 2022: --event 令和4年福島沖地震 --prefecture 04,07 --from 2022-03-17 --last-day 2022-03-23
-    Add(ActivationAddArgs),
-    /// List activations.
-    List(DataArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ActivationAddArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Name of the event, e.g. 令和4年福島沖地震.
-    #[arg(long)]
-    pub event: String,
-    /// The notice this activation follows (e.g. 令和4年3月17日付事務連絡).
-    #[arg(long, default_value = "")]
-    pub notice: String,
-    /// Prefecture codes (JIS X 0401), comma-separated: 04,07.
-    #[arg(long, value_delimiter = ',')]
-    pub prefecture: Vec<String>,
-    /// Single facility codes (10 digits), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub facility: Vec<String>,
-    /// First instant: YYYY-MM-DD (00:00 JST), YYYY-MM-DDTHH:MM (JST) or RFC 3339.
-    #[arg(long)]
-    pub from: String,
-    /// First instant no longer covered (exclusive), same forms; "2022-03-23 24:00" is allowed.
-    #[arg(long, conflicts_with_all = ["last_day", "one_week"])]
-    pub until: Option<String>,
-    /// Last day covered, inclusive, to its 24:00 JST.
-    #[arg(long, conflicts_with = "one_week")]
-    pub last_day: Option<String>,
-    /// One week from --from (a date): the notice's default window.
-    #[arg(long)]
-    pub one_week: bool,
-    /// Who makes the change (recorded).
-    #[arg(long, default_value = "cli")]
-    pub by: String,
 }
 
 #[derive(Debug, Subcommand)]

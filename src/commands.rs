@@ -3,14 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Utc;
 
-use crate::admin::{new_activation, window_from};
-use crate::audit_cli::open_store;
-use crate::cli::{ActivationAddArgs, DataArgs, DemoArgs, UpstreamArgs};
+use crate::cli::{DemoArgs, UpstreamArgs};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
-use crate::domain::jst::to_jst_string;
 use crate::rules::identity::IdentitySource;
 use crate::server::{self, RunningGateway};
 use crate::upstream::simulator::Population;
@@ -95,56 +91,5 @@ pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
     stop_signal().await;
     let _ = tx.send(());
     handle.await??;
-    Ok(())
-}
-
-pub async fn activation_add(args: ActivationAddArgs) -> anyhow::Result<()> {
-    let window = window_from(
-        &args.from,
-        args.until.as_deref(),
-        args.last_day.as_deref(),
-        args.one_week,
-    )?;
-    let new = new_activation(
-        &args.event,
-        &args.notice,
-        &args.prefecture,
-        &args.facility,
-        window,
-        &args.by,
-    )?;
-    let store = open_store(&args.data).await?;
-    let a = store.add_activation(&new).await?;
-    println!(
-        "added activation {} ({}) for {} area(s), {} to {} (JST, end exclusive)",
-        a.id,
-        a.event,
-        new.areas.len(),
-        to_jst_string(new.window.start),
-        to_jst_string(new.window.end)
-    );
-    Ok(())
-}
-
-pub async fn activation_list(args: DataArgs) -> anyhow::Result<()> {
-    let store = open_store(&args).await?;
-    let now = Utc::now();
-    for a in store.list_activations().await? {
-        let areas: Vec<String> = a.areas().iter().map(|w| w.area.to_string()).collect();
-        let Some(span) = a.span() else { continue };
-        println!(
-            "{}  {}  [{} .. {})  {}  {}",
-            a.id,
-            if a.is_open_at(now) {
-                "ACTIVE "
-            } else {
-                "inactive"
-            },
-            to_jst_string(span.start),
-            to_jst_string(span.end),
-            a.event,
-            areas.join(",")
-        );
-    }
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! onshi-gateway: the emergency-access gateway in front of the online qualification
 //! confirmation system (OQS). The request path is in [`pipeline`].
 
+pub mod activation_admin;
 pub mod activation_cache;
+pub mod activation_cli;
 pub mod activation_index;
+pub mod activation_preview;
 pub mod admin;
 pub mod audit;
 pub mod audit_cli;

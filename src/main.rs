@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use onshi_gateway::cli::{ActivationCommand, AuditCommand, Cli, Command, RegistryCommand};
+use onshi_gateway::cli::{AuditCommand, Cli, Command, RegistryCommand};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::{admin, audit_cli, commands, registry_cli};
+use onshi_gateway::{activation_cli, admin, audit_cli, commands, registry_cli};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -24,8 +24,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => commands::serve(args.to_config(), clock).await,
         Command::Demo(args) => commands::demo(args, clock).await,
         Command::Upstream(args) => commands::upstream(args).await,
-        Command::Activation(ActivationCommand::Add(args)) => commands::activation_add(args).await,
-        Command::Activation(ActivationCommand::List(args)) => commands::activation_list(args).await,
+        Command::Activation(command) => activation_cli::run(command).await,
         Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
         Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
         Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {
@@ -41,6 +40,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(admin::AdminError::Invalid { .. }) = e.downcast_ref::<admin::AdminError>() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            if e.downcast_ref::<activation_cli::InvalidInput>().is_some() {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }

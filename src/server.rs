@@ -14,6 +14,7 @@ use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::activation_admin::ActivationAdmin;
 use crate::activation_cache::ActivationCache;
 use crate::audit::service::AuditQueryService;
 use crate::audit::{AuditWriter, ChainSigner, WriterTask};
@@ -22,6 +23,7 @@ use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::gateway::{MedicalGateway, QualificationGateway};
 use crate::metrics::Metrics;
 use crate::pipeline::Deps;
+use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
 use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
@@ -230,7 +232,8 @@ pub async fn start_with_audit(
     let mut admin_addr = None;
     let mut admin_server = None;
     if let Some(listen) = config.admin_listen {
-        let (bound, stop_admin, server) = start_admin(listen, store.clone()).await?;
+        let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
+        let (bound, stop_admin, server) = start_admin(listen, store.clone(), admin).await?;
         admin_addr = Some(bound);
         stop.push(stop_admin);
         admin_server = Some(server);
@@ -274,10 +277,11 @@ async fn start_metrics(
     Ok((addr, tx, server))
 }
 
-/// The operators' services (the audit service), apart from the terminals'.
+/// The operators' services (activations and the audit log), apart from the terminals'.
 async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
+    activations: ActivationAdmin,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     if !listen.ip().is_loopback() {
         tracing::warn!(%listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
@@ -294,6 +298,7 @@ async fn start_admin(
         Server::builder()
             .add_service(reflection)
             .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
+            .add_service(ActivationAdminServiceServer::new(activations))
             .serve_with_incoming_shutdown(nodelay(listener), async {
                 let _ = rx.await;
             }),

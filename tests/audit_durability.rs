@@ -95,22 +95,8 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
     let today = today_jst(chrono::Utc::now());
     let from = (today - chrono::Days::new(1)).to_string();
     let until = (today + chrono::Days::new(2)).to_string();
-    let added = bin()
-        .args(["activation", "add", "--event", "durability test"])
-        .args(["--prefecture", "04", "--from", &from, "--until", &until])
-        .args(database)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .expect("activation add runs");
-    assert!(
-        added.status.success(),
-        "activation add: {}{}",
-        String::from_utf8_lossy(&added.stdout),
-        String::from_utf8_lossy(&added.stderr)
-    );
-
     let port = free_port();
+    let admin_port = free_port();
     let log = dir.join("gateway.log");
     let stderr = std::fs::File::create(&log).expect("log file");
     let mut gateway = Gateway {
@@ -122,12 +108,8 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
                 "2000",
             ])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             // Checkpoints are signed under load too, not only at the end.
             .args(["--audit-checkpoint-records", "50"])
             .args(database)
@@ -140,6 +122,27 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
         log,
     };
     wait_listening(port, &mut gateway).await;
+    wait_listening(admin_port, &mut gateway).await;
+    // Activated through the operators' service, as an operator would.
+    let added = bin()
+        .args([
+            "activation",
+            "create",
+            "--event",
+            "durability test",
+            "--by",
+            "test",
+        ])
+        .args(["--prefecture", "04", "--from", &from, "--until", &until])
+        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
+        .output()
+        .expect("activation create runs");
+    assert!(
+        added.status.success(),
+        "activation create: {}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicUsize::new(0));

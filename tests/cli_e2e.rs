@@ -134,13 +134,34 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--decision"));
 }
 
+/// A gateway serving in the background on free ports; killed when dropped.
+fn serve(dir: &std::path::Path) -> (Killed, String) {
+    let port = free_port();
+    let admin_port = free_port();
+    let mut gateway = Killed(
+        bin()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--metrics-listen", "127.0.0.1:0", "--population", "2000"])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("gateway starts"),
+    );
+    wait_listening(admin_port, &mut gateway.0);
+    (gateway, format!("http://127.0.0.1:{admin_port}"))
+}
+
 #[test]
-fn activation_add_and_list_fukushima_2022_exactly() {
+fn activation_create_and_list_fukushima_2022_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let (_gateway, admin) = serve(dir.path());
     let out = bin()
         .args([
             "activation",
-            "add",
+            "create",
             "--event",
             "令和4年福島沖地震",
             "--prefecture",
@@ -149,9 +170,11 @@ fn activation_add_and_list_fukushima_2022_exactly() {
             "2022-03-17",
             "--last-day",
             "2022-03-23",
-            "--data-dir",
+            "--by",
+            "operator-1",
+            "--admin",
+            &admin,
         ])
-        .arg(dir.path())
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -160,54 +183,91 @@ fn activation_add_and_list_fukushima_2022_exactly() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    for line in ["prefecture   04", "prefecture   07"] {
+        assert!(stdout.contains(line), "{line} in {stdout}");
+    }
     assert!(
-        stdout.contains("2022-03-17T00:00:00+09:00 to 2022-03-24T00:00:00+09:00"),
+        stdout.contains("[2022-03-17T00:00:00+09:00 .. 2022-03-24T00:00:00+09:00)"),
         "{stdout}"
     );
 
     let list = bin()
-        .args(["activation", "list", "--data-dir"])
-        .arg(dir.path())
+        .args(["activation", "list", "--admin", &admin])
         .output()
         .expect("runs");
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("令和4年福島沖地震"), "{list}");
-    assert!(list.contains("prefecture:04,prefecture:07"), "{list}");
-    assert!(list.contains("inactive"), "{list}");
+    assert!(list.contains("宮城県") && list.contains("福島県"), "{list}");
+    assert!(list.contains("revision 1, by operator-1"), "{list}");
 }
 
 #[test]
 fn bad_activation_input_is_refused_with_the_field_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    for args in [
-        vec!["--prefecture", "48", "--from", "2022-03-17", "--one-week"],
-        vec![
-            "--prefecture",
-            "04",
-            "--from",
-            "2022-03-17",
-            "--until",
-            "2022-03-16",
-        ],
-        vec!["--from", "2022-03-17", "--one-week"],
-        vec!["--prefecture", "04", "--from", "2022-02-30", "--one-week"],
+    let (_gateway, admin) = serve(dir.path());
+    for (args, field) in [
+        (
+            vec!["--prefecture", "48", "--from", "2022-03-17", "--one-week"],
+            "areas.prefectures[0]",
+        ),
+        (
+            vec![
+                "--prefecture",
+                "04",
+                "--from",
+                "2022-03-17",
+                "--until",
+                "2022-03-16",
+            ],
+            "window.instants.end",
+        ),
+        (vec!["--from", "2022-03-17", "--one-week"], "areas"),
+        (
+            vec!["--prefecture", "04", "--from", "2022-02-30", "--one-week"],
+            "window.one_week_from",
+        ),
+        (
+            vec![
+                "--municipality",
+                "99999",
+                "--from",
+                "2022-03-17",
+                "--one-week",
+            ],
+            "areas.municipalities[0]",
+        ),
+        (
+            vec![
+                "--municipality",
+                "172041",
+                "--from",
+                "2022-03-17",
+                "--one-week",
+            ],
+            "areas.municipalities[0]",
+        ),
     ] {
         let out = bin()
-            .args(["activation", "add", "--event", "e"])
+            .args([
+                "activation",
+                "create",
+                "--event",
+                "e",
+                "--by",
+                "op",
+                "--admin",
+                &admin,
+            ])
             .args(&args)
-            .arg("--data-dir")
-            .arg(dir.path())
             .output()
             .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).starts_with("error: "),
-            "{args:?}"
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(field), "{args:?}: {field} in {stderr}");
     }
     let list = bin()
-        .args(["activation", "list", "--data-dir"])
-        .arg(dir.path())
+        .args(["activation", "list", "--admin", &admin])
         .output()
         .expect("runs");
     assert!(list.status.success());
@@ -252,24 +312,6 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
 
     let dir = tempfile::tempdir().expect("temp dir");
     let today = onshi_gateway::domain::jst::today_jst(chrono::Utc::now()).to_string();
-    let added = bin()
-        .args([
-            "activation",
-            "add",
-            "--event",
-            "test",
-            "--prefecture",
-            "04",
-            "--from",
-            &today,
-            "--one-week",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    assert!(added.status.success());
-
     let upstream_port = free_port();
     let mut upstream = Killed(
         bin()
@@ -287,6 +329,7 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
     wait_listening(upstream_port, &mut upstream.0);
 
     let port = free_port();
+    let admin_port = free_port();
     let mut gateway = Killed(
         bin()
             .args([
@@ -295,7 +338,7 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--admin-listen",
-                "127.0.0.1:0",
+                &format!("127.0.0.1:{admin_port}"),
                 "--metrics-listen",
                 "127.0.0.1:0",
             ])
@@ -311,6 +354,25 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
             .expect("gateway starts"),
     );
     wait_listening(port, &mut gateway.0);
+    wait_listening(admin_port, &mut gateway.0);
+    let added = bin()
+        .args([
+            "activation",
+            "create",
+            "--event",
+            "test",
+            "--prefecture",
+            "04",
+        ])
+        .args(["--from", &today, "--one-week", "--by", "test"])
+        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
+        .output()
+        .expect("runs");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
 
     let mut client = QualificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
         .await

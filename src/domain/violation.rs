@@ -79,6 +79,7 @@ pub enum Reason {
     PrefectureCodeUnknown,
     MunicipalityUnknown,
     FacilityNotInRegistry,
+    ChangeAuthorMissing,
 }
 
 impl Reason {
@@ -149,6 +150,7 @@ impl Reason {
         Reason::PrefectureCodeUnknown,
         Reason::MunicipalityUnknown,
         Reason::FacilityNotInRegistry,
+        Reason::ChangeAuthorMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -219,6 +221,7 @@ impl Reason {
             Reason::PrefectureCodeUnknown => "PREFECTURE_CODE_UNKNOWN",
             Reason::MunicipalityUnknown => "MUNICIPALITY_UNKNOWN",
             Reason::FacilityNotInRegistry => "FACILITY_NOT_IN_REGISTRY",
+            Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
         }
     }
 }
