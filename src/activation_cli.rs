@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
+use crate::cli::InvalidInput;
 use crate::domain::jst::{parse_instant, to_jst_string};
 use crate::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use crate::proto::{self, window_end, window_spec};
@@ -249,14 +250,6 @@ pub struct CheckArgs {
     /// Decide by the state known at this instant (default: --at).
     #[arg(long)]
     pub as_of: Option<String>,
-}
-
-/// Input the command line itself refuses: printed with the flag, exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{flag}: {message}")]
-pub struct InvalidInput {
-    pub flag: String,
-    pub message: String,
 }
 
 fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {

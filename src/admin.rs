@@ -1,5 +1,6 @@
-//! Operator changes to the activation registry, validated once for every entry point
-//! (CLI now, the admin service later): bad input changes nothing.
+//! A new activation from the operators' text forms, for seeding a store without the
+//! admin service (tests, the benchmark). Operators go through the admin service,
+//! which validates the same way (`activation_admin`).
 
 use crate::domain::facility::parse_facility_code;
 use crate::domain::jst::{Window, parse_instant};

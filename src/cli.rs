@@ -15,6 +15,15 @@ use crate::config::{
 use crate::rules::identity::IdentitySource;
 use crate::store::StoreLocation;
 
+/// Input a command refuses (a flag, a file's rows, or the service's INVALID_ARGUMENT):
+/// printed with what is at fault, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct InvalidInput {
+    pub flag: String,
+    pub message: String,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "onshi-gateway",

@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use onshi_gateway::cli::{AuditCommand, Cli, Command, RegistryCommand};
+use onshi_gateway::cli::{AuditCommand, Cli, Command, InvalidInput, RegistryCommand};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::{activation_cli, admin, audit_cli, commands, registry_cli};
+use onshi_gateway::{activation_cli, audit_cli, commands, registry_cli};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -39,11 +39,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(admin::AdminError::Invalid { .. }) = e.downcast_ref::<admin::AdminError>() {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            if e.downcast_ref::<activation_cli::InvalidInput>().is_some() {
+            if e.downcast_ref::<InvalidInput>().is_some() {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }

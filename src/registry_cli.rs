@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::admin::AdminError;
 use crate::audit_cli::open_store;
+use crate::cli::InvalidInput;
 use crate::cli::{RegistryLoadArgs, RegistryShowArgs};
 use crate::domain::facility::parse_facility_code;
 use crate::domain::municipality::municipality_check_digit;
@@ -28,8 +28,8 @@ fn report(path: &Path, errors: &[RowError]) {
 
 /// Bad input: exit 2, after the rows' errors have been printed.
 fn refused(bad_rows: usize) -> anyhow::Error {
-    AdminError::Invalid {
-        field: "registry load".into(),
+    InvalidInput {
+        flag: "registry load".into(),
         message: format!("{bad_rows} error(s) in the input; nothing was loaded"),
     }
     .into()
@@ -112,11 +112,10 @@ fn prefecture_label(code: u8) -> String {
 }
 
 pub async fn show(args: RegistryShowArgs) -> anyhow::Result<()> {
-    let code =
-        parse_facility_code("facility", &args.facility).map_err(|v| AdminError::Invalid {
-            field: "FACILITY".into(),
-            message: v.description,
-        })?;
+    let code = parse_facility_code("facility", &args.facility).map_err(|v| InvalidInput {
+        flag: "FACILITY".into(),
+        message: v.description,
+    })?;
     let store = open_store(&args.data).await?;
     let Some(f) = store.facility(code.as_str()).await? else {
         anyhow::bail!("facility {code} is not in the registry");
