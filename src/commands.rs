@@ -59,6 +59,9 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
     if let (Ok(()), Some(admin)) = (&outcome, gateway.admin_addr) {
         // The writer commits before each response: every call above is already readable.
         outcome = crate::demo_audit::show(admin, gateway.store.as_ref()).await;
+        if outcome.is_ok() {
+            outcome = crate::demo_operator::show(admin, clock.now()).await;
+        }
     }
     if let Err(e) = &outcome {
         eprintln!("demo failed: {e:#}");

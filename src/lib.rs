@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod demo_audit;
+pub mod demo_operator;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;

@@ -46,6 +46,11 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "(life-or-body exemption)",
         "意識不明で救急搬送",
         "11 records verified, intact",
+        // The operators' part: preview, activate municipalities, check facilities.
+        "17204 輪島市",
+        "輪島市 clinic",
+        "ALLOWED through municipality 輪島市",
+        "refused, AREA_NOT_ACTIVATED",
     ] {
         assert!(
             stdout.contains(expected),
