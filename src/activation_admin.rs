@@ -20,6 +20,7 @@ use crate::domain::prefecture::Prefecture;
 use crate::domain::{Reason, Violation};
 use crate::proto::activation_admin_service_server::ActivationAdminService;
 use crate::proto::{self, window_end, window_spec};
+use crate::rules::denial::status_with_code;
 use crate::rules::status_of;
 use crate::store::{Activation, AreaKey, NewActivation, Store, StoreError};
 
@@ -41,6 +42,11 @@ impl ActivationAdmin {
 
 fn refuse(reason: Reason, field: &str, description: impl Into<String>) -> Status {
     status_of(&Violation::new(reason, field, description))
+}
+
+/// Bad input from an operator is INVALID_ARGUMENT whatever the reason's usual code.
+fn bad_input(v: &Violation) -> Status {
+    status_with_code(v, tonic::Code::InvalidArgument)
 }
 
 fn store_error(e: StoreError) -> Status {
@@ -190,7 +196,7 @@ impl ActivationAdmin {
         }
         for (i, c) in areas.facilities.iter().enumerate() {
             let f = format!("{field}.facilities[{i}]");
-            let code = parse_facility_code(&f, c).map_err(|v| status_of(&v))?;
+            let code = parse_facility_code(&f, c).map_err(|v| bad_input(&v))?;
             out.push(AreaKey::Facility(code.to_string()));
         }
         Ok(out)
@@ -478,13 +484,7 @@ impl ActivationAdminService for ActivationAdmin {
         let areas = self
             .areas("areas", request.into_inner().areas.as_ref())
             .await?;
-        if areas.is_empty() {
-            return Err(refuse(
-                Reason::ActivationAreasMissing,
-                "areas",
-                "name at least one prefecture, municipality or facility",
-            ));
-        }
+        activation_change::distinct_areas(&areas).map_err(|v| status_of(&v))?;
         crate::activation_preview::preview(self.store.as_ref(), &areas)
             .await
             .map(Response::new)
@@ -497,7 +497,7 @@ impl ActivationAdminService for ActivationAdmin {
     ) -> Result<Response<proto::FacilityDecision>, Status> {
         let r = request.into_inner();
         let facility =
-            parse_facility_code("facility_code", &r.facility_code).map_err(|v| status_of(&v))?;
+            parse_facility_code("facility_code", &r.facility_code).map_err(|v| bad_input(&v))?;
         let at = match &r.at {
             Some(t) => instant("at", t)?,
             None => self.clock.now(),

@@ -1614,7 +1614,6 @@ async fn list_in_creation_order() {
 /// exits 2 only on INVALID_ARGUMENT; a facility code is mapped to UNAUTHENTICATED
 /// because its reasons are the terminals' identity reasons.
 #[tokio::test]
-#[ignore = "src/activation_admin.rs: a bad facility code in an admin request is refused UNAUTHENTICATED (code_of of the terminals' identity reasons), not INVALID_ARGUMENT"]
 async fn facility_code_refusals_are_invalid_argument() {
     let h = Harness::start_with(Options {
         now: jst_at(2024, 1, 2, 9, 0),
@@ -1670,7 +1669,6 @@ async fn facility_code_refusals_are_invalid_argument() {
 /// `end ID --until "2024-03-07 24:00"`. Ending "every area still open" must leave
 /// alone the facility windows that only open at or after that end.
 #[tokio::test]
-#[ignore = "src/domain/activation_change.rs apply(Change::End) with no areas named refuses areas whose window opens at or after `at` instead of skipping them"]
 async fn ending_every_area_leaves_windows_not_yet_open() {
     let mut h = Harness::start_with(Options {
         now: jst_at(2024, 3, 1, 9, 0),
@@ -1725,7 +1723,6 @@ async fn ending_every_area_leaves_windows_not_yet_open() {
 /// `ListActivations` orders by (created_at, id) and ids are random (UUID v4), so
 /// activations created at one instant of the gateway's clock come back shuffled.
 #[tokio::test]
-#[ignore = "src/store/activation_sql.rs select_activations orders by (created_at, random UUID v4 id): activations created at the same instant are not listed in creation order"]
 async fn list_in_creation_order_within_one_instant() {
     let h = Harness::start_with(Options {
         now: jst_at(2024, 1, 2, 9, 0),
@@ -1762,7 +1759,6 @@ async fn list_in_creation_order_within_one_instant() {
 /// counted once"; a facility named twice in a preview is counted twice (the preview
 /// does not refuse duplicates as a change would).
 #[tokio::test]
-#[ignore = "src/activation_preview.rs counts a facility named twice twice, and PreviewAreas does not refuse the duplicate"]
 async fn preview_counts_a_facility_once() {
     let h = Harness::start().await;
     let mut admin = admin(&h).await;

@@ -146,8 +146,10 @@ pub fn apply(current: &[AreaWindow], change: &Change) -> Result<Vec<AreaWindow>,
             let named = !areas.is_empty();
             let mut out = Vec::new();
             for c in targets(current, areas)? {
-                // Ending "every area" leaves alone those already closed by then.
-                if !named && c.window.end <= *at {
+                // Ending "every area" leaves alone those not open at `at`: already
+                // closed, or not yet open (a facility kept open from a later day).
+                let open_at = c.window.start < *at && *at < c.window.end;
+                if !named && !open_at {
                     continue;
                 }
                 if c.window.end <= *at {
@@ -205,7 +207,8 @@ fn contradiction(field: &str, description: String, area: &AreaKey) -> Violation 
     }
 }
 
-fn distinct_areas(areas: &[AreaKey]) -> Result<(), Violation> {
+/// At least one area, none named twice.
+pub fn distinct_areas(areas: &[AreaKey]) -> Result<(), Violation> {
     if areas.is_empty() {
         return Err(Violation::new(
             Reason::ActivationAreasMissing,
@@ -414,6 +417,32 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn ending_every_area_leaves_windows_not_yet_open() {
+        let area = Window::new(t(1, 0, 0), t(10, 0, 0)).expect("window");
+        let later = Window::new(t(12, 0, 0), t(20, 0, 0)).expect("window");
+        let cur = vec![
+            AreaWindow {
+                area: muni("17204"),
+                window: area,
+            },
+            AreaWindow {
+                area: AreaKey::Facility("1710112345".into()),
+                window: later,
+            },
+        ];
+        let set = apply(
+            &cur,
+            &Change::End {
+                areas: vec![],
+                at: t(5, 0, 0),
+            },
+        )
+        .expect("end");
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert_eq!(set[0].area, muni("17204"));
     }
 
     #[test]

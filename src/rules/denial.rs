@@ -37,6 +37,13 @@ pub fn code_of(reason: Reason) -> Code {
     }
 }
 
+/// The refusal with another gRPC code: a reason that is an identity failure on the
+/// terminals' path (a bad facility code) is bad input when an operator types it.
+pub fn status_with_code(v: &Violation, code: Code) -> Status {
+    let status = status_of(v);
+    Status::with_details(code, status.message(), status.details().to_vec().into())
+}
+
 pub fn status_of(v: &Violation) -> Status {
     let mut metadata: HashMap<String, String> = v.metadata.iter().cloned().collect();
     if !v.field.is_empty() {

@@ -69,7 +69,8 @@ impl super::Store for PgStore {
 #[async_trait]
 impl ActivationStore for PgStore {
     async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered ids: activations recorded at the same instant list in order.
+        let id = uuid::Uuid::now_v7().to_string();
         let revision = creation(new);
         let mut tx = self.pool.begin().await?;
         insert_activation::<Postgres>(&id, new)
