@@ -137,6 +137,13 @@ impl ActivationCache {
         self.reload_now().await.map(|_| ())
     }
 
+    /// The backstop: reloads whatever the index's age, so an idle replica learns of
+    /// changes (and of store failures) within one interval.
+    async fn reload_periodically(&self) {
+        let _one = self.inner.reloading.lock().await;
+        let _ = self.reload_now().await;
+    }
+
     /// Marks the index stale: the next decision reloads it.
     pub fn invalidate(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
@@ -193,9 +200,7 @@ impl ActivationCache {
                         }
                         let _ = cache.refresh().await;
                     }
-                    _ = every.tick() => {
-                        let _ = cache.index().await;
-                    }
+                    _ = every.tick() => cache.reload_periodically().await,
                 }
             }
         })

@@ -433,10 +433,6 @@ async fn a_change_written_behind_the_caches_back_is_seen_within_the_refresh_inte
 /// The follower reloads an idle replica's index at least every refresh interval
 /// (docs/activations.md), so that it learns of changes and of store failures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug in src/activation_cache.rs: the follower's periodic tick calls index(), which skips \
-            the reload while the index is younger than the interval; loaded just after the previous \
-            tick, it always is, so an idle replica reloads (and retries a failed store) every two \
-            intervals, not every one"]
 async fn an_idle_replica_reloads_at_least_every_refresh_interval() {
     let refresh = Duration::from_millis(200);
     let h = Harness::start_with(Options {
