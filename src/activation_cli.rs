@@ -322,15 +322,19 @@ fn print_view(v: &proto::ActivationView) {
         v.id, v.event, v.revision, v.created_by, v.notice
     );
     for a in &v.areas {
-        println!(
-            "  {:<12} {:<10} {:<16} [{} .. {})",
-            a.kind,
-            a.code,
-            a.name,
-            shown(a.start.as_ref()),
-            shown(a.end.as_ref())
-        );
+        print_area("  ", a);
     }
+}
+
+fn print_area(indent: &str, a: &proto::AreaWindow) {
+    println!(
+        "{indent}{:<12} {:<10} {:<16} [{} .. {})",
+        a.kind,
+        a.code,
+        a.name,
+        shown(a.start.as_ref()),
+        shown(a.end.as_ref())
+    );
 }
 
 pub async fn run(command: ActivationCommand) -> anyhow::Result<()> {
@@ -429,14 +433,7 @@ pub async fn run(command: ActivationCommand) -> anyhow::Result<()> {
                     r.notice
                 );
                 for w in &r.windows {
-                    println!(
-                        "    {:<12} {:<10} {:<16} [{} .. {})",
-                        w.kind,
-                        w.code,
-                        w.name,
-                        shown(w.start.as_ref()),
-                        shown(w.end.as_ref())
-                    );
+                    print_area("    ", w);
                 }
             }
         }
