@@ -275,6 +275,9 @@ pub struct RegistryLoadArgs {
     /// CSV of municipalities: code,name. Loaded with the facilities, in one transaction.
     #[arg(long)]
     pub municipalities: Option<PathBuf>,
+    /// Replace the whole registry (e.g. the synthetic seed) instead of adding to it.
+    #[arg(long, requires = "municipalities")]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

@@ -70,8 +70,11 @@ pub async fn load(args: RegistryLoadArgs) -> anyhow::Result<()> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    for (m, _) in store.facility_counts(&prefectures).await? {
-        known.insert(m.code);
+    // Replacing keeps nothing of the store's master.
+    if !args.replace {
+        for (m, _) in store.facility_counts(&prefectures).await? {
+            known.insert(m.code);
+        }
     }
     let unknown: Vec<RowError> = facilities
         .iter()
@@ -93,7 +96,11 @@ pub async fn load(args: RegistryLoadArgs) -> anyhow::Result<()> {
     }
 
     let facilities: Vec<RegisteredFacility> = facilities.into_iter().map(|(_, f)| f).collect();
-    let counts = store.load_registry(&municipalities, &facilities).await?;
+    let counts = if args.replace {
+        store.replace_registry(&municipalities, &facilities).await?
+    } else {
+        store.load_registry(&municipalities, &facilities).await?
+    };
     println!(
         "loaded {} municipalities and {} facilities; the registry holds {} municipalities and {} facilities",
         municipalities.len(),

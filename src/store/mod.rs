@@ -127,6 +127,13 @@ pub trait FacilityRegistry: Send + Sync + 'static {
         municipalities: &[Municipality],
         facilities: &[RegisteredFacility],
     ) -> Result<RegistryCounts, StoreError>;
+    /// Replaces the whole registry with these, in one transaction: a real registry
+    /// loaded over the synthetic seed keeps nothing of it.
+    async fn replace_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+    ) -> Result<RegistryCounts, StoreError>;
     async fn registry_counts(&self) -> Result<RegistryCounts, StoreError>;
     async fn facility(&self, code: &str) -> Result<Option<RegisteredFacility>, StoreError>;
     async fn municipality(&self, code: &str) -> Result<Option<Municipality>, StoreError>;

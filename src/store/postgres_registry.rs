@@ -21,23 +21,15 @@ impl FacilityRegistry for PgStore {
         municipalities: &[Municipality],
         facilities: &[RegisteredFacility],
     ) -> Result<RegistryCounts, StoreError> {
-        let municipalities = last_of_each(municipalities, |m| &m.code);
-        let facilities = last_of_each(facilities, |f| &f.code);
-        let mut tx = self.pool().begin().await?;
-        for chunk in municipalities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<Postgres>::new(UPSERT_MUNICIPALITIES);
-            push_municipalities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        for chunk in facilities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<Postgres>::new(UPSERT_FACILITIES);
-            push_facilities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
-        let counts = counts_from_row(&row)?;
-        tx.commit().await?;
-        Ok(counts)
+        self.write_registry(municipalities, facilities, false).await
+    }
+
+    async fn replace_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+    ) -> Result<RegistryCounts, StoreError> {
+        self.write_registry(municipalities, facilities, true).await
     }
 
     async fn registry_counts(&self) -> Result<RegistryCounts, StoreError> {
@@ -86,5 +78,40 @@ impl FacilityRegistry for PgStore {
                 ))
             })
             .collect()
+    }
+}
+
+impl PgStore {
+    async fn write_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+        replace: bool,
+    ) -> Result<RegistryCounts, StoreError> {
+        let municipalities = last_of_each(municipalities, |m| &m.code);
+        let facilities = last_of_each(facilities, |f| &f.code);
+        let mut tx = self.pool().begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM facilities")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM municipalities")
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in municipalities.chunks(REGISTRY_CHUNK) {
+            let mut insert = QueryBuilder::<Postgres>::new(UPSERT_MUNICIPALITIES);
+            push_municipalities(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in facilities.chunks(REGISTRY_CHUNK) {
+            let mut insert = QueryBuilder::<Postgres>::new(UPSERT_FACILITIES);
+            push_facilities(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
+        let counts = counts_from_row(&row)?;
+        tx.commit().await?;
+        Ok(counts)
     }
 }

@@ -167,23 +167,15 @@ impl FacilityRegistry for SqliteStore {
         municipalities: &[Municipality],
         facilities: &[RegisteredFacility],
     ) -> Result<RegistryCounts, StoreError> {
-        let municipalities = last_of_each(municipalities, |m| &m.code);
-        let facilities = last_of_each(facilities, |f| &f.code);
-        let mut tx = self.pool().begin().await?;
-        for chunk in municipalities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_MUNICIPALITIES);
-            push_municipalities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        for chunk in facilities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_FACILITIES);
-            push_facilities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
-        let counts = counts_from_row(&row)?;
-        tx.commit().await?;
-        Ok(counts)
+        self.write_registry(municipalities, facilities, false).await
+    }
+
+    async fn replace_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+    ) -> Result<RegistryCounts, StoreError> {
+        self.write_registry(municipalities, facilities, true).await
     }
 
     async fn registry_counts(&self) -> Result<RegistryCounts, StoreError> {
@@ -232,5 +224,40 @@ impl FacilityRegistry for SqliteStore {
                 ))
             })
             .collect()
+    }
+}
+
+impl SqliteStore {
+    async fn write_registry(
+        &self,
+        municipalities: &[Municipality],
+        facilities: &[RegisteredFacility],
+        replace: bool,
+    ) -> Result<RegistryCounts, StoreError> {
+        let municipalities = last_of_each(municipalities, |m| &m.code);
+        let facilities = last_of_each(facilities, |f| &f.code);
+        let mut tx = self.pool().begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM facilities")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM municipalities")
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in municipalities.chunks(REGISTRY_CHUNK) {
+            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_MUNICIPALITIES);
+            push_municipalities(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in facilities.chunks(REGISTRY_CHUNK) {
+            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_FACILITIES);
+            push_facilities(&mut insert, chunk);
+            insert.build().execute(&mut *tx).await?;
+        }
+        let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
+        let counts = counts_from_row(&row)?;
+        tx.commit().await?;
+        Ok(counts)
     }
 }
