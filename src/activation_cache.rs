@@ -68,9 +68,10 @@ impl ActivationCache {
         }
     }
 
-    /// The current index; reloads it first if it is stale or older than the refresh
-    /// interval. If reloading fails the last index is returned (and the cache marked
-    /// unhealthy); only with no index ever loaded is the failure returned.
+    /// The current index; reloads it first if it is stale (a change was made here),
+    /// or if the follower has not reloaded it for two intervals. If reloading fails
+    /// the last index is returned (and the cache marked unhealthy); only with no index
+    /// ever loaded is the failure returned.
     pub async fn index(&self) -> Result<Arc<AreaIndex>, StoreError> {
         if let Some(l) = self.fresh().await {
             return Ok(l.index);
@@ -100,9 +101,11 @@ impl ActivationCache {
             .read()
             .await
             .as_ref()
+            // The follower reloads every interval; a decision waits for a reload
+            // only after a local change, or if the follower fell behind.
             .filter(|l| {
                 l.generation == self.inner.generation.load(Ordering::Acquire)
-                    && l.at.elapsed() < self.inner.refresh
+                    && l.at.elapsed() < 2 * self.inner.refresh
             })
             .cloned()
     }
