@@ -61,6 +61,9 @@ pub enum Reason {
     UpstreamTimeout,
     UpstreamError,
     PatientNotFound,
+    // load
+    RateLimited,
+    Overloaded,
     // audit queries
     QueryTimeRangeInvalid,
     QueryFilterInvalid,
@@ -134,6 +137,8 @@ impl Reason {
         Reason::UpstreamTimeout,
         Reason::UpstreamError,
         Reason::PatientNotFound,
+        Reason::RateLimited,
+        Reason::Overloaded,
         Reason::QueryTimeRangeInvalid,
         Reason::QueryFilterInvalid,
         Reason::PageSizeInvalid,
@@ -205,6 +210,8 @@ impl Reason {
             Reason::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Reason::UpstreamError => "UPSTREAM_ERROR",
             Reason::PatientNotFound => "PATIENT_NOT_FOUND",
+            Reason::RateLimited => "RATE_LIMITED",
+            Reason::Overloaded => "OVERLOADED",
             Reason::QueryTimeRangeInvalid => "QUERY_TIME_RANGE_INVALID",
             Reason::QueryFilterInvalid => "QUERY_FILTER_INVALID",
             Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",

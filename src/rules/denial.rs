@@ -10,6 +10,10 @@ use crate::domain::{Reason, Violation};
 /// `ErrorInfo.domain` of every denial.
 pub const ERROR_DOMAIN: &str = "onshi.gateway";
 
+/// Violation metadata naming how long the caller should wait before trying again
+/// (milliseconds); a denial that carries it also carries a `google.rpc.RetryInfo`.
+pub const RETRY_AFTER_MS: &str = "retry_after_ms";
+
 pub fn code_of(reason: Reason) -> Code {
     use Reason::*;
     match reason {
@@ -32,6 +36,7 @@ pub fn code_of(reason: Reason) -> Code {
         | AuditUnavailable
         | UpstreamUnavailable => Code::Unavailable,
         UpstreamTimeout => Code::DeadlineExceeded,
+        RateLimited | Overloaded => Code::ResourceExhausted,
         UpstreamError => Code::Internal,
         _ => Code::InvalidArgument,
     }
@@ -49,9 +54,13 @@ pub fn status_of(v: &Violation) -> Status {
     if !v.field.is_empty() {
         metadata.insert("field".into(), v.field.clone());
     }
+    let retry_after_ms: Option<u64> = metadata.get(RETRY_AFTER_MS).and_then(|ms| ms.parse().ok());
     let mut details = ErrorDetails::with_error_info(v.reason.as_str(), ERROR_DOMAIN, metadata);
     if !v.field.is_empty() {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    if let Some(ms) = retry_after_ms {
+        details.set_retry_info(Some(std::time::Duration::from_millis(ms)));
     }
     Status::with_error_details(code_of(v.reason), v.description.clone(), details)
 }
@@ -81,6 +90,21 @@ mod tests {
         );
         let bad = status.get_details_bad_request().expect("bad request");
         assert_eq!(bad.field_violations[0].field, "insured.insurer_number");
+    }
+
+    #[test]
+    fn a_retry_delay_becomes_retry_info() {
+        let v = Violation::new(Reason::RateLimited, "", "slow down").with(RETRY_AFTER_MS, "1250");
+        let status = status_of(&v);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(
+            retry.retry_delay,
+            Some(std::time::Duration::from_millis(1250))
+        );
+        assert!(status.get_details_bad_request().is_none());
+        let plain = status_of(&Violation::new(Reason::UpstreamTimeout, "", "late"));
+        assert!(plain.get_details_retry_info().is_none());
     }
 
     #[test]
