@@ -87,6 +87,16 @@ pub struct ServeArgs {
     /// Calls in flight to the upstream at once.
     #[arg(long, env = "ONSHI_UPSTREAM_MAX_IN_FLIGHT", default_value_t = 256)]
     pub upstream_max_in_flight: usize,
+    /// Patient-data calls a second per facility; beyond, RATE_LIMITED (0: no limit).
+    #[arg(long, env = "ONSHI_FACILITY_RATE_PER_SEC", default_value_t = crate::config::DEFAULT_FACILITY_RATE_PER_SEC)]
+    pub facility_rate_per_sec: u32,
+    /// Calls a facility may make at once above its rate.
+    #[arg(long, env = "ONSHI_FACILITY_BURST", default_value_t = crate::config::DEFAULT_FACILITY_BURST)]
+    pub facility_burst: u32,
+    /// Patient-data calls in flight over the whole gateway; more are refused at once
+    /// with OVERLOADED (0: no bound).
+    #[arg(long, env = "ONSHI_MAX_IN_FLIGHT", default_value_t = crate::config::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
     /// How long a search may be named by later requests (seconds).
     #[arg(long, env = "ONSHI_SEARCH_TTL_SECS", default_value_t = 1800)]
     pub search_ttl_secs: u64,
@@ -312,6 +322,9 @@ impl ServeArgs {
             },
             upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
             upstream_max_in_flight: self.upstream_max_in_flight,
+            facility_rate_per_sec: self.facility_rate_per_sec,
+            facility_burst: self.facility_burst,
+            max_in_flight: self.max_in_flight,
             search_ttl: Duration::from_secs(self.search_ttl_secs),
             activation_refresh: Duration::from_millis(self.activation_refresh_ms),
             audit: BatchConfig {

@@ -21,6 +21,13 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 /// The documented default port for terminals.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
+/// `serve`'s per-facility rate (calls a second) and burst; see `facility_rate_per_sec`.
+pub const DEFAULT_FACILITY_RATE_PER_SEC: u32 = 20;
+pub const DEFAULT_FACILITY_BURST: u32 = 40;
+
+/// The documented default bound on patient-data calls in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
 #[derive(Debug, Clone)]
 pub enum UpstreamTarget {
     /// The built-in simulator, served in-process on a loopback port.
@@ -52,6 +59,16 @@ pub struct GatewayConfig {
     pub identity: IdentitySource,
     pub upstream_timeout: Duration,
     pub upstream_max_in_flight: usize,
+    /// Patient-data calls a second each facility may make (its token bucket's refill);
+    /// beyond, RATE_LIMITED. 0: no per-facility limit, which is this embedded default
+    /// (tests and the benchmark call from one facility far faster); `serve` sets
+    /// `DEFAULT_FACILITY_RATE_PER_SEC`.
+    pub facility_rate_per_sec: u32,
+    /// Calls a facility may make at once above its rate (its bucket's size, at least 1).
+    pub facility_burst: u32,
+    /// Patient-data calls in flight over the whole gateway; more are refused at once
+    /// with OVERLOADED rather than queued. 0: no bound.
+    pub max_in_flight: usize,
     /// How long a search may be named by later requests.
     pub search_ttl: Duration,
     /// Bound on how long a change made outside this process takes to be seen.
@@ -97,6 +114,9 @@ impl Default for GatewayConfig {
             identity: IdentitySource::Unconfigured,
             upstream_timeout: Duration::from_secs(5),
             upstream_max_in_flight: 256,
+            facility_rate_per_sec: 0,
+            facility_burst: DEFAULT_FACILITY_BURST,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             search_ttl: Duration::from_secs(30 * 60),
             activation_refresh: Duration::from_secs(1),
             audit: BatchConfig::default(),

@@ -1,11 +1,15 @@
 //! The request path, top to bottom, for every patient-data RPC:
 //!
 //! ```text
-//! audit ─ identity ─ activation ─ identification ─ consent ─ [search recorder] ─ upstream
+//! audit ─ identity ─ rate limit ─ in-flight bound ─ activation ─ identification ─ consent
+//!       ─ [search recorder] ─ upstream
 //! ```
 //!
 //! The audit layer is outermost so that a denial by any rule is recorded too, and so
 //! that nothing (data or denial) reaches the caller before its record is committed.
+//! The per-facility rate limit needs the facility the identity rule establishes; the
+//! in-flight bound comes after it, so a facility over its rate never takes a slot, and
+//! before everything that reads a store or calls the upstream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,11 +21,14 @@ use tower::{Service, ServiceBuilder};
 use crate::activation_cache::ActivationCache;
 use crate::audit::{AuditLayer, AuditWriter};
 use crate::clock::SharedClock;
+use crate::config::GatewayConfig;
 use crate::proto::SearchPatientsRequest;
 use crate::rules::activation::ActivationRule;
+use crate::rules::concurrency::{InFlightLayer, InFlightLimit};
 use crate::rules::consent::ConsentRule;
 use crate::rules::identification::IdentificationRule;
 use crate::rules::identity::{IdentityRule, IdentitySource};
+use crate::rules::rate_limit::{FacilityLimiter, RateLimitRule};
 use crate::rules::search_recorder::SearchRecorder;
 use crate::rules::{PatientRequest, RuleLayer};
 use crate::store::SearchLedger;
@@ -37,6 +44,27 @@ pub struct Deps {
     pub audit: AuditWriter,
     pub upstream: Upstream,
     pub clock: SharedClock,
+    pub limits: Limits,
+}
+
+/// The load limits, shared by every patient-data RPC: each facility's token bucket
+/// and the gateway's slots for calls in flight. Either may be off.
+#[derive(Clone, Default)]
+pub struct Limits {
+    pub facility_rate: Option<FacilityLimiter>,
+    pub in_flight: Option<InFlightLimit>,
+}
+
+impl Limits {
+    pub fn from_config(config: &GatewayConfig) -> Limits {
+        Limits {
+            facility_rate: FacilityLimiter::new(
+                config.facility_rate_per_sec,
+                config.facility_burst,
+            ),
+            in_flight: InFlightLimit::new(config.max_in_flight),
+        }
+    }
 }
 
 pub type Guarded<M> =
@@ -56,6 +84,13 @@ where
     let stack = ServiceBuilder::new()
         .layer(AuditLayer::new(deps.audit.clone(), deps.clock.clone()))
         .layer(RuleLayer(IdentityRule::new(deps.identity)))
+        .option_layer(
+            deps.limits
+                .facility_rate
+                .clone()
+                .map(|limiter| RuleLayer(RateLimitRule::new(limiter, deps.clock.clone()))),
+        )
+        .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
         .layer(RuleLayer(ActivationRule::new(
             deps.activations.clone(),
             deps.clock.clone(),

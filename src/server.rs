@@ -166,6 +166,7 @@ pub async fn start_with_audit(
         activations: activations.clone(),
         ledger: store.clone(),
         search_ttl: config.search_ttl,
+        limits: crate::pipeline::Limits::from_config(&config),
         audit,
         upstream,
     };

@@ -2,12 +2,14 @@
 //! `crate::pipeline` stacks them in order.
 
 pub mod activation;
+pub mod concurrency;
 pub mod consent;
 pub mod denial;
 pub mod identification;
 pub mod identity;
 pub mod note;
 pub mod patient_request;
+pub mod rate_limit;
 pub mod search_recorder;
 
 use std::future::Future;
