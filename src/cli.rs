@@ -14,6 +14,7 @@ use crate::config::{
 };
 use crate::rules::identity::IdentitySource;
 use crate::store::StoreLocation;
+use crate::tls::TlsFiles;
 
 /// Input a command refuses (a flag, a file's rows, or the service's INVALID_ARGUMENT):
 /// printed with what is at fault, exit code 2.
@@ -54,6 +55,9 @@ pub enum Command {
     /// Read the access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Certificates for mutual TLS.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Load and inspect the facility registry: which municipality each facility is in.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -78,6 +82,11 @@ pub struct ServeArgs {
     pub upstream: Option<String>,
     #[command(flatten)]
     pub population: PopulationArgs,
+    /// Mutual TLS: a directory with server.pem, server.key, facility-ca.pem and
+    /// operator-ca.pem (as `certs dev` writes). Facilities are then identified by
+    /// their certificates.
+    #[arg(long, env = "ONSHI_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
     /// DEVELOPMENT ONLY: take the calling facility from `x-onshi-dev-facility` metadata.
     #[arg(long, env = "ONSHI_DEV_IDENTITY_FROM_METADATA")]
     pub dev_identity_from_metadata: bool,
@@ -176,6 +185,23 @@ pub struct UpstreamArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub population: PopulationArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a DEVELOPMENT PKI in a directory: CAs for the gateway, facilities and
+    /// operators, the gateway's certificate, facility and operator certificates.
+    /// Serve with it: `serve --tls-dir DIR`.
+    Dev(CertsDevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsDevArgs {
+    #[arg(long, default_value = "certs")]
+    pub dir: PathBuf,
+    /// Facility codes to issue certificates for (default: the demo's facilities).
+    #[arg(long, value_delimiter = ',')]
+    pub facility: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,11 +341,12 @@ impl ServeArgs {
                     population: self.population.population,
                 },
             },
-            identity: if self.dev_identity_from_metadata {
-                IdentitySource::DevelopmentMetadata
-            } else {
-                IdentitySource::Unconfigured
+            identity: match (&self.tls_dir, self.dev_identity_from_metadata) {
+                (_, true) => IdentitySource::DevelopmentMetadata,
+                (Some(_), false) => IdentitySource::Certificate,
+                (None, false) => IdentitySource::Unconfigured,
             },
+            tls: self.tls_dir.as_deref().map(TlsFiles::in_dir),
             upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
             upstream_max_in_flight: self.upstream_max_in_flight,
             facility_rate_per_sec: self.facility_rate_per_sec,

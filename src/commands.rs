@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{DemoArgs, UpstreamArgs};
+use crate::cli::{CertsDevArgs, DemoArgs, UpstreamArgs};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::rules::identity::IdentitySource;
@@ -94,5 +94,26 @@ pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
     stop_signal().await;
     let _ = tx.send(());
     handle.await??;
+    Ok(())
+}
+
+pub fn certs_dev(args: CertsDevArgs) -> anyhow::Result<()> {
+    let facilities: Vec<String> = if args.facility.is_empty() {
+        crate::registry::DEMO_FACILITIES
+            .iter()
+            .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n).to_string())
+            .collect()
+    } else {
+        args.facility.clone()
+    };
+    let pki = crate::tls::dev_ca::DevPki::generate()?;
+    for path in pki.write(&args.dir, &facilities)? {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "DEVELOPMENT certificates: the CA keys are not kept, so no more certificates can be issued from these CAs.\n\
+         Serve with them: onshi-gateway serve --tls-dir {}",
+        args.dir.display()
+    );
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::audit::BatchConfig;
 use crate::rules::identity::IdentitySource;
 use crate::store::StoreLocation;
+use crate::tls::TlsFiles;
 
 /// Access records are kept five years by default, as long as the medical records
 /// they concern (医師法 第24条); see docs/audit.md.
@@ -57,6 +58,9 @@ pub struct GatewayConfig {
     pub audit_retention: Duration,
     pub upstream: UpstreamTarget,
     pub identity: IdentitySource,
+    /// Mutual TLS on both listeners; with it, facilities are identified by their
+    /// certificates and the development identity mode is refused.
+    pub tls: Option<TlsFiles>,
     pub upstream_timeout: Duration,
     pub upstream_max_in_flight: usize,
     /// Patient-data calls a second each facility may make (its token bucket's refill);
@@ -112,6 +116,7 @@ impl Default for GatewayConfig {
                 population: 100_000,
             },
             identity: IdentitySource::Unconfigured,
+            tls: None,
             upstream_timeout: Duration::from_secs(5),
             upstream_max_in_flight: 256,
             facility_rate_per_sec: 0,

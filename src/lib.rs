@@ -26,4 +26,5 @@ pub mod registry_cli;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod upstream;

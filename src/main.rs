@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use onshi_gateway::cli::{AuditCommand, Cli, Command, InvalidInput, RegistryCommand};
+use onshi_gateway::cli::{AuditCommand, CertsCommand, Cli, Command, InvalidInput, RegistryCommand};
 use onshi_gateway::clock::SystemClock;
 use onshi_gateway::{activation_cli, audit_cli, commands, registry_cli};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
+        Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,
         Command::Registry(RegistryCommand::Show(args)) => registry_cli::show(args).await,
     };

@@ -29,6 +29,8 @@ use crate::proto::medical_information_service_server::MedicalInformationServiceS
 use crate::proto::qualification_service_server::QualificationServiceServer;
 use crate::rules::identity::IdentitySource;
 use crate::store::{self, AuditStore, Store};
+use crate::tls::TlsFiles;
+use crate::tls::operator_auth::OperatorAuthLayer;
 use crate::upstream::simulator::{self, Population, Simulator};
 use crate::upstream::{Upstream, UpstreamConfig};
 
@@ -89,6 +91,11 @@ pub async fn start_with_audit(
     clock: SharedClock,
     audit: Option<Arc<dyn AuditStore>>,
 ) -> anyhow::Result<RunningGateway> {
+    if config.tls.is_some() && config.identity == IdentitySource::DevelopmentMetadata {
+        anyhow::bail!(
+            "--dev-identity-from-metadata is refused with TLS: facilities are identified by their certificates"
+        );
+    }
     if config.identity == IdentitySource::DevelopmentMetadata {
         tracing::warn!(
             "DEVELOPMENT IDENTITY MODE: the calling facility is taken from `x-onshi-dev-facility` metadata, \
@@ -208,8 +215,14 @@ pub async fn start_with_audit(
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel();
     stop.push(tx);
+    let mut terminals = Server::builder();
+    if let Some(tls) = &config.tls {
+        terminals = terminals
+            .tls_config(tls.terminal()?)
+            .context("the terminal listener's TLS configuration")?;
+    }
     let server = tokio::spawn(
-        Server::builder()
+        terminals
             .http2_max_pending_accept_reset_streams(Some(64))
             .max_concurrent_streams(Some(256))
             .add_service(health)
@@ -234,7 +247,8 @@ pub async fn start_with_audit(
     let mut admin_server = None;
     if let Some(listen) = config.admin_listen {
         let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
-        let (bound, stop_admin, server) = start_admin(listen, store.clone(), admin).await?;
+        let (bound, stop_admin, server) =
+            start_admin(listen, store.clone(), admin, config.tls.as_ref()).await?;
         admin_addr = Some(bound);
         stop.push(stop_admin);
         admin_server = Some(server);
@@ -283,8 +297,9 @@ async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
     activations: ActivationAdmin,
+    tls: Option<&TlsFiles>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
-    if !listen.ip().is_loopback() {
+    if !listen.ip().is_loopback() && tls.is_none() {
         tracing::warn!(%listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
     }
     let listener = TcpListener::bind(listen)
@@ -295,8 +310,17 @@ async fn start_admin(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.operators()?)
+            .context("the operators' listener's TLS configuration")?;
+    }
     let server = tokio::spawn(
-        Server::builder()
+        builder
+            .layer(OperatorAuthLayer {
+                enforce: tls.is_some(),
+            })
             .add_service(reflection)
             .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
             .add_service(ActivationAdminServiceServer::new(activations))

@@ -440,3 +440,83 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
         "{log}"
     );
 }
+
+#[test]
+fn certs_dev_writes_a_pki_the_gateway_serves_with() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let certs = dir.path().join("certs");
+    let out = bin()
+        .args(["certs", "dev", "--dir"])
+        .arg(&certs)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "server-ca.pem",
+        "facility-ca.pem",
+        "operator-ca.pem",
+        "server.pem",
+        "server.key",
+        "operator-activation-manager.pem",
+        "operator-auditor.key",
+    ] {
+        assert!(certs.join(file).is_file(), "{file}");
+    }
+    let miyagi = onshi_gateway::demo::facility(
+        4,
+        onshi_gateway::domain::facility::FacilityKind::Medical,
+        1001,
+    );
+    assert!(certs.join(format!("facility-{miyagi}.pem")).is_file());
+
+    // The gateway starts with them; the development identity mode is refused with them.
+    let refused = bin()
+        .args([
+            "serve",
+            "--dev-identity-from-metadata",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-dir")
+        .arg(&certs)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused with TLS"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let port = free_port();
+    let mut gateway = Killed(
+        bin()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--tls-dir")
+            .arg(&certs)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starts"),
+    );
+    wait_listening(port, &mut gateway.0);
+}

@@ -83,6 +83,8 @@ pub enum Reason {
     MunicipalityUnknown,
     FacilityNotInRegistry,
     ChangeAuthorMissing,
+    FacilityMismatch,
+    OperatorRoleRequired,
 }
 
 impl Reason {
@@ -156,6 +158,8 @@ impl Reason {
         Reason::MunicipalityUnknown,
         Reason::FacilityNotInRegistry,
         Reason::ChangeAuthorMissing,
+        Reason::FacilityMismatch,
+        Reason::OperatorRoleRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -229,6 +233,8 @@ impl Reason {
             Reason::MunicipalityUnknown => "MUNICIPALITY_UNKNOWN",
             Reason::FacilityNotInRegistry => "FACILITY_NOT_IN_REGISTRY",
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
+            Reason::FacilityMismatch => "FACILITY_MISMATCH",
+            Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
         }
     }
 }

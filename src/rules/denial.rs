@@ -23,6 +23,8 @@ pub fn code_of(reason: Reason) -> Code {
         | FacilityCodeFeeTable
         | FacilityCodeCheckDigit => Code::Unauthenticated,
         AreaNotActivated
+        | FacilityMismatch
+        | OperatorRoleRequired
         | FacilityNotInRegistry
         | SearchFacilityMismatch
         | PatientNotInSearch

@@ -7,6 +7,7 @@ use super::{Note, PatientRequest, Rule};
 use crate::domain::facility::{FacilityCode, parse_facility_code};
 use crate::domain::staff::evaluate_staff;
 use crate::domain::{Reason, Violation};
+use crate::tls::{Peer, peer_of};
 
 /// The metadata key read in development mode only.
 pub const DEV_FACILITY_HEADER: &str = "x-onshi-dev-facility";
@@ -19,6 +20,8 @@ pub enum IdentitySource {
     /// DEVELOPMENT ONLY: the facility code is taken from the `x-onshi-dev-facility`
     /// metadata, which any caller can set.
     DevelopmentMetadata,
+    /// The facility is the one the verified client certificate names (mutual TLS).
+    Certificate,
 }
 
 /// The caller's facility, as established by this rule, for the rules after it.
@@ -62,6 +65,43 @@ impl IdentityRule {
                         )
                     })?;
                 parse_facility_code("", raw).map_err(|v| v.with("metadata", DEV_FACILITY_HEADER))
+            }
+            IdentitySource::Certificate => {
+                let certs = req.peer_certs().ok_or_else(|| {
+                    Violation::new(
+                        Reason::FacilityUnidentified,
+                        "",
+                        "no client certificate: terminals must connect with their facility certificate",
+                    )
+                })?;
+                let leaf = certs.first().ok_or_else(|| {
+                    Violation::new(Reason::FacilityUnidentified, "", "no client certificate")
+                })?;
+                let facility = match peer_of(leaf.as_ref())? {
+                    Peer::Facility(f) => f,
+                    Peer::Operator { .. } => {
+                        return Err(Violation::new(
+                            Reason::FacilityUnidentified,
+                            "",
+                            "an operator certificate cannot call the terminal services",
+                        ));
+                    }
+                };
+                // What the request says about the caller is never believed; if it
+                // contradicts the certificate, the call is refused rather than guessed.
+                if let Some(claimed) = req.metadata().get(DEV_FACILITY_HEADER)
+                    && claimed.to_str().ok().map(str::trim) != Some(facility.as_str())
+                {
+                    return Err(Violation::new(
+                        Reason::FacilityMismatch,
+                        "",
+                        format!(
+                            "the request claims another facility than the certificate's {facility}"
+                        ),
+                    )
+                    .with("facility", facility.to_string()));
+                }
+                Ok(facility)
             }
         }
     }

@@ -1,0 +1,126 @@
+//! On the operators' listener, which method which operator role may call:
+//! activation changes need `activation-manager`; reading activations either role;
+//! the access log needs `auditor`. Checked on the HTTP request, before any service
+//! sees it, from the client certificate the TLS handshake verified.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tower::{Layer, Service};
+
+use super::peer::{OperatorRole, Peer, peer_of};
+use crate::domain::{Reason, Violation};
+use crate::rules::status_of;
+
+const CHANGES: [&str; 4] = [
+    "/onshi.v1.ActivationAdminService/CreateActivation",
+    "/onshi.v1.ActivationAdminService/AddAreas",
+    "/onshi.v1.ActivationAdminService/ExtendWindow",
+    "/onshi.v1.ActivationAdminService/EndEarly",
+];
+
+/// The roles allowed to call `path`; `None`: any verified operator (reflection).
+pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
+    if CHANGES.contains(&path) {
+        Some(&[OperatorRole::ActivationManager])
+    } else if path.starts_with("/onshi.v1.ActivationAdminService/") {
+        Some(&[OperatorRole::ActivationManager, OperatorRole::Auditor])
+    } else if path.starts_with("/onshi.v1.AuditService/") {
+        Some(&[OperatorRole::Auditor])
+    } else {
+        None
+    }
+}
+
+/// Why `peer` may not call `path`, if it may not.
+pub fn refusal(path: &str, peer: Result<Peer, Violation>) -> Option<Violation> {
+    let roles = roles_for(path)?;
+    match peer {
+        Ok(Peer::Operator { role, .. }) if roles.contains(&role) => None,
+        Ok(Peer::Operator { role, id }) => Some(
+            Violation::new(
+                Reason::OperatorRoleRequired,
+                "",
+                format!(
+                    "{path} needs the role {}; operator {id} has {}",
+                    roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    role.as_str()
+                ),
+            )
+            .with("role", role.as_str()),
+        ),
+        Ok(Peer::Facility(f)) => Some(Violation::new(
+            Reason::OperatorRoleRequired,
+            "",
+            format!("facility {f} cannot call the operators' services"),
+        )),
+        Err(v) => Some(v),
+    }
+}
+
+/// Enforced with TLS; without it (development, loopback) there is no certificate
+/// to read and every call passes.
+#[derive(Clone, Default)]
+pub struct OperatorAuthLayer {
+    pub enforce: bool,
+}
+
+impl<S> Layer<S> for OperatorAuthLayer {
+    type Service = OperatorAuth<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        OperatorAuth {
+            inner,
+            enforce: self.enforce,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OperatorAuth<S> {
+    inner: S,
+    enforce: bool,
+}
+
+impl<S, B, R> Service<http::Request<B>> for OperatorAuth<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>> + Send,
+    S::Future: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !self.enforce {
+            return Box::pin(self.inner.call(req));
+        }
+        let peer = req
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|i| i.peer_certs())
+            .and_then(|certs| certs.first().map(|c| peer_of(c.as_ref())))
+            .unwrap_or_else(|| {
+                Err(Violation::new(
+                    Reason::FacilityUnidentified,
+                    "",
+                    "no client certificate",
+                ))
+            });
+        if let Some(v) = refusal(req.uri().path(), peer) {
+            let response = status_of(&v).into_http();
+            return Box::pin(async move { Ok(response) });
+        }
+        Box::pin(self.inner.call(req))
+    }
+}

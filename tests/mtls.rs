@@ -1,0 +1,341 @@
+//! Mutual TLS end to end: facilities are who their certificates say, whatever the
+//! request claims; operators' roles decide which admin methods they reach; anything
+//! else is refused at the handshake or with a specific reason.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use onshi_gateway::clock::ManualClock;
+use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
+use onshi_gateway::domain::facility::FacilityKind;
+use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
+use onshi_gateway::proto::audit_service_client::AuditServiceClient;
+use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::proto::*;
+use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
+use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::tls::dev_ca::{DevPki, Issued};
+use onshi_gateway::tls::{OperatorRole, TlsFiles};
+use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use tonic::Code;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+struct Tls {
+    gateway: RunningGateway,
+    pki: DevPki,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(identity: IdentitySource) -> anyhow::Result<Tls> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = DevPki::generate().expect("pki");
+    pki.write(&dir.path().join("certs"), &[]).expect("written");
+    let config = GatewayConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: dir.path().to_path_buf(),
+        upstream: UpstreamTarget::Builtin {
+            seed: 7,
+            population: POPULATION,
+        },
+        identity,
+        tls: Some(TlsFiles::in_dir(&dir.path().join("certs"))),
+        upstream_timeout: Duration::from_secs(2),
+        ..GatewayConfig::default()
+    };
+    let gateway = server::start(config, ManualClock::new(jst_at(2022, 3, 20, 10, 0))).await?;
+    Ok(Tls {
+        gateway,
+        pki,
+        _dir: dir,
+    })
+}
+
+async fn channel(
+    addr: std::net::SocketAddr,
+    pki: &DevPki,
+    client: Option<&Issued>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.server_ca.cert_pem))
+        .domain_name("localhost");
+    if let Some(c) = client {
+        tls = tls.identity(Identity::from_pem(&c.cert_pem, &c.key_pem));
+    }
+    Channel::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+async fn terminal(t: &Tls, client: &Issued) -> QualificationServiceClient<Channel> {
+    QualificationServiceClient::new(
+        channel(t.gateway.addr, &t.pki, Some(client))
+            .await
+            .expect("connects"),
+    )
+}
+
+fn demo_lookup() -> LookupQualificationRequest {
+    lookup(InsuredNumber {
+        insurer_number: DEMO_PATIENT.insurer_number.into(),
+        symbol: DEMO_PATIENT.symbol.into(),
+        number: DEMO_PATIENT.number.into(),
+        branch: DEMO_PATIENT.branch.into(),
+    })
+}
+
+async fn activate_fukushima(t: &Tls) {
+    let manager = t
+        .pki
+        .operator_ca
+        .operator(OperatorRole::ActivationManager, "op-1")
+        .expect("cert");
+    let admin = t.gateway.admin_addr.expect("admin");
+    let mut operators = ActivationAdminServiceClient::new(
+        channel(admin, &t.pki, Some(&manager))
+            .await
+            .expect("connects"),
+    );
+    operators
+        .create_activation(CreateActivationRequest {
+            event: "令和4年福島沖地震".into(),
+            areas: Some(Areas {
+                prefectures: vec!["04".into(), "07".into()],
+                ..Areas::default()
+            }),
+            window: Some(WindowSpec {
+                form: Some(window_spec::Form::OneWeekFrom("2022-03-17".into())),
+            }),
+            change: Some(ChangeContext {
+                author: "op-1".into(),
+                ..ChangeContext::default()
+            }),
+        })
+        .await
+        .expect("an activation manager may create");
+}
+
+#[tokio::test]
+async fn the_facility_is_the_certificates_and_a_tokyo_clinic_cannot_pass_as_miyagi() {
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    activate_fukushima(&t).await;
+    let miyagi = miyagi_clinic().to_string();
+    let tokyo = tokyo_clinic().to_string();
+
+    let mut clinic = terminal(&t, &t.pki.facility_ca.facility(&miyagi).expect("cert")).await;
+    clinic
+        .lookup_qualification(demo_lookup())
+        .await
+        .expect("Miyagi is activated and its certificate says so");
+    let record = t
+        .gateway
+        .store
+        .chain_records(&t.gateway.chain_id, 0, 100)
+        .await
+        .expect("log")
+        .pop()
+        .expect("a record");
+    assert_eq!(record.record.facility.as_deref(), Some(miyagi.as_str()));
+
+    let mut impostor = terminal(&t, &t.pki.facility_ca.facility(&tokyo).expect("cert")).await;
+    // Claiming Miyagi in metadata is refused, not believed.
+    let mut claim = tonic::Request::new(demo_lookup());
+    claim
+        .metadata_mut()
+        .insert(DEV_FACILITY_HEADER, miyagi.parse().expect("ascii"));
+    assert_denied(
+        impostor.lookup_qualification(claim).await,
+        Code::PermissionDenied,
+        "FACILITY_MISMATCH",
+    );
+    // Without a claim it is what it is: Tokyo, not activated.
+    assert_denied(
+        impostor.lookup_qualification(demo_lookup()).await,
+        Code::PermissionDenied,
+        "AREA_NOT_ACTIVATED",
+    );
+    // Claiming its own code is harmless.
+    let mut own = tonic::Request::new(demo_lookup());
+    own.metadata_mut()
+        .insert(DEV_FACILITY_HEADER, tokyo.parse().expect("ascii"));
+    assert_denied(
+        impostor.lookup_qualification(own).await,
+        Code::PermissionDenied,
+        "AREA_NOT_ACTIVATED",
+    );
+}
+
+#[tokio::test]
+async fn bad_certificates_are_refused_at_the_handshake_or_by_reason() {
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    activate_fukushima(&t).await;
+    let addr = t.gateway.addr;
+
+    // No client certificate: the handshake (or the first call) fails.
+    let no_cert = match channel(addr, &t.pki, None).await {
+        Ok(c) => QualificationServiceClient::new(c)
+            .lookup_qualification(demo_lookup())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(
+        no_cert.is_err(),
+        "a call without a client certificate must fail"
+    );
+
+    // A certificate from another CA (the operators') is not a facility's.
+    let operator = t
+        .pki
+        .operator_ca
+        .operator(OperatorRole::Auditor, "a")
+        .expect("cert");
+    let foreign = match channel(addr, &t.pki, Some(&operator)).await {
+        Ok(c) => QualificationServiceClient::new(c)
+            .lookup_qualification(demo_lookup())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(
+        foreign.is_err(),
+        "an operator certificate must not reach the terminal services"
+    );
+
+    // Expired.
+    let expired = t
+        .pki
+        .facility_ca
+        .facility_until(
+            &miyagi_clinic().to_string(),
+            rcgen::date_time_ymd(2021, 1, 1),
+        )
+        .expect("cert");
+    let old = match channel(addr, &t.pki, Some(&expired)).await {
+        Ok(c) => QualificationServiceClient::new(c)
+            .lookup_qualification(demo_lookup())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(old.is_err(), "an expired certificate must be refused");
+
+    // From the right CA but naming a code whose check digit is wrong.
+    let code = miyagi_clinic().to_string();
+    let wrong = format!("{}{}", &code[..9], (code.as_bytes()[9] - b'0' + 1) % 10);
+    let mut bad = terminal(&t, &t.pki.facility_ca.facility(&wrong).expect("cert")).await;
+    assert_denied(
+        bad.lookup_qualification(demo_lookup()).await,
+        Code::Unauthenticated,
+        "FACILITY_CODE_CHECK_DIGIT",
+    );
+
+    // From the right CA but naming no facility at all.
+    let nameless = t
+        .pki
+        .facility_ca
+        .client_with_uris(&["https://example.invalid/"])
+        .expect("cert");
+    let mut nobody = terminal(&t, &nameless).await;
+    assert_denied(
+        nobody.lookup_qualification(demo_lookup()).await,
+        Code::Unauthenticated,
+        "FACILITY_UNIDENTIFIED",
+    );
+}
+
+#[tokio::test]
+async fn operator_roles_decide_the_admin_methods_and_facilities_never_reach_them() {
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    let admin = t.gateway.admin_addr.expect("admin");
+    let auditor = t
+        .pki
+        .operator_ca
+        .operator(OperatorRole::Auditor, "aud-1")
+        .expect("cert");
+    let manager = t
+        .pki
+        .operator_ca
+        .operator(OperatorRole::ActivationManager, "op-1")
+        .expect("cert");
+
+    let create = || CreateActivationRequest {
+        event: "e".into(),
+        areas: Some(Areas {
+            prefectures: vec!["04".into()],
+            ..Areas::default()
+        }),
+        window: Some(WindowSpec {
+            form: Some(window_spec::Form::OneWeekFrom("2022-03-17".into())),
+        }),
+        change: Some(ChangeContext {
+            author: "someone".into(),
+            ..ChangeContext::default()
+        }),
+    };
+    let auditor_channel = channel(admin, &t.pki, Some(&auditor))
+        .await
+        .expect("connects");
+    assert_denied(
+        ActivationAdminServiceClient::new(auditor_channel.clone())
+            .create_activation(create())
+            .await,
+        Code::PermissionDenied,
+        "OPERATOR_ROLE_REQUIRED",
+    );
+    // An auditor may read activations and the access log.
+    ActivationAdminServiceClient::new(auditor_channel.clone())
+        .list_activations(ListActivationsRequest {})
+        .await
+        .expect("auditors read activations");
+    AuditServiceClient::new(auditor_channel)
+        .query_access_log(QueryAccessLogRequest::default())
+        .await
+        .expect("auditors read the log");
+
+    let manager_channel = channel(admin, &t.pki, Some(&manager))
+        .await
+        .expect("connects");
+    ActivationAdminServiceClient::new(manager_channel.clone())
+        .create_activation(create())
+        .await
+        .expect("a manager creates");
+    assert_denied(
+        AuditServiceClient::new(manager_channel)
+            .query_access_log(QueryAccessLogRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "OPERATOR_ROLE_REQUIRED",
+    );
+
+    // A facility certificate is not from the operators' CA: no admin method at all.
+    let clinic = t
+        .pki
+        .facility_ca
+        .facility(&facility(4, FacilityKind::Medical, 1001).to_string())
+        .expect("cert");
+    let refused = match channel(admin, &t.pki, Some(&clinic)).await {
+        Ok(c) => ActivationAdminServiceClient::new(c)
+            .list_activations(ListActivationsRequest {})
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(
+        refused.is_err(),
+        "a facility certificate must not reach an admin method"
+    );
+}
+
+#[tokio::test]
+async fn development_identity_is_refused_with_tls() {
+    let err = start(IdentitySource::DevelopmentMetadata)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("refused with TLS"), "{err}");
+}
