@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::activation_admin::ActivationAdmin;
 use crate::activation_cache::ActivationCache;
+use crate::audit::facility_view::FacilityAuditView;
 use crate::audit::service::AuditQueryService;
 use crate::audit::{AuditWriter, ChainSigner, WriterTask};
 use crate::clock::SharedClock;
@@ -229,6 +230,10 @@ pub async fn start_with_audit(
             .add_service(reflection)
             .add_service(qualification)
             .add_service(medical)
+            .add_service(AuditServiceServer::new(FacilityAuditView::new(
+                AuditQueryService::new(store.clone()),
+                config.identity,
+            )))
             .serve_with_incoming_shutdown(nodelay(listener), async {
                 let _ = rx.await;
             }),

@@ -339,3 +339,65 @@ async fn development_identity_is_refused_with_tls() {
         .expect("refused");
     assert!(err.to_string().contains("refused with TLS"), "{err}");
 }
+
+#[tokio::test]
+async fn a_facility_reads_only_its_own_audit_records_on_the_terminal_listener() {
+    use tokio_stream::StreamExt;
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    activate_fukushima(&t).await;
+    let miyagi = miyagi_clinic().to_string();
+    let tokyo = tokyo_clinic().to_string();
+    let miyagi_cert = t.pki.facility_ca.facility(&miyagi).expect("cert");
+    let tokyo_cert = t.pki.facility_ca.facility(&tokyo).expect("cert");
+    terminal(&t, &miyagi_cert)
+        .await
+        .lookup_qualification(demo_lookup())
+        .await
+        .expect("allowed");
+    let _ = terminal(&t, &tokyo_cert)
+        .await
+        .lookup_qualification(demo_lookup())
+        .await;
+
+    let channel = channel(t.gateway.addr, &t.pki, Some(&miyagi_cert))
+        .await
+        .expect("connects");
+    let mut audit = AuditServiceClient::new(channel);
+    let mut pages = audit
+        .query_facility_access_log(QueryFacilityAccessLogRequest::default())
+        .await
+        .expect("its own records")
+        .into_inner();
+    let mut facilities = Vec::new();
+    while let Some(page) = pages.next().await {
+        facilities.extend(
+            page.expect("page")
+                .entries
+                .into_iter()
+                .map(|e| e.facility_code),
+        );
+    }
+    assert_eq!(
+        facilities,
+        vec![miyagi.clone()],
+        "only Miyagi's record, not Tokyo's"
+    );
+
+    assert_denied(
+        audit
+            .query_facility_access_log(QueryFacilityAccessLogRequest {
+                facility_code: tokyo,
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        "FACILITY_MISMATCH",
+    );
+    assert_denied(
+        audit
+            .query_access_log(QueryAccessLogRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "OPERATOR_ROLE_REQUIRED",
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod export;
+pub mod facility_view;
 pub mod layer;
 pub mod retention;
 pub mod service;

@@ -39,14 +39,21 @@ impl IdentityRule {
     }
 
     fn facility<M>(&self, req: &Request<M>) -> Result<FacilityCode, Violation> {
-        match self.source {
-            IdentitySource::Unconfigured => Err(Violation::new(
-                Reason::FacilityUnidentified,
-                "",
-                "the gateway has no facility identity source configured",
-            )),
-            IdentitySource::DevelopmentMetadata => {
-                let raw = req
+        facility_of(self.source, req)
+    }
+}
+
+/// The calling facility of `req` under `source`: from the verified client
+/// certificate, or (development only) from metadata.
+pub fn facility_of<M>(source: IdentitySource, req: &Request<M>) -> Result<FacilityCode, Violation> {
+    match source {
+        IdentitySource::Unconfigured => Err(Violation::new(
+            Reason::FacilityUnidentified,
+            "",
+            "the gateway has no facility identity source configured",
+        )),
+        IdentitySource::DevelopmentMetadata => {
+            let raw = req
                     .metadata()
                     .get(DEV_FACILITY_HEADER)
                     .ok_or_else(|| {
@@ -64,45 +71,44 @@ impl IdentityRule {
                             format!("`{DEV_FACILITY_HEADER}` is not ASCII"),
                         )
                     })?;
-                parse_facility_code("", raw).map_err(|v| v.with("metadata", DEV_FACILITY_HEADER))
-            }
-            IdentitySource::Certificate => {
-                let certs = req.peer_certs().ok_or_else(|| {
-                    Violation::new(
+            parse_facility_code("", raw).map_err(|v| v.with("metadata", DEV_FACILITY_HEADER))
+        }
+        IdentitySource::Certificate => {
+            let certs = req.peer_certs().ok_or_else(|| {
+                Violation::new(
+                    Reason::FacilityUnidentified,
+                    "",
+                    "no client certificate: terminals must connect with their facility certificate",
+                )
+            })?;
+            let leaf = certs.first().ok_or_else(|| {
+                Violation::new(Reason::FacilityUnidentified, "", "no client certificate")
+            })?;
+            let facility = match peer_of(leaf.as_ref())? {
+                Peer::Facility(f) => f,
+                Peer::Operator { .. } => {
+                    return Err(Violation::new(
                         Reason::FacilityUnidentified,
                         "",
-                        "no client certificate: terminals must connect with their facility certificate",
-                    )
-                })?;
-                let leaf = certs.first().ok_or_else(|| {
-                    Violation::new(Reason::FacilityUnidentified, "", "no client certificate")
-                })?;
-                let facility = match peer_of(leaf.as_ref())? {
-                    Peer::Facility(f) => f,
-                    Peer::Operator { .. } => {
-                        return Err(Violation::new(
-                            Reason::FacilityUnidentified,
-                            "",
-                            "an operator certificate cannot call the terminal services",
-                        ));
-                    }
-                };
-                // What the request says about the caller is never believed; if it
-                // contradicts the certificate, the call is refused rather than guessed.
-                if let Some(claimed) = req.metadata().get(DEV_FACILITY_HEADER)
-                    && claimed.to_str().ok().map(str::trim) != Some(facility.as_str())
-                {
-                    return Err(Violation::new(
-                        Reason::FacilityMismatch,
-                        "",
-                        format!(
-                            "the request claims another facility than the certificate's {facility}"
-                        ),
-                    )
-                    .with("facility", facility.to_string()));
+                        "an operator certificate cannot call the terminal services",
+                    ));
                 }
-                Ok(facility)
+            };
+            // What the request says about the caller is never believed; if it
+            // contradicts the certificate, the call is refused rather than guessed.
+            if let Some(claimed) = req.metadata().get(DEV_FACILITY_HEADER)
+                && claimed.to_str().ok().map(str::trim) != Some(facility.as_str())
+            {
+                return Err(Violation::new(
+                    Reason::FacilityMismatch,
+                    "",
+                    format!(
+                        "the request claims another facility than the certificate's {facility}"
+                    ),
+                )
+                .with("facility", facility.to_string()));
             }
+            Ok(facility)
         }
     }
 }
