@@ -36,6 +36,23 @@ pub async fn stop_signal() {
 }
 
 async fn serve_until_stopped(gateway: RunningGateway) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        // SIGHUP re-reads the certificates without a restart.
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangups.recv() => match gateway.reload_tls() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "TLS certificates NOT reloaded; the previous ones stay in use"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
     stop_signal().await;
     tracing::info!("stopping: draining calls and flushing the access log");
     gateway.shutdown().await

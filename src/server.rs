@@ -30,8 +30,8 @@ use crate::proto::medical_information_service_server::MedicalInformationServiceS
 use crate::proto::qualification_service_server::QualificationServiceServer;
 use crate::rules::identity::IdentitySource;
 use crate::store::{self, AuditStore, Store};
-use crate::tls::TlsFiles;
 use crate::tls::operator_auth::OperatorAuthLayer;
+use crate::tls::{self, acceptor::ReloadableTls};
 use crate::upstream::simulator::{self, Population, Simulator};
 use crate::upstream::{Upstream, UpstreamConfig};
 
@@ -44,6 +44,8 @@ pub struct RunningGateway {
     /// Prometheus `/metrics`, when configured.
     pub metrics_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    /// The certificates in use, when TLS is on: `reload_tls` re-reads them.
+    tls: Option<ReloadableTls>,
     pub store: Arc<dyn Store>,
     /// This replica's access-log chain.
     pub chain_id: String,
@@ -216,29 +218,34 @@ pub async fn start_with_audit(
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel();
     stop.push(tx);
-    let mut terminals = Server::builder();
-    if let Some(tls) = &config.tls {
-        terminals = terminals
-            .tls_config(tls.terminal()?)
-            .context("the terminal listener's TLS configuration")?;
-    }
-    let server = tokio::spawn(
-        terminals
-            .http2_max_pending_accept_reset_streams(Some(64))
-            .max_concurrent_streams(Some(256))
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(qualification)
-            .add_service(medical)
-            .add_service(AuditServiceServer::new(FacilityAuditView::new(
-                AuditQueryService::new(store.clone()),
-                config.identity,
-            )))
-            .serve_with_incoming_shutdown(nodelay(listener), async {
-                let _ = rx.await;
-            }),
-    );
-    tracing::info!(%addr, "gateway listening");
+    let tls = config
+        .tls
+        .as_ref()
+        .map(ReloadableTls::load)
+        .transpose()
+        .context("loading the TLS certificates")?;
+    let router = Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(64))
+        .max_concurrent_streams(Some(256))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(qualification)
+        .add_service(medical)
+        .add_service(AuditServiceServer::new(FacilityAuditView::new(
+            AuditQueryService::new(store.clone()),
+            config.identity,
+        )));
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let server = match &tls {
+        Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+            tls.incoming(listener, tls::acceptor::Listener::Terminal),
+            stopped,
+        )),
+        None => tokio::spawn(router.serve_with_incoming_shutdown(nodelay(listener), stopped)),
+    };
+    tracing::info!(%addr, tls = tls.is_some(), "gateway listening");
 
     let mut metrics_addr = None;
     let mut background_servers = Vec::new();
@@ -253,12 +260,13 @@ pub async fn start_with_audit(
     if let Some(listen) = config.admin_listen {
         let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
         let (bound, stop_admin, server) =
-            start_admin(listen, store.clone(), admin, config.tls.as_ref()).await?;
+            start_admin(listen, store.clone(), admin, tls.as_ref()).await?;
         admin_addr = Some(bound);
         stop.push(stop_admin);
         admin_server = Some(server);
     }
     Ok(RunningGateway {
+        tls,
         addr,
         admin_addr,
         metrics_addr,
@@ -302,7 +310,7 @@ async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
     activations: ActivationAdmin,
-    tls: Option<&TlsFiles>,
+    tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     if !listen.ip().is_loopback() && tls.is_none() {
         tracing::warn!(%listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
@@ -315,24 +323,23 @@ async fn start_admin(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let mut builder = Server::builder();
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls.operators()?)
-            .context("the operators' listener's TLS configuration")?;
-    }
-    let server = tokio::spawn(
-        builder
-            .layer(OperatorAuthLayer {
-                enforce: tls.is_some(),
-            })
-            .add_service(reflection)
-            .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
-            .add_service(ActivationAdminServiceServer::new(activations))
-            .serve_with_incoming_shutdown(nodelay(listener), async {
-                let _ = rx.await;
-            }),
-    );
+    let router = Server::builder()
+        .layer(OperatorAuthLayer {
+            enforce: tls.is_some(),
+        })
+        .add_service(reflection)
+        .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
+        .add_service(ActivationAdminServiceServer::new(activations));
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let server = match tls {
+        Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+            tls.incoming(listener, tls::acceptor::Listener::Operators),
+            stopped,
+        )),
+        None => tokio::spawn(router.serve_with_incoming_shutdown(nodelay(listener), stopped)),
+    };
     tracing::info!(%addr, "operators' services listening");
     Ok((addr, tx, server))
 }
@@ -427,6 +434,15 @@ fn spawn_retention(
 }
 
 impl RunningGateway {
+    /// Re-reads the certificate files (on SIGHUP): new connections use them, open
+    /// ones keep theirs. A failure changes nothing and says why.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
+    }
+
     /// Stops accepting, lets in-flight calls finish for up to the drain timeout (idle
     /// client connections would otherwise hold it open forever), then flushes the
     /// access log.

@@ -25,7 +25,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 struct Tls {
     gateway: RunningGateway,
     pki: DevPki,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn start(identity: IdentitySource) -> anyhow::Result<Tls> {
@@ -46,11 +46,7 @@ async fn start(identity: IdentitySource) -> anyhow::Result<Tls> {
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(jst_at(2022, 3, 20, 10, 0))).await?;
-    Ok(Tls {
-        gateway,
-        pki,
-        _dir: dir,
-    })
+    Ok(Tls { gateway, pki, dir })
 }
 
 async fn channel(
@@ -400,4 +396,58 @@ async fn a_facility_reads_only_its_own_audit_records_on_the_terminal_listener() 
         Code::PermissionDenied,
         "OPERATOR_ROLE_REQUIRED",
     );
+}
+
+#[tokio::test]
+async fn certificates_are_reloaded_without_a_restart() {
+    let mut t = start(IdentitySource::Certificate).await.expect("starts");
+    activate_fukushima(&t).await;
+    let miyagi = miyagi_clinic().to_string();
+    let old_cert = t.pki.facility_ca.facility(&miyagi).expect("cert");
+    let old_pki_channel = channel(t.gateway.addr, &t.pki, Some(&old_cert))
+        .await
+        .expect("connects");
+
+    // A new PKI replaces the files; a reload that cannot read them changes nothing.
+    let certs = t.dir.path().join("certs");
+    let new_pki = DevPki::generate().expect("pki");
+    std::fs::write(certs.join("facility-ca.pem"), "not a certificate").expect("write");
+    assert!(t.gateway.reload_tls().is_err(), "a broken file is reported");
+    QualificationServiceClient::new(
+        channel(t.gateway.addr, &t.pki, Some(&old_cert))
+            .await
+            .expect("the old certificates still work"),
+    )
+    .lookup_qualification(demo_lookup())
+    .await
+    .expect("served");
+
+    new_pki.write(&certs, &[]).expect("written");
+    t.gateway.reload_tls().expect("reloaded");
+    let new_cert = new_pki.facility_ca.facility(&miyagi).expect("cert");
+    QualificationServiceClient::new(
+        channel(t.gateway.addr, &new_pki, Some(&new_cert))
+            .await
+            .expect("the new certificates are accepted"),
+    )
+    .lookup_qualification(demo_lookup())
+    .await
+    .expect("served with the new certificates");
+    // A new connection with the old ones is refused; the open one keeps working.
+    let old_again = match channel(t.gateway.addr, &t.pki, Some(&old_cert)).await {
+        Ok(c) => QualificationServiceClient::new(c)
+            .lookup_qualification(demo_lookup())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(
+        old_again.is_err(),
+        "the replaced CA no longer admits new connections"
+    );
+    QualificationServiceClient::new(old_pki_channel)
+        .lookup_qualification(demo_lookup())
+        .await
+        .expect("an open connection keeps its session");
+    t.pki = new_pki;
 }

@@ -10,6 +10,7 @@
 //! operators to the operators' listener, which trusts only the operator CA, so a
 //! facility certificate never reaches an admin method.
 
+pub mod acceptor;
 pub mod config;
 pub mod dev_ca;
 pub mod operator_auth;
