@@ -61,6 +61,13 @@ impl IdentificationRule {
                 "identification by attribute search must name the search_id of that search",
             ));
         }
+        if !is_search_id(search_id) {
+            return Err(Violation::new(
+                Reason::SearchNotFound,
+                field,
+                "this is not a search id the gateway issues (a UUID); search again",
+            ));
+        }
         let record = self
             .ledger
             .find_search(search_id)
@@ -162,12 +169,19 @@ fn check_insured(
     Ok(parsed)
 }
 
+/// The gateway issues UUIDs: anything else cannot name a search, and is neither
+/// looked up nor written to the access log as given.
+fn is_search_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 fn check_attributes(
     req: &mut SearchPatientsRequest,
     today: chrono::NaiveDate,
 ) -> Result<(), Violation> {
     let name = validate_text("name", &req.name, NAME_MAX_CHARS, Reason::NameInvalid)?;
-    if name.is_empty() {
+    // Judged on the form that is searched: a name of middle dots alone is no name.
+    if name.is_empty() || crate::domain::names::normalize_name(&name).is_empty() {
         return Err(Violation::new(
             Reason::NameMissing,
             "name",
@@ -263,7 +277,9 @@ impl<M: PatientRequest> Rule<M> for IdentificationRule {
                 {
                     let mut n = note.lock();
                     n.identification = Some("attribute_search");
-                    n.search_id = Some(identification.search_id.trim().to_string());
+                    // Only an id the gateway could have issued goes into the record.
+                    let id = identification.search_id.trim();
+                    n.search_id = is_search_id(id).then(|| id.to_string());
                 }
                 self.check_search(&facility, &identification.search_id, &patient)
                     .await
