@@ -50,6 +50,13 @@ pub struct AuditService<S> {
     inner: S,
 }
 
+/// Text as every store can keep it: PostgreSQL refuses NUL in text, and one such
+/// record would fail its whole batch. Validation refuses NUL in request fields; this
+/// keeps the access log committable whatever slips through.
+fn storable(text: &Option<String>) -> Option<String> {
+    text.as_ref().map(|t| t.replace('\u{0}', "\u{FFFD}"))
+}
+
 /// Builds the record of one call from what the rules noted and how it ended.
 pub fn record_of<M: PatientRequest>(
     note: &AccessNote,
@@ -67,20 +74,20 @@ pub fn record_of<M: PatientRequest>(
         method: M::METHOD.to_string(),
         items: M::ITEMS.to_string(),
         facility: note.facility.clone(),
-        staff_id: note.staff_id.clone(),
+        staff_id: storable(&note.staff_id),
         staff_role: note.staff_role.map(str::to_string),
         patient_key: note.patient_key.clone(),
         identification: note.identification.map(str::to_string),
-        search_id: note.search_id.clone(),
+        search_id: storable(&note.search_id),
         consent_basis: note.consent_basis.map(str::to_string),
-        exemption_reason: note.exemption_reason.clone(),
+        exemption_reason: storable(&note.exemption_reason),
         exemption_identification: note.exemption_identification.map(str::to_string),
         purpose: note.purpose.map(str::to_string),
         activation_id: note.activation_id.clone(),
         decision,
         reason: note.reason.map(|r| r.as_str().to_string()),
         grpc_code: code as i32,
-        upstream_result: note.upstream_result.clone(),
+        upstream_result: storable(&note.upstream_result),
         needs_review: note.needs_review,
     }
 }
@@ -153,5 +160,20 @@ where
                 ))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable;
+
+    #[test]
+    fn text_with_nul_is_kept_storable() {
+        assert_eq!(
+            storable(&Some("dr\u{0}-1".into())),
+            Some("dr\u{FFFD}-1".to_string())
+        );
+        assert_eq!(storable(&Some("dr-1".into())), Some("dr-1".to_string()));
+        assert_eq!(storable(&None), None);
     }
 }

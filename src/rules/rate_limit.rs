@@ -107,6 +107,10 @@ impl FacilityLimiter {
     }
 }
 
+/// How far back the clock must be stepped before the bucket is reset rather than
+/// refusing until it catches up (callers' readings of "now" differ by far less).
+const CLOCK_STEP: i64 = 60 * NANOS_PER_SEC;
+
 /// The token bucket as the generic cell rate algorithm, in nanoseconds.
 #[derive(Debug, Clone, Copy)]
 struct Gcra {
@@ -132,12 +136,18 @@ impl Gcra {
     /// it would be.
     fn decide(&self, tat: i64, now: i64) -> (i64, Result<(), Duration>) {
         // After any admitted call the TAT is at most `tolerance + interval` ahead of
-        // the clock; further ahead means the clock went back: count the bucket empty
+        // the clock. Concurrent callers read the clock a little apart, so a TAT a
+        // little further ahead is normal and must not admit extra calls; only far
+        // further ahead means the clock was stepped back: then count the bucket empty
         // from now rather than refusing until the clock catches up.
-        let ceiling = now
+        let empty = now
             .saturating_add(self.tolerance)
             .saturating_add(self.interval);
-        let tat = tat.clamp(now, ceiling);
+        let tat = if tat > empty.saturating_add(CLOCK_STEP) {
+            empty
+        } else {
+            tat.max(now)
+        };
         let ahead = tat - now;
         if ahead <= self.tolerance {
             (tat.saturating_add(self.interval), Ok(()))
@@ -274,6 +284,17 @@ mod tests {
         );
         // Refilling from there as usual.
         assert_eq!(drain(&g, &mut tat, back + 1000 * MS).0, 5);
+    }
+
+    #[test]
+    fn a_caller_reading_the_clock_a_little_earlier_gets_no_extra_token() {
+        let g = Gcra::new(10, 5).expect("limited");
+        let mut tat = i64::MIN;
+        let t0 = 1_000_000 * MS;
+        drain(&g, &mut tat, t0);
+        assert_eq!(drain(&g, &mut tat, t0 + 100 * MS).0, 1);
+        // A concurrent caller whose "now" was read before that advance.
+        assert_eq!(drain(&g, &mut tat, t0 + 50 * MS).0, 0);
     }
 
     #[test]
