@@ -291,10 +291,12 @@ mod tests {
         let g = Gcra::new(10, 5).expect("limited");
         let mut tat = i64::MIN;
         let t0 = 1_000_000 * MS;
-        drain(&g, &mut tat, t0);
-        assert_eq!(drain(&g, &mut tat, t0 + 100 * MS).0, 1);
-        // A concurrent caller whose "now" was read before that advance.
-        assert_eq!(drain(&g, &mut tat, t0 + 50 * MS).0, 0);
+        assert_eq!(drain(&g, &mut tat, t0).0, 5);
+        // A concurrent caller whose "now" was read 90 ms before: refused, and it must
+        // not pull the bucket's state back either…
+        assert_eq!(drain(&g, &mut tat, t0 - 90 * MS).0, 0);
+        // …so 10 ms on, the bucket is still empty (a token is due only at t0 + 100 ms).
+        assert_eq!(drain(&g, &mut tat, t0 + 10 * MS).0, 0);
     }
 
     #[test]
