@@ -66,18 +66,25 @@ pub async fn serve(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
 
 pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
     let mut config = args.serve.to_config();
-    config.identity = IdentitySource::DevelopmentMetadata;
+    // Real mutual TLS with a development PKI: each demo client is the facility or
+    // operator its certificate names.
+    let facilities: Vec<_> = crate::registry::DEMO_FACILITIES
+        .iter()
+        .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n))
+        .collect();
+    let pki = crate::demo_tls::DemoPki::create(&config.data_dir.join("demo-certs"), &facilities)?;
+    config.tls = Some(pki.files());
+    config.identity = IdentitySource::Certificate;
     let gateway = server::start(config, clock.clone()).await?;
     let activation =
         crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
     gateway.activations.invalidate();
-    let population = gateway.population.clone();
-    let mut outcome = crate::demo::run(gateway.addr, &activation, population.as_deref()).await;
+    let mut outcome = crate::demo::run(gateway.addr, &activation, &pki).await;
     if let (Ok(()), Some(admin)) = (&outcome, gateway.admin_addr) {
         // The writer commits before each response: every call above is already readable.
-        outcome = crate::demo_audit::show(admin, gateway.store.as_ref()).await;
+        outcome = crate::demo_audit::show(admin, &pki, gateway.store.as_ref()).await;
         if outcome.is_ok() {
-            outcome = crate::demo_operator::show(admin, clock.now()).await;
+            outcome = crate::demo_operator::show(admin, &pki, clock.now()).await;
         }
     }
     if let Err(e) = &outcome {
@@ -88,8 +95,11 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
         return outcome;
     }
     println!(
-        "\nThe gateway keeps serving on {} (development identity mode). Try:\n  grpcurl -plaintext {} list\nCtrl-C stops it.",
-        gateway.addr, gateway.addr
+        "\nThe gateway keeps serving on {addr} with mutual TLS. Try, with the demo's certificates:\n  \
+         grpcurl -cacert {d}/server-ca.pem -cert {d}/facility-0410110019.pem -key {d}/facility-0410110019.key \
+         -authority localhost {addr} list\nCtrl-C stops it.",
+        addr = gateway.addr,
+        d = pki.dir().display(),
     );
     serve_until_stopped(gateway).await
 }

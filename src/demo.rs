@@ -6,18 +6,16 @@ use std::net::SocketAddr;
 
 use chrono::{DateTime, Utc};
 use tonic::Request;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
+use crate::demo_tls::DemoPki;
 use crate::domain::facility::{FacilityCode, FacilityKind, make_facility_code};
 use crate::domain::jst::{Window, to_jst_string, today_jst};
 use crate::domain::prefecture::Prefecture;
 use crate::proto::medical_information_service_client::MedicalInformationServiceClient;
 use crate::proto::qualification_service_client::QualificationServiceClient;
 use crate::proto::*;
-use crate::rules::identity::DEV_FACILITY_HEADER;
 use crate::store::{Activation, ActivationStore, AreaKey};
-use crate::upstream::simulator::Population;
 
 const DEMO_EVENT: &str = "デモ: 令和4年福島沖地震の再現";
 
@@ -70,14 +68,6 @@ fn by_search(search_id: &str) -> Option<Identification> {
     Some(Identification::by_search(search_id))
 }
 
-fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {
-    let mut req = Request::new(message);
-    if let Ok(v) = facility.to_string().parse() {
-        req.metadata_mut().insert(DEV_FACILITY_HEADER, v);
-    }
-    req
-}
-
 fn show_denial<T: std::fmt::Debug>(
     label: &str,
     result: Result<tonic::Response<T>, tonic::Status>,
@@ -99,21 +89,26 @@ fn show_denial<T: std::fmt::Debug>(
     }
 }
 
-pub async fn run(
-    addr: SocketAddr,
-    activation: &Activation,
-    _population: Option<&Population>,
-) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    let mut qualification = QualificationServiceClient::new(channel.clone());
-    let mut medical = MedicalInformationServiceClient::new(channel);
+pub async fn run(addr: SocketAddr, activation: &Activation, pki: &DemoPki) -> anyhow::Result<()> {
     let miyagi = facility(4, FacilityKind::Medical, 1001);
     let fukushima = facility(7, FacilityKind::Pharmacy, 4001);
     let tokyo = facility(13, FacilityKind::Medical, 1001);
+    // Each facility calls with its own certificate: the gateway knows it by that alone.
+    let mut medical_fukushima = MedicalInformationServiceClient::new(
+        pki.channel(addr, &format!("facility-{fukushima}")).await?,
+    );
+    let mut medical_miyagi = MedicalInformationServiceClient::new(
+        pki.channel(addr, &format!("facility-{miyagi}")).await?,
+    );
+    let mut qualification_miyagi =
+        QualificationServiceClient::new(pki.channel(addr, &format!("facility-{miyagi}")).await?);
+    let mut qualification_tokyo =
+        QualificationServiceClient::new(pki.channel(addr, &format!("facility-{tokyo}")).await?);
 
-    println!("onshi-gateway demo against {addr}");
+    println!(
+        "onshi-gateway demo against {addr}, over mutual TLS: each client presents its facility's certificate ({})",
+        pki.dir().display()
+    );
     let window = activation
         .span()
         .ok_or_else(|| anyhow::anyhow!("the demo activation has no area"))?;
@@ -127,18 +122,15 @@ pub async fn run(
     println!(
         "1. A clinic in Miyagi ({miyagi}) searches by the four attributes (kana, spaces as typed):"
     );
-    let search = qualification
-        .search_patients(as_facility(
-            &miyagi,
-            SearchPatientsRequest {
-                access: access(patient_consent(), None),
-                name: "やまだ　たろう".into(),
-                birth_date: "1958-04-12".into(),
-                sex: Sex::Male as i32,
-                insurer_name: String::new(),
-                address_fragment: "石巻".into(),
-            },
-        ))
+    let search = qualification_miyagi
+        .search_patients(Request::new(SearchPatientsRequest {
+            access: access(patient_consent(), None),
+            name: "やまだ　たろう".into(),
+            birth_date: "1958-04-12".into(),
+            sex: Sex::Male as i32,
+            insurer_name: String::new(),
+            address_fragment: "石巻".into(),
+        }))
         .await?
         .into_inner();
     println!(
@@ -168,15 +160,12 @@ pub async fn run(
         .ok_or_else(|| anyhow::anyhow!("the demo patient was not found"))?;
 
     println!("\n2. The clinic looks up the qualification of the chosen candidate:");
-    let q = qualification
-        .lookup_qualification(as_facility(
-            &miyagi,
-            LookupQualificationRequest {
-                access: access(patient_consent(), by_search(&search.search_id)),
-                insured: Some(patient.clone()),
-                birth_date: String::new(),
-            },
-        ))
+    let q = qualification_miyagi
+        .lookup_qualification(Request::new(LookupQualificationRequest {
+            access: access(patient_consent(), by_search(&search.search_id)),
+            insured: Some(patient.clone()),
+            birth_date: String::new(),
+        }))
         .await?
         .into_inner();
     let status = QualificationStatus::try_from(q.status).unwrap_or_default();
@@ -188,15 +177,12 @@ pub async fn run(
     }
 
     println!("\n3. Drug history (薬剤情報), last 3 years:");
-    let drugs = medical
-        .get_drug_history(as_facility(
-            &miyagi,
-            GetDrugHistoryRequest {
-                access: access(patient_consent(), by_search(&search.search_id)),
-                insured: Some(patient.clone()),
-                period: None,
-            },
-        ))
+    let drugs = medical_miyagi
+        .get_drug_history(Request::new(GetDrugHistoryRequest {
+            access: access(patient_consent(), by_search(&search.search_id)),
+            insured: Some(patient.clone()),
+            period: None,
+        }))
         .await?
         .into_inner();
     println!("  {} dispensing(s)", drugs.dispensings.len());
@@ -208,15 +194,12 @@ pub async fn run(
     }
 
     println!("\n4. Specific health check-ups (特定健診情報), last 5 years:");
-    let checkups = medical
-        .get_health_checkups(as_facility(
-            &miyagi,
-            GetHealthCheckupsRequest {
-                access: access(patient_consent(), by_search(&search.search_id)),
-                insured: Some(patient.clone()),
-                period: None,
-            },
-        ))
+    let checkups = medical_miyagi
+        .get_health_checkups(Request::new(GetHealthCheckupsRequest {
+            access: access(patient_consent(), by_search(&search.search_id)),
+            insured: Some(patient.clone()),
+            period: None,
+        }))
         .await?
         .into_inner();
     println!("  {} check-up(s)", checkups.checkups.len());
@@ -233,22 +216,19 @@ pub async fn run(
     println!(
         "\n5. An unconscious patient: the life-or-body exemption, identified from an ID document:"
     );
-    let exempt = qualification
-        .lookup_qualification(as_facility(
-            &miyagi,
-            LookupQualificationRequest {
-                access: access(
-                    Consent {
-                        basis: ConsentBasis::LifeOrBodyExemption as i32,
-                        exemption_reason: "意識不明で救急搬送、家族と連絡がつかない".into(),
-                        exemption_identification: ExemptionIdentification::IdDocument as i32,
-                    },
-                    Some(Identification::insured_number_known()),
-                ),
-                insured: Some(patient.clone()),
-                birth_date: "1958-04-12".into(),
-            },
-        ))
+    let exempt = qualification_miyagi
+        .lookup_qualification(Request::new(LookupQualificationRequest {
+            access: access(
+                Consent {
+                    basis: ConsentBasis::LifeOrBodyExemption as i32,
+                    exemption_reason: "意識不明で救急搬送、家族と連絡がつかない".into(),
+                    exemption_identification: ExemptionIdentification::IdDocument as i32,
+                },
+                Some(Identification::insured_number_known()),
+            ),
+            insured: Some(patient.clone()),
+            birth_date: "1958-04-12".into(),
+        }))
         .await?
         .into_inner();
     println!(
@@ -260,94 +240,75 @@ pub async fn run(
     let known = || Some(Identification::insured_number_known());
     show_denial(
         &format!("a clinic in Tokyo ({tokyo}) outside the activated prefectures"),
-        qualification
-            .lookup_qualification(as_facility(
-                &tokyo,
-                LookupQualificationRequest {
-                    access: access(patient_consent(), known()),
-                    insured: Some(patient.clone()),
-                    birth_date: String::new(),
-                },
-            ))
+        qualification_tokyo
+            .lookup_qualification(Request::new(LookupQualificationRequest {
+                access: access(patient_consent(), known()),
+                insured: Some(patient.clone()),
+                birth_date: String::new(),
+            }))
             .await,
     )?;
     show_denial(
         "an insurer number with a wrong check digit (01234567)",
-        qualification
-            .lookup_qualification(as_facility(
-                &miyagi,
-                LookupQualificationRequest {
-                    access: access(patient_consent(), known()),
-                    insured: Some(InsuredNumber {
-                        insurer_number: "01234567".into(),
-                        ..patient.clone()
-                    }),
-                    birth_date: String::new(),
-                },
-            ))
+        qualification_miyagi
+            .lookup_qualification(Request::new(LookupQualificationRequest {
+                access: access(patient_consent(), known()),
+                insured: Some(InsuredNumber {
+                    insurer_number: "01234567".into(),
+                    ..patient.clone()
+                }),
+                birth_date: String::new(),
+            }))
             .await,
     )?;
     show_denial(
         "the exemption without a reason",
-        medical
-            .get_drug_history(as_facility(
-                &miyagi,
-                GetDrugHistoryRequest {
-                    access: access(
-                        Consent {
-                            basis: ConsentBasis::LifeOrBodyExemption as i32,
-                            exemption_reason: String::new(),
-                            exemption_identification: ExemptionIdentification::FamilyInformation
-                                as i32,
-                        },
-                        known(),
-                    ),
-                    insured: Some(patient.clone()),
-                    period: None,
-                },
-            ))
+        medical_miyagi
+            .get_drug_history(Request::new(GetDrugHistoryRequest {
+                access: access(
+                    Consent {
+                        basis: ConsentBasis::LifeOrBodyExemption as i32,
+                        exemption_reason: String::new(),
+                        exemption_identification: ExemptionIdentification::FamilyInformation as i32,
+                    },
+                    known(),
+                ),
+                insured: Some(patient.clone()),
+                period: None,
+            }))
             .await,
     )?;
     show_denial(
         &format!("a pharmacy in Fukushima ({fukushima}) naming the Miyagi clinic's search"),
-        medical
-            .get_drug_history(as_facility(
-                &fukushima,
-                GetDrugHistoryRequest {
-                    access: access(patient_consent(), by_search(&search.search_id)),
-                    insured: Some(patient.clone()),
-                    period: None,
-                },
-            ))
+        medical_fukushima
+            .get_drug_history(Request::new(GetDrugHistoryRequest {
+                access: access(patient_consent(), by_search(&search.search_id)),
+                insured: Some(patient.clone()),
+                period: None,
+            }))
             .await,
     )?;
     show_denial(
         "a search without insurer name or address",
-        qualification
-            .search_patients(as_facility(
-                &miyagi,
-                SearchPatientsRequest {
-                    access: access(patient_consent(), None),
-                    name: "山田太郎".into(),
-                    birth_date: "1958-04-12".into(),
-                    sex: Sex::Male as i32,
-                    insurer_name: String::new(),
-                    address_fragment: String::new(),
-                },
-            ))
+        qualification_miyagi
+            .search_patients(Request::new(SearchPatientsRequest {
+                access: access(patient_consent(), None),
+                name: "山田太郎".into(),
+                birth_date: "1958-04-12".into(),
+                sex: Sex::Male as i32,
+                insurer_name: String::new(),
+                address_fragment: String::new(),
+            }))
             .await,
     )?;
     show_denial(
         "no consent basis given",
-        qualification
-            .lookup_qualification(as_facility(
-                &miyagi,
-                LookupQualificationRequest {
-                    access: access(Consent::default(), known()),
-                    insured: Some(patient),
-                    birth_date: String::new(),
-                },
-            ))
+        qualification_miyagi
+            .lookup_qualification(Request::new(LookupQualificationRequest {
+                access: access(Consent::default(), known()),
+                insured: Some(patient),
+                birth_date: String::new(),
+            }))
             .await,
     )?;
     println!(

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 use crate::audit::verify::verify_store;
+use crate::demo_tls::DemoPki;
 use crate::domain::jst::to_jst_string;
 use crate::proto::audit_service_client::AuditServiceClient;
 use crate::proto::{
@@ -15,10 +15,8 @@ use crate::proto::{
 use crate::store::AuditStore;
 use crate::upstream::simulator::fixtures::DEMO_PATIENT;
 
-pub async fn show(admin: SocketAddr, store: &dyn AuditStore) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(format!("http://{admin}"))?
-        .connect()
-        .await?;
+pub async fn show(admin: SocketAddr, pki: &DemoPki, store: &dyn AuditStore) -> anyhow::Result<()> {
+    let channel = pki.channel(admin, "operator-auditor").await?;
     let mut audit = AuditServiceClient::new(channel);
 
     println!(

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use chrono::{DateTime, Utc};
-use tonic::transport::Channel;
 
+use crate::demo_tls::DemoPki;
 use crate::domain::facility::FacilityKind;
 use crate::domain::jst::today_jst;
 use crate::proto::activation_admin_service_client::ActivationAdminServiceClient;
@@ -15,10 +15,8 @@ use crate::proto::{
 };
 use crate::registry::fixture_facility;
 
-pub async fn show(admin: SocketAddr, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(format!("http://{admin}"))?
-        .connect()
-        .await?;
+pub async fn show(admin: SocketAddr, pki: &DemoPki, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let channel = pki.channel(admin, "operator-activation-manager").await?;
     let mut operators = ActivationAdminServiceClient::new(channel);
     let noto = Areas {
         municipalities: vec!["17204".into(), "17205".into()],

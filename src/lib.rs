@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_audit;
 pub mod demo_operator;
+pub mod demo_tls;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;

@@ -29,7 +29,9 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stderr.contains("DEVELOPMENT IDENTITY MODE"), "{stderr}");
+    // Real mutual TLS, not the development identity mode.
+    assert!(!stderr.contains("DEVELOPMENT IDENTITY MODE"), "{stderr}");
+    assert!(stdout.contains("over mutual TLS"), "{stdout}");
     for expected in [
         "SingleMatch: 1 candidate(s)",
         "山田 太郎",
