@@ -11,8 +11,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::activation_sql::{
-    WINDOW_CHUNK, activations_from_rows, coverage_from_row, creation, insert_activation,
-    insert_revision, insert_windows, select_activations, select_coverage,
+    WINDOW_CHUNK, activation_store, activations_from_rows, coverage_from_row, creation,
+    insert_activation, insert_revision, insert_windows, select_activations, select_coverage,
 };
 use super::sql::{
     INSERT_CHECKPOINT, INSERT_CHUNK, INSERT_RECORDS, chain_from_row, checkpoint_from_row,
@@ -20,8 +20,8 @@ use super::sql::{
     to_nanos,
 };
 use super::{
-    AccessQuery, Activation, ActivationStore, AreaKey, AuditStore, ChainHead, ChainInfo,
-    Checkpoint, Coverage, NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
+    AccessQuery, Activation, AreaKey, AuditStore, ChainHead, ChainInfo, Checkpoint, Coverage,
+    NewActivation, SearchLedger, SearchRecord, StoreError, StoredRecord,
 };
 use crate::domain::activation_change::Revision;
 
@@ -66,64 +66,7 @@ impl super::Store for PgStore {
     }
 }
 
-#[async_trait]
-impl ActivationStore for PgStore {
-    async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
-        // Time-ordered ids: activations recorded at the same instant list in order.
-        let id = uuid::Uuid::now_v7().to_string();
-        let revision = creation(new);
-        let mut tx = self.pool.begin().await?;
-        insert_activation::<Postgres>(&id, new)
-            .build()
-            .execute(&mut *tx)
-            .await?;
-        write_revision(&mut tx, &id, &revision).await?;
-        tx.commit().await?;
-        Ok(Activation {
-            id,
-            event: new.event.clone(),
-            notice: new.notice.clone(),
-            created_by: new.created_by.clone(),
-            created_at: new.at,
-            revisions: vec![revision],
-        })
-    }
-
-    async fn add_revision(
-        &self,
-        activation_id: &str,
-        revision: &Revision,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        write_revision(&mut tx, activation_id, revision).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {
-        let rows = select_activations::<Postgres>(Some(id))
-            .build()
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(activations_from_rows(&rows)?.pop())
-    }
-
-    async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
-        let rows = select_activations::<Postgres>(None)
-            .build()
-            .fetch_all(&self.pool)
-            .await?;
-        activations_from_rows(&rows)
-    }
-
-    async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
-        let rows = select_coverage::<Postgres>(area)
-            .build()
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(coverage_from_row).collect()
-    }
-
+activation_store!(PgStore, Postgres, {
     async fn subscribe(&self) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(ACTIVATION_CHANNEL).await?;
@@ -147,7 +90,7 @@ impl ActivationStore for PgStore {
         });
         Ok(Some(rx))
     }
-}
+});
 
 /// Writes a revision and its windows inside `tx`.
 async fn write_revision(
