@@ -4,11 +4,10 @@
 
 use std::collections::HashSet;
 
-use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sqlite::SqliteStore;
-use super::{FacilityRegistry, Municipality, RegisteredFacility, RegistryCounts, StoreError};
+use super::{Municipality, RegisteredFacility, RegistryCounts, StoreError};
 use crate::domain::facility::FacilityKind;
 
 /// Rows per multi-row upsert: 5 columns × 1,000 rows stays far below both
@@ -159,105 +158,114 @@ where
     })
 }
 
-#[async_trait]
-impl FacilityRegistry for SqliteStore {
-    /// Returns the registry's totals once the load is committed.
-    async fn load_registry(
-        &self,
-        municipalities: &[Municipality],
-        facilities: &[RegisteredFacility],
-    ) -> Result<RegistryCounts, StoreError> {
-        self.write_registry(municipalities, facilities, false).await
-    }
+/// The `FacilityRegistry` impl both databases share but for their `Database` type:
+/// every statement is built with `QueryBuilder`, so each gets its own placeholders.
+macro_rules! facility_registry {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::FacilityRegistry for $store {
+            /// Returns the registry's totals once the load is committed.
+            async fn load_registry(
+                &self,
+                municipalities: &[Municipality],
+                facilities: &[RegisteredFacility],
+            ) -> Result<RegistryCounts, StoreError> {
+                self.write_registry(municipalities, facilities, false).await
+            }
 
-    async fn replace_registry(
-        &self,
-        municipalities: &[Municipality],
-        facilities: &[RegisteredFacility],
-    ) -> Result<RegistryCounts, StoreError> {
-        self.write_registry(municipalities, facilities, true).await
-    }
+            async fn replace_registry(
+                &self,
+                municipalities: &[Municipality],
+                facilities: &[RegisteredFacility],
+            ) -> Result<RegistryCounts, StoreError> {
+                self.write_registry(municipalities, facilities, true).await
+            }
 
-    async fn registry_counts(&self) -> Result<RegistryCounts, StoreError> {
-        let row = sqlx::query(COUNT_REGISTRY).fetch_one(self.pool()).await?;
-        counts_from_row(&row)
-    }
+            async fn registry_counts(&self) -> Result<RegistryCounts, StoreError> {
+                let row = sqlx::query(COUNT_REGISTRY).fetch_one(self.pool()).await?;
+                counts_from_row(&row)
+            }
 
-    async fn facility(&self, code: &str) -> Result<Option<RegisteredFacility>, StoreError> {
-        sqlx::query(
-            "SELECT code, name, kind, prefecture, municipality FROM facilities WHERE code = ?",
-        )
-        .bind(code)
-        .fetch_optional(self.pool())
-        .await?
-        .as_ref()
-        .map(facility_from_row)
-        .transpose()
-    }
+            async fn facility(&self, code: &str) -> Result<Option<RegisteredFacility>, StoreError> {
+                QueryBuilder::<$db>::new(
+                    "SELECT code, name, kind, prefecture, municipality FROM facilities WHERE code = ",
+                )
+                .push_bind(code)
+                .build()
+                .fetch_optional(self.pool())
+                .await?
+                .as_ref()
+                .map(facility_from_row)
+                .transpose()
+            }
 
-    async fn municipality(&self, code: &str) -> Result<Option<Municipality>, StoreError> {
-        sqlx::query("SELECT code, name, prefecture FROM municipalities WHERE code = ?")
-            .bind(code)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(municipality_from_row)
-            .transpose()
-    }
+            async fn municipality(&self, code: &str) -> Result<Option<Municipality>, StoreError> {
+                QueryBuilder::<$db>::new(
+                    "SELECT code, name, prefecture FROM municipalities WHERE code = ",
+                )
+                .push_bind(code)
+                .build()
+                .fetch_optional(self.pool())
+                .await?
+                .as_ref()
+                .map(municipality_from_row)
+                .transpose()
+            }
 
-    async fn facility_counts(
-        &self,
-        prefectures: &[u8],
-    ) -> Result<Vec<(Municipality, u64)>, StoreError> {
-        if prefectures.is_empty() {
-            return Ok(Vec::new());
+            async fn facility_counts(
+                &self,
+                prefectures: &[u8],
+            ) -> Result<Vec<(Municipality, u64)>, StoreError> {
+                if prefectures.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = facility_counts_query::<$db>(prefectures)
+                    .build()
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            municipality_from_row(row)?,
+                            count_from_db(row.try_get("facilities")?)?,
+                        ))
+                    })
+                    .collect()
+            }
         }
-        let rows = facility_counts_query::<sqlx::Sqlite>(prefectures)
-            .build()
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    municipality_from_row(row)?,
-                    count_from_db(row.try_get("facilities")?)?,
-                ))
-            })
-            .collect()
-    }
+
+        impl $store {
+            async fn write_registry(
+                &self,
+                municipalities: &[Municipality],
+                facilities: &[RegisteredFacility],
+                replace: bool,
+            ) -> Result<RegistryCounts, StoreError> {
+                let municipalities = last_of_each(municipalities, |m| &m.code);
+                let facilities = last_of_each(facilities, |f| &f.code);
+                let mut tx = self.pool().begin().await?;
+                if replace {
+                    sqlx::query("DELETE FROM facilities").execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM municipalities").execute(&mut *tx).await?;
+                }
+                for chunk in municipalities.chunks(REGISTRY_CHUNK) {
+                    let mut insert = QueryBuilder::<$db>::new(UPSERT_MUNICIPALITIES);
+                    push_municipalities(&mut insert, chunk);
+                    insert.build().execute(&mut *tx).await?;
+                }
+                for chunk in facilities.chunks(REGISTRY_CHUNK) {
+                    let mut insert = QueryBuilder::<$db>::new(UPSERT_FACILITIES);
+                    push_facilities(&mut insert, chunk);
+                    insert.build().execute(&mut *tx).await?;
+                }
+                let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
+                let counts = counts_from_row(&row)?;
+                tx.commit().await?;
+                Ok(counts)
+            }
+        }
+    };
 }
+pub(super) use facility_registry;
 
-impl SqliteStore {
-    async fn write_registry(
-        &self,
-        municipalities: &[Municipality],
-        facilities: &[RegisteredFacility],
-        replace: bool,
-    ) -> Result<RegistryCounts, StoreError> {
-        let municipalities = last_of_each(municipalities, |m| &m.code);
-        let facilities = last_of_each(facilities, |f| &f.code);
-        let mut tx = self.pool().begin().await?;
-        if replace {
-            sqlx::query("DELETE FROM facilities")
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM municipalities")
-                .execute(&mut *tx)
-                .await?;
-        }
-        for chunk in municipalities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_MUNICIPALITIES);
-            push_municipalities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        for chunk in facilities.chunks(REGISTRY_CHUNK) {
-            let mut insert = QueryBuilder::<sqlx::Sqlite>::new(UPSERT_FACILITIES);
-            push_facilities(&mut insert, chunk);
-            insert.build().execute(&mut *tx).await?;
-        }
-        let row = sqlx::query(COUNT_REGISTRY).fetch_one(&mut *tx).await?;
-        let counts = counts_from_row(&row)?;
-        tx.commit().await?;
-        Ok(counts)
-    }
-}
+facility_registry!(SqliteStore, sqlx::Sqlite);
