@@ -363,6 +363,7 @@ impl ServeArgs {
             },
             max_message_bytes: self.max_message_bytes,
             drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+            ..GatewayConfig::default()
         }
     }
 }

@@ -82,6 +82,37 @@ pub struct GatewayConfig {
     pub max_message_bytes: usize,
     /// On shutdown, how long in-flight calls may take before connections are closed.
     pub drain_timeout: Duration,
+    /// HTTP/2 pings to idle terminals: how often, and how long to wait for the answer
+    /// before the connection is dropped (a terminal behind a dead NAT frees its streams).
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    /// Concurrent calls one connection may carry.
+    pub max_concurrent_streams: u32,
+    /// How often the store and the upstream are probed for the health service.
+    pub health_check_interval: Duration,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Where traces go. Set by the process's tracing subscriber (one per process), read
+/// from the configuration like every other setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; none: spans are not exported.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+    /// Share of new traces sampled (0.0–1.0); a sampled parent is always followed.
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "onshi-gateway".to_string(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -127,6 +158,11 @@ impl Default for GatewayConfig {
             audit: BatchConfig::default(),
             max_message_bytes: 64 * 1024,
             drain_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            max_concurrent_streams: 256,
+            health_check_interval: Duration::from_secs(5),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
