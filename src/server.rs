@@ -225,6 +225,7 @@ pub async fn start_with_audit(
         .transpose()
         .context("loading the TLS certificates")?;
     let router = Server::builder()
+        .trace_fn(crate::telemetry::grpc_span::server_span)
         .http2_max_pending_accept_reset_streams(Some(64))
         .max_concurrent_streams(Some(256))
         .add_service(health)
@@ -324,6 +325,7 @@ async fn start_admin(
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let router = Server::builder()
+        .trace_fn(crate::telemetry::grpc_span::server_span)
         .layer(OperatorAuthLayer {
             enforce: tls.is_some(),
         })

@@ -125,7 +125,12 @@ where
             let record_id = record.id.clone();
             let decision = record.decision;
             let reason = record.reason.clone();
-            let span = tracing::info_span!("audit.commit");
+            let call = tracing::Span::current();
+            call.record("onshi.decision", decision.as_str());
+            if let Some(reason) = &reason {
+                call.record("onshi.reason", reason.as_str());
+            }
+            let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
             let committed = tracing::Instrument::instrument(writer.commit(record), span).await;
             tracing::info!(
                 method = M::METHOD,

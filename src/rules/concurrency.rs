@@ -90,8 +90,17 @@ where
     }
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
+        let span = tracing::info_span!(
+            "rule",
+            otel.name = "limit.in_flight",
+            onshi.rule = "limit.in_flight",
+            onshi.decision = "pass",
+            onshi.reason = tracing::field::Empty,
+        );
         let Ok(slot) = self.limit.slots.clone().try_acquire_owned() else {
             let violation = overloaded(self.limit.max);
+            span.record("onshi.decision", "deny");
+            span.record("onshi.reason", violation.reason.as_str());
             tracing::debug!(max_in_flight = self.limit.max, "shedding a call");
             Note::of(&mut req).lock().reason = Some(violation.reason);
             return Box::pin(std::future::ready(Err(status_of(&violation))));

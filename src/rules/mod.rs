@@ -79,16 +79,23 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let span =
-                tracing::info_span!("rule", rule = R::NAME, decision = tracing::field::Empty);
+            // The span covers the rule's own check only, so its length is the rule's cost.
+            let span = tracing::info_span!(
+                "rule",
+                otel.name = R::NAME,
+                onshi.rule = R::NAME,
+                onshi.decision = tracing::field::Empty,
+                onshi.reason = tracing::field::Empty,
+            );
             let checked = rule.check(&mut req).instrument(span.clone()).await;
             match checked {
                 Ok(()) => {
-                    span.record("decision", "pass");
+                    span.record("onshi.decision", "pass");
                     inner.call(req).await
                 }
                 Err(violation) => {
-                    span.record("decision", violation.reason.as_str());
+                    span.record("onshi.decision", "deny");
+                    span.record("onshi.reason", violation.reason.as_str());
                     Note::of(&mut req).lock().reason = Some(violation.reason);
                     Err(status_of(&violation))
                 }

@@ -118,49 +118,68 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
         let budget =
             caller_deadline(req.metadata()).map_or(upstream.timeout, |d| d.min(upstream.timeout));
         let message = req.into_inner();
-        Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + budget;
-            note.lock().forwarded = true;
-            let outcome = tokio::time::timeout_at(deadline, async {
-                let _permit = upstream
-                    .permits
-                    .acquire()
-                    .await
-                    .map_err(|_| Status::unavailable("upstream client closed"))?;
-                let mut attempt = 0;
-                loop {
-                    // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream.
-                    let mut out = Request::new(message.clone());
-                    out.set_timeout(
-                        deadline.saturating_duration_since(tokio::time::Instant::now()),
-                    );
-                    match M::send(&upstream, out).await {
-                        // Every forwarded call is a read, so one retry on a connection failure is safe.
-                        Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
-                            attempt += 1;
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+        let span = tracing::info_span!(
+            "upstream",
+            otel.name = format!("upstream {}", M::METHOD),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.method = M::METHOD,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        let call_span = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let deadline = tokio::time::Instant::now() + budget;
+                note.lock().forwarded = true;
+                let outcome = tokio::time::timeout_at(deadline, async {
+                    let _permit = upstream
+                        .permits
+                        .acquire()
+                        .await
+                        .map_err(|_| Status::unavailable("upstream client closed"))?;
+                    let mut attempt = 0;
+                    loop {
+                        // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream.
+                        let mut out = Request::new(message.clone());
+                        // …but the trace context goes, so the OQS's spans join this trace.
+                        crate::telemetry::propagation::inject(&call_span, out.metadata_mut());
+                        out.set_timeout(
+                            deadline.saturating_duration_since(tokio::time::Instant::now()),
+                        );
+                        match M::send(&upstream, out).await {
+                            // Every forwarded call is a read, so one retry on a connection failure is safe.
+                            Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
+                                attempt += 1;
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                            other => return other,
                         }
-                        other => return other,
+                    }
+                })
+                .await
+                .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
+                let code = match &outcome {
+                    Ok(_) => Code::Ok,
+                    Err(status) => status.code(),
+                };
+                call_span.record("rpc.grpc.status_code", code as i32);
+                match outcome {
+                    Ok(response) => {
+                        let reply = response.into_inner();
+                        note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
+                        Ok(Response::new(reply))
+                    }
+                    Err(status) => {
+                        let v = upstream_violation(&status);
+                        let mut n = note.lock();
+                        n.upstream_result = Some(format!("{:?}", status.code()));
+                        n.reason = Some(v.reason);
+                        Err(status_of(&v))
                     }
                 }
-            })
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
-            match outcome {
-                Ok(response) => {
-                    let reply = response.into_inner();
-                    note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
-                    Ok(Response::new(reply))
-                }
-                Err(status) => {
-                    let v = upstream_violation(&status);
-                    let mut n = note.lock();
-                    n.upstream_result = Some(format!("{:?}", status.code()));
-                    n.reason = Some(v.reason);
-                    Err(status_of(&v))
-                }
-            }
-        })
+            },
+            span,
+        ))
     }
 }
 
