@@ -18,10 +18,11 @@ use crate::store::{self, AccessQuery, Cursor, Decision, Store};
 const EXPORT_PAGE: u32 = 1000;
 
 pub async fn open_store(data: &DataArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    if data.database_url.is_none() {
-        std::fs::create_dir_all(&data.data_dir)?;
+    let config = data.usable_settings()?.gateway_config();
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)?;
     }
-    let location = data.location();
+    let location = config.store_location();
     store::open(&location)
         .await
         .with_context(|| format!("opening the store {location}"))
@@ -137,7 +138,7 @@ pub async fn verify(args: AuditVerifyArgs) -> anyhow::Result<bool> {
     let store = open_store(&args.data).await?;
     let reports = verify_store(store.as_ref(), &args.trusted_keys).await?;
     if reports.is_empty() {
-        println!("no access-log chains in {}", args.data.location());
+        println!("no access-log chains in {}", args.data.location()?);
     }
     if args.trusted_keys.is_empty() && !reports.is_empty() {
         println!(

@@ -1,20 +1,15 @@
 //! Command-line interface: `serve`, `demo`, `upstream`, `activation`, `audit`,
-//! `registry`.
+//! `registry`, `certs`, `config`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::activation_cli::ActivationCommand;
-use crate::audit::BatchConfig;
-use crate::config::{
-    DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, DEFAULT_METRICS_LISTEN, GatewayConfig, UpstreamTarget,
-};
-use crate::rules::identity::IdentitySource;
+use crate::logging::LogFormat;
+use crate::settings::{self, Problems, Settings};
 use crate::store::StoreLocation;
-use crate::tls::TlsFiles;
 
 /// Input a command refuses (a flag, a file's rows, or the service's INVALID_ARGUMENT):
 /// printed with what is at fault, exit code 2.
@@ -34,9 +29,19 @@ pub struct InvalidInput {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log filter (tracing EnvFilter syntax).
-    #[arg(long, global = true, env = "ONSHI_LOG", default_value = "info")]
-    pub log: String,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log filter, tracing EnvFilter syntax (default: info). [file: log.level]
+    #[arg(long, global = true, env = "ONSHI_LOG")]
+    pub log: Option<String>,
+    /// Log lines as text, or as one JSON object per line (default: text), on
+    /// standard error. [file: log.format]
+    #[arg(long, global = true, env = "ONSHI_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,113 +66,218 @@ pub enum Command {
     /// Load and inspect the facility registry: which municipality each facility is in.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Check or show the configuration: the file (`--config`), environment variables
+    /// and flags over the defaults, as `serve` would use them.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the effective configuration: the file's syntax, keys and types, then
+    /// the values (addresses, URLs, ranges, TLS files, audit key). Prints every
+    /// problem and exits 2, or prints a one-line summary and exits 0.
+    Check(ServeArgs),
+    /// Print the effective configuration as TOML, with passwords and other
+    /// credentials masked. Exits 2 after printing if `config check` would fail.
+    Print(ServeArgs),
+}
+
+/// The `serve` settings as flags and environment variables. A flag wins over its
+/// variable, either over the configuration file (`--config`), and that over the
+/// defaults; `config print` shows the outcome. `[file: section.key]` names each
+/// one's key in the file.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Every setting can also be given in a configuration file (--config, see onshi-gateway.toml); \
+                  `onshi-gateway config print` shows the effective values and their defaults."
+)]
 pub struct ServeArgs {
-    /// Address for terminals.
-    #[arg(long, env = "ONSHI_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    /// Address for terminals. [file: listen.terminals]
+    #[arg(long, env = "ONSHI_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// Address for operators' services (the audit service). Keep it on loopback
-    /// until operators authenticate by certificate.
-    #[arg(long, env = "ONSHI_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
-    pub admin_listen: SocketAddr,
-    /// Address of the Prometheus `/metrics` endpoint.
-    #[arg(long, env = "ONSHI_METRICS_LISTEN", default_value = DEFAULT_METRICS_LISTEN)]
-    pub metrics_listen: SocketAddr,
+    /// until operators authenticate by certificate. [file: listen.admin]
+    #[arg(long, env = "ONSHI_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Address of the Prometheus `/metrics` endpoint. [file: listen.metrics]
+    #[arg(long, env = "ONSHI_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default the built-in simulator.
+    /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default, or if empty, the
+    /// built-in simulator. [file: upstream.url]
     #[arg(long, env = "ONSHI_UPSTREAM")]
     pub upstream: Option<String>,
     #[command(flatten)]
     pub population: PopulationArgs,
     /// Mutual TLS: a directory with server.pem, server.key, facility-ca.pem and
     /// operator-ca.pem (as `certs dev` writes). Facilities are then identified by
-    /// their certificates.
+    /// their certificates. [file: tls.dir]
     #[arg(long, env = "ONSHI_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
     /// DEVELOPMENT ONLY: take the calling facility from `x-onshi-dev-facility` metadata.
-    #[arg(long, env = "ONSHI_DEV_IDENTITY_FROM_METADATA")]
-    pub dev_identity_from_metadata: bool,
+    /// [file: tls.dev_identity_from_metadata]
+    #[arg(
+        long,
+        env = "ONSHI_DEV_IDENTITY_FROM_METADATA",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub dev_identity_from_metadata: Option<bool>,
     /// Longest time a forwarded call may take (ms); a shorter caller deadline wins.
-    #[arg(long, env = "ONSHI_UPSTREAM_TIMEOUT_MS", default_value_t = 5000)]
-    pub upstream_timeout_ms: u64,
-    /// Calls in flight to the upstream at once.
-    #[arg(long, env = "ONSHI_UPSTREAM_MAX_IN_FLIGHT", default_value_t = 256)]
-    pub upstream_max_in_flight: usize,
+    /// [file: upstream.timeout_ms]
+    #[arg(long, env = "ONSHI_UPSTREAM_TIMEOUT_MS")]
+    pub upstream_timeout_ms: Option<u64>,
+    /// Calls in flight to the upstream at once. [file: upstream.max_in_flight]
+    #[arg(long, env = "ONSHI_UPSTREAM_MAX_IN_FLIGHT")]
+    pub upstream_max_in_flight: Option<usize>,
     /// Patient-data calls a second per facility; beyond, RATE_LIMITED (0: no limit).
-    #[arg(long, env = "ONSHI_FACILITY_RATE_PER_SEC", default_value_t = crate::config::DEFAULT_FACILITY_RATE_PER_SEC)]
-    pub facility_rate_per_sec: u32,
-    /// Calls a facility may make at once above its rate.
-    #[arg(long, env = "ONSHI_FACILITY_BURST", default_value_t = crate::config::DEFAULT_FACILITY_BURST)]
-    pub facility_burst: u32,
+    /// [file: limits.facility_rate_per_sec]
+    #[arg(long, env = "ONSHI_FACILITY_RATE_PER_SEC")]
+    pub facility_rate_per_sec: Option<u32>,
+    /// Calls a facility may make at once above its rate. [file: limits.facility_burst]
+    #[arg(long, env = "ONSHI_FACILITY_BURST")]
+    pub facility_burst: Option<u32>,
     /// Patient-data calls in flight over the whole gateway; more are refused at once
-    /// with OVERLOADED (0: no bound).
-    #[arg(long, env = "ONSHI_MAX_IN_FLIGHT", default_value_t = crate::config::DEFAULT_MAX_IN_FLIGHT)]
-    pub max_in_flight: usize,
-    /// How long a search may be named by later requests (seconds).
-    #[arg(long, env = "ONSHI_SEARCH_TTL_SECS", default_value_t = 1800)]
-    pub search_ttl_secs: u64,
+    /// with OVERLOADED (0: no bound). [file: limits.max_in_flight]
+    #[arg(long, env = "ONSHI_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// How long a search may be named by later requests (seconds). [file: search.ttl_secs]
+    #[arg(long, env = "ONSHI_SEARCH_TTL_SECS")]
+    pub search_ttl_secs: Option<u64>,
     /// Bound on how long an activation change made elsewhere takes to be seen (ms).
-    #[arg(long, env = "ONSHI_ACTIVATION_REFRESH_MS", default_value_t = 1000)]
-    pub activation_refresh_ms: u64,
-    /// Most access records committed in one transaction.
-    #[arg(long, env = "ONSHI_AUDIT_MAX_BATCH", default_value_t = 256)]
-    pub audit_max_batch: usize,
+    /// [file: activations.refresh_ms]
+    #[arg(long, env = "ONSHI_ACTIVATION_REFRESH_MS")]
+    pub activation_refresh_ms: Option<u64>,
+    /// Most access records committed in one transaction. [file: audit.max_batch]
+    #[arg(long, env = "ONSHI_AUDIT_MAX_BATCH")]
+    pub audit_max_batch: Option<usize>,
     /// How long the access-log writer may wait for more records before committing a
     /// batch (ms); 0 commits whatever queued during the previous commit.
-    #[arg(long, env = "ONSHI_AUDIT_LINGER_MS", default_value_t = 0)]
-    pub audit_linger_ms: u64,
-    /// Largest request message accepted (bytes).
-    #[arg(long, env = "ONSHI_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
-    pub max_message_bytes: usize,
-    /// On SIGTERM or Ctrl-C, how long in-flight calls may take before connections are closed (seconds).
-    #[arg(long, env = "ONSHI_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
-    pub drain_timeout_secs: u64,
+    /// [file: audit.linger_ms]
+    #[arg(long, env = "ONSHI_AUDIT_LINGER_MS")]
+    pub audit_linger_ms: Option<u64>,
+    /// Largest request message accepted (bytes). [file: grpc.max_message_bytes]
+    #[arg(long, env = "ONSHI_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// On SIGTERM or Ctrl-C, how long in-flight calls may take before connections are
+    /// closed (seconds). [file: grpc.drain_timeout_secs]
+    #[arg(long, env = "ONSHI_DRAIN_TIMEOUT_SECS")]
+    pub drain_timeout_secs: Option<u64>,
+    /// How often an idle connection is pinged (HTTP/2 keepalive, seconds).
+    /// [file: grpc.keepalive_interval_secs]
+    #[arg(long, env = "ONSHI_KEEPALIVE_INTERVAL_SECS")]
+    pub keepalive_interval_secs: Option<u64>,
+    /// How long a keepalive ping may go unanswered before the connection is dropped
+    /// (seconds). [file: grpc.keepalive_timeout_secs]
+    #[arg(long, env = "ONSHI_KEEPALIVE_TIMEOUT_SECS")]
+    pub keepalive_timeout_secs: Option<u64>,
+    /// Concurrent calls one connection may carry. [file: grpc.max_concurrent_streams]
+    #[arg(long, env = "ONSHI_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: Option<u32>,
+    /// How often the store and the upstream are probed for the health service (ms).
+    /// [file: health.check_interval_ms]
+    #[arg(long, env = "ONSHI_HEALTH_CHECK_INTERVAL_MS")]
+    pub health_check_interval_ms: Option<u64>,
+    /// OTLP/gRPC collector traces are exported to, e.g. http://127.0.0.1:4317; empty:
+    /// no export. [file: telemetry.otlp_endpoint]
+    #[arg(long, env = "ONSHI_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces. [file: telemetry.service_name]
+    #[arg(long, env = "ONSHI_SERVICE_NAME")]
+    pub service_name: Option<String>,
+    /// Share of new traces sampled, 0.0 to 1.0. [file: telemetry.sample_ratio]
+    #[arg(long, env = "ONSHI_TRACE_SAMPLE_RATIO")]
+    pub trace_sample_ratio: Option<f64>,
     /// This replica's access-log signing key (hex Ed25519 seed); default
     /// <data-dir>/audit-signing.key, generated if absent. Each replica needs its own.
+    /// [file: audit.key]
     #[arg(long, env = "ONSHI_AUDIT_KEY")]
     pub audit_key: Option<PathBuf>,
     /// Sign an access-log checkpoint at least every this many records…
-    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_RECORDS", default_value_t = 1000)]
-    pub audit_checkpoint_records: u64,
+    /// [file: audit.checkpoint_records]
+    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_RECORDS")]
+    pub audit_checkpoint_records: Option<u64>,
     /// …and at least every this many seconds while records arrive.
-    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_SECS", default_value_t = 10)]
-    pub audit_checkpoint_secs: u64,
-    /// Days access records are kept (default: five years).
-    #[arg(long, env = "ONSHI_AUDIT_RETENTION_DAYS", default_value_t = 1830)]
-    pub audit_retention_days: u64,
+    /// [file: audit.checkpoint_secs]
+    #[arg(long, env = "ONSHI_AUDIT_CHECKPOINT_SECS")]
+    pub audit_checkpoint_secs: Option<u64>,
+    /// Days access records are kept (default: five years). [file: audit.retention_days]
+    #[arg(long, env = "ONSHI_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
 }
 
+/// Where the store is, and the configuration file the other settings come from.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Directory of the embedded store (`onshi.db`) and of the audit signing key.
-    #[arg(long, env = "ONSHI_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    /// Configuration file (TOML, e.g. onshi-gateway.toml). Settings not given by a
+    /// flag or environment variable are read from it, the rest take their defaults.
+    #[arg(long, env = "ONSHI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded store (`onshi.db`) and of the audit signing key
+    /// (default: data). [file: store.data_dir]
+    #[arg(long, env = "ONSHI_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// PostgreSQL shared by several replicas (postgres://user@host:5432/db) instead
-    /// of the embedded SQLite store.
+    /// of the embedded SQLite store; empty: SQLite. [file: store.database_url]
     #[arg(long, env = "ONSHI_DATABASE_URL")]
     pub database_url: Option<String>,
 }
 
 impl DataArgs {
-    pub fn location(&self) -> StoreLocation {
-        match &self.database_url {
-            Some(url) => StoreLocation::Postgres(url.clone()),
-            None => StoreLocation::Sqlite(self.data_dir.join("onshi.db")),
+    /// The configuration file's settings (or the defaults), with these flags over
+    /// them, and the file's problems (its bad keys left at their defaults).
+    pub fn settings(&self) -> (Settings, Problems) {
+        let (mut s, problems) = match &self.config {
+            Some(path) => settings::load::read(path),
+            None => (Settings::default(), Vec::new()),
+        };
+        set(&mut s.store.data_dir, &self.data_dir);
+        set_optional(&mut s.store.database_url, &self.database_url);
+        let problems = Problems {
+            file: self.config_name(),
+            problems,
+        };
+        (s, problems)
+    }
+
+    /// The settings, if the configuration file has no problem.
+    pub fn usable_settings(&self) -> Result<Settings, Problems> {
+        match self.settings() {
+            (s, problems) if problems.problems.is_empty() => Ok(s),
+            (_, problems) => Err(problems),
         }
+    }
+
+    pub fn location(&self) -> Result<StoreLocation, Problems> {
+        Ok(self.usable_settings()?.gateway_config().store_location())
+    }
+
+    /// The file named by `--config`, for messages.
+    pub fn config_name(&self) -> Option<String> {
+        self.config.as_ref().map(|p| p.display().to_string())
     }
 }
 
 #[derive(Debug, Args)]
 pub struct PopulationArgs {
-    /// Insured persons in the built-in simulator.
-    #[arg(long, env = "ONSHI_POPULATION", default_value_t = 100_000)]
-    pub population: usize,
-    /// Seed of the synthetic population (same seed, same people).
-    #[arg(long, env = "ONSHI_SEED", default_value_t = 2022_0317)]
-    pub seed: u64,
+    /// Insured persons in the built-in simulator (default: 100000). [file: upstream.population]
+    #[arg(long, env = "ONSHI_POPULATION")]
+    pub population: Option<usize>,
+    /// Seed of the synthetic population (same seed, same people; default: 20220317).
+    /// [file: upstream.seed]
+    #[arg(long, env = "ONSHI_SEED")]
+    pub seed: Option<u64>,
+}
+
+impl PopulationArgs {
+    pub fn overlay(&self, upstream: &mut settings::Upstream) {
+        set(&mut upstream.population, &self.population);
+        set(&mut upstream.seed, &self.seed);
+    }
 }
 
 #[derive(Debug, Args)]
@@ -325,45 +435,123 @@ pub struct RegistryShowArgs {
 }
 
 impl ServeArgs {
-    pub fn to_config(&self) -> GatewayConfig {
-        GatewayConfig {
-            listen: self.listen,
-            admin_listen: Some(self.admin_listen),
-            metrics_listen: Some(self.metrics_listen),
-            data_dir: self.data.data_dir.clone(),
-            database_url: self.data.database_url.clone(),
-            audit_key: self.audit_key.clone(),
-            audit_retention: Duration::from_secs(self.audit_retention_days.saturating_mul(86_400)),
-            upstream: match &self.upstream {
-                Some(url) => UpstreamTarget::Remote(url.clone()),
-                None => UpstreamTarget::Builtin {
-                    seed: self.population.seed,
-                    population: self.population.population,
-                },
-            },
-            identity: match (&self.tls_dir, self.dev_identity_from_metadata) {
-                (_, true) => IdentitySource::DevelopmentMetadata,
-                (Some(_), false) => IdentitySource::Certificate,
-                (None, false) => IdentitySource::Unconfigured,
-            },
-            tls: self.tls_dir.as_deref().map(TlsFiles::in_dir),
-            upstream_timeout: Duration::from_millis(self.upstream_timeout_ms),
-            upstream_max_in_flight: self.upstream_max_in_flight,
-            facility_rate_per_sec: self.facility_rate_per_sec,
-            facility_burst: self.facility_burst,
-            max_in_flight: self.max_in_flight,
-            search_ttl: Duration::from_secs(self.search_ttl_secs),
-            activation_refresh: Duration::from_millis(self.activation_refresh_ms),
-            audit: BatchConfig {
-                max_batch: self.audit_max_batch,
-                linger: Duration::from_millis(self.audit_linger_ms),
-                checkpoint_records: self.audit_checkpoint_records.max(1),
-                checkpoint_interval: Duration::from_secs(self.audit_checkpoint_secs.max(1)),
-                ..BatchConfig::default()
-            },
-            max_message_bytes: self.max_message_bytes,
-            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
-            ..GatewayConfig::default()
+    /// The effective settings: defaults, the file, then environment and flags (as
+    /// clap merged them), then the global log flags; and the file's problems. The
+    /// values are not yet checked (`settings::check`).
+    pub fn settings(&self, log: &LogArgs) -> (Settings, Problems) {
+        let (mut s, problems) = self.data.settings();
+        self.overlay(&mut s);
+        log.overlay(&mut s);
+        (s, problems)
+    }
+
+    fn overlay(&self, s: &mut Settings) {
+        set(&mut s.listen.terminals, &self.listen);
+        set(&mut s.listen.admin, &self.admin_listen);
+        set(&mut s.listen.metrics, &self.metrics_listen);
+        set_optional(&mut s.upstream.url, &self.upstream);
+        self.population.overlay(&mut s.upstream);
+        set(&mut s.upstream.timeout_ms, &self.upstream_timeout_ms);
+        set(&mut s.upstream.max_in_flight, &self.upstream_max_in_flight);
+        if let Some(dir) = &self.tls_dir {
+            s.tls.dir = (!dir.as_os_str().is_empty()).then(|| dir.clone());
         }
+        set(
+            &mut s.tls.dev_identity_from_metadata,
+            &self.dev_identity_from_metadata,
+        );
+        set(
+            &mut s.limits.facility_rate_per_sec,
+            &self.facility_rate_per_sec,
+        );
+        set(&mut s.limits.facility_burst, &self.facility_burst);
+        set(&mut s.limits.max_in_flight, &self.max_in_flight);
+        if let Some(key) = &self.audit_key {
+            s.audit.key = (!key.as_os_str().is_empty()).then(|| key.clone());
+        }
+        set(&mut s.audit.max_batch, &self.audit_max_batch);
+        set(&mut s.audit.linger_ms, &self.audit_linger_ms);
+        set(
+            &mut s.audit.checkpoint_records,
+            &self.audit_checkpoint_records,
+        );
+        set(&mut s.audit.checkpoint_secs, &self.audit_checkpoint_secs);
+        set(&mut s.audit.retention_days, &self.audit_retention_days);
+        set(&mut s.activations.refresh_ms, &self.activation_refresh_ms);
+        set(&mut s.search.ttl_secs, &self.search_ttl_secs);
+        set(&mut s.grpc.max_message_bytes, &self.max_message_bytes);
+        set(&mut s.grpc.drain_timeout_secs, &self.drain_timeout_secs);
+        set(
+            &mut s.grpc.keepalive_interval_secs,
+            &self.keepalive_interval_secs,
+        );
+        set(
+            &mut s.grpc.keepalive_timeout_secs,
+            &self.keepalive_timeout_secs,
+        );
+        set(
+            &mut s.grpc.max_concurrent_streams,
+            &self.max_concurrent_streams,
+        );
+        set(
+            &mut s.health.check_interval_ms,
+            &self.health_check_interval_ms,
+        );
+        set_optional(&mut s.telemetry.otlp_endpoint, &self.otlp_endpoint);
+        set(&mut s.telemetry.service_name, &self.service_name);
+        set(&mut s.telemetry.sample_ratio, &self.trace_sample_ratio);
+    }
+}
+
+impl LogArgs {
+    pub fn overlay(&self, s: &mut Settings) {
+        set(&mut s.log.level, &self.log);
+        set(&mut s.log.format, &self.log_format);
+    }
+}
+
+impl Command {
+    /// The effective settings of this command: those of `serve` for the commands that
+    /// run or describe a gateway, the store's for those that open it, the defaults
+    /// otherwise; the log flags over all of them. With the file's problems.
+    pub fn settings(&self, log: &LogArgs) -> (Settings, Problems) {
+        let data = match self {
+            Command::Serve(args)
+            | Command::Demo(DemoArgs { serve: args, .. })
+            | Command::Config(ConfigCommand::Check(args) | ConfigCommand::Print(args)) => {
+                return args.settings(log);
+            }
+            Command::Audit(AuditCommand::List(a)) => &a.data,
+            Command::Audit(AuditCommand::Export(a)) => &a.data,
+            Command::Audit(AuditCommand::Verify(a)) => &a.data,
+            Command::Registry(RegistryCommand::Load(a)) => &a.data,
+            Command::Registry(RegistryCommand::Show(a)) => &a.data,
+            Command::Upstream(_) | Command::Activation(_) | Command::Certs(_) => {
+                let mut s = Settings::default();
+                log.overlay(&mut s);
+                let none = Problems {
+                    file: None,
+                    problems: Vec::new(),
+                };
+                return (s, none);
+            }
+        };
+        let (mut s, problems) = data.settings();
+        log.overlay(&mut s);
+        (s, problems)
+    }
+}
+
+/// A setting given by flag or environment replaces the file's.
+fn set<T: Clone>(slot: &mut T, given: &Option<T>) {
+    if let Some(value) = given {
+        *slot = value.clone();
+    }
+}
+
+/// Likewise for an optional text setting, where an empty value unsets it.
+fn set_optional(slot: &mut Option<String>, given: &Option<String>) {
+    if let Some(value) = given {
+        *slot = (!value.is_empty()).then(|| value.clone());
     }
 }

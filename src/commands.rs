@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{CertsDevArgs, DemoArgs, UpstreamArgs};
+use crate::cli::{CertsDevArgs, UpstreamArgs};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::rules::identity::IdentitySource;
 use crate::server::{self, RunningGateway};
+use crate::settings::Settings;
 use crate::upstream::simulator::Population;
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -64,8 +65,9 @@ pub async fn serve(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     serve_until_stopped(gateway).await
 }
 
-pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
-    let mut config = args.serve.to_config();
+/// The demo with the gateway `settings` describe; `exit`: stop after the scenario.
+pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow::Result<()> {
+    let mut config = settings.gateway_config();
     // Real mutual TLS with a development PKI: each demo client is the facility or
     // operator its certificate names.
     let facilities: Vec<_> = crate::registry::DEMO_FACILITIES
@@ -90,7 +92,7 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
     if let Err(e) = &outcome {
         eprintln!("demo failed: {e:#}");
     }
-    if args.exit || outcome.is_err() {
+    if exit || outcome.is_err() {
         gateway.shutdown().await?;
         return outcome;
     }
@@ -105,10 +107,9 @@ pub async fn demo(args: DemoArgs, clock: SharedClock) -> anyhow::Result<()> {
 }
 
 pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
-    let population = Arc::new(Population::generate(
-        args.population.seed,
-        args.population.population,
-    ));
+    let mut settings = crate::settings::Upstream::default();
+    args.population.overlay(&mut settings);
+    let population = Arc::new(Population::generate(settings.seed, settings.population));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -2,27 +2,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use onshi_gateway::cli::{AuditCommand, CertsCommand, Cli, Command, InvalidInput, RegistryCommand};
+use onshi_gateway::cli::{
+    AuditCommand, CertsCommand, Cli, Command, ConfigCommand, InvalidInput, RegistryCommand,
+};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::{activation_cli, audit_cli, commands, registry_cli};
-use tracing_subscriber::EnvFilter;
+use onshi_gateway::settings::{Problems, check::check};
+use onshi_gateway::{activation_cli, audit_cli, commands, config_cli, logging, registry_cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (settings, mut problems) = cli.command.settings(&cli.log);
+    // A gateway is only started from settings that pass `config check`.
+    if let Command::Serve(_) | Command::Demo(_) | Command::Config(ConfigCommand::Check(_)) =
+        &cli.command
+    {
+        problems.problems.extend(check(&settings));
+    }
+    if !problems.problems.is_empty() {
+        return refuse(&problems);
+    }
     // The demo prints its own story; per-call log lines would drown it unless asked for.
-    let filter = match (&cli.command, cli.log.as_str()) {
+    let level = match (&cli.command, settings.log.level.as_str()) {
         (Command::Demo(_), "info") => "warn",
-        (_, f) => f,
+        (_, level) => level,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = logging::init(level, settings.log.format) {
+        eprintln!("error: log.level: {e:#}");
+        return ExitCode::from(2);
+    }
     let clock = Arc::new(SystemClock);
     let result = match cli.command {
-        Command::Serve(args) => commands::serve(args.to_config(), clock).await,
-        Command::Demo(args) => commands::demo(args, clock).await,
+        Command::Serve(_) => commands::serve(settings.gateway_config(), clock).await,
+        Command::Demo(args) => commands::demo(&settings, args.exit, clock).await,
         Command::Upstream(args) => commands::upstream(args).await,
         Command::Activation(command) => activation_cli::run(command).await,
         Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
@@ -36,10 +48,19 @@ async fn main() -> ExitCode {
         Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,
         Command::Registry(RegistryCommand::Show(args)) => registry_cli::show(args).await,
+        Command::Config(ConfigCommand::Check(args)) => {
+            config_cli::check_command(&settings, args.data.config_name())
+        }
+        Command::Config(ConfigCommand::Print(args)) => {
+            config_cli::print_command(&settings, args.data.config_name())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(problems) = e.downcast_ref::<Problems>() {
+                return refuse(problems);
+            }
             if e.downcast_ref::<InvalidInput>().is_some() {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
@@ -48,4 +69,10 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A configuration that cannot be used: every problem, exit 2.
+fn refuse(problems: &Problems) -> ExitCode {
+    eprintln!("error: {problems}");
+    ExitCode::from(2)
 }
