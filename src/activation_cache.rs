@@ -74,12 +74,15 @@ impl ActivationCache {
     /// ever loaded is the failure returned.
     pub async fn index(&self) -> Result<Arc<AreaIndex>, StoreError> {
         if let Some(l) = self.fresh().await {
+            self.inner.metrics.index_lookup("fresh");
             return Ok(l.index);
         }
         let _one = self.inner.reloading.lock().await;
         if let Some(l) = self.fresh().await {
+            self.inner.metrics.index_lookup("fresh");
             return Ok(l.index);
         }
+        self.inner.metrics.index_lookup("reloaded");
         match self.reload_now().await {
             Ok(index) => Ok(index),
             Err(e) => match self.inner.index.write().await.as_mut() {
@@ -122,6 +125,7 @@ impl ActivationCache {
                 });
                 self.set_healthy(true);
                 self.inner.metrics.reloads.inc();
+                self.inner.metrics.loaded_at.now();
                 Ok(index)
             }
             Err(e) => {
@@ -155,6 +159,11 @@ impl ActivationCache {
 
     /// The facility's registry entry, `None` if it is not registered.
     pub async fn facility(&self, code: &str) -> Result<Option<RegisteredFacility>, StoreError> {
+        if let Some(cached) = self.inner.registry.get(code).await {
+            self.inner.metrics.registry_lookup("hit");
+            return Ok(cached);
+        }
+        self.inner.metrics.registry_lookup("miss");
         let store = self.inner.store.clone();
         let key = code.to_string();
         self.inner

@@ -22,6 +22,7 @@ use crate::activation_cache::ActivationCache;
 use crate::audit::{AuditLayer, AuditWriter};
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
+use crate::metrics::RequestMetrics;
 use crate::proto::SearchPatientsRequest;
 use crate::rules::activation::ActivationRule;
 use crate::rules::concurrency::{InFlightLayer, InFlightLimit};
@@ -45,6 +46,7 @@ pub struct Deps {
     pub upstream: Upstream,
     pub clock: SharedClock,
     pub limits: Limits,
+    pub metrics: RequestMetrics,
 }
 
 /// The load limits, shared by every patient-data RPC: each facility's token bucket
@@ -82,38 +84,48 @@ where
     S::Future: Send,
 {
     let stack = ServiceBuilder::new()
-        .layer(AuditLayer::new(deps.audit.clone(), deps.clock.clone()))
-        .layer(RuleLayer(IdentityRule::new(deps.identity)))
+        .layer(AuditLayer::new(
+            deps.audit.clone(),
+            deps.clock.clone(),
+            deps.metrics.clone(),
+        ))
+        .layer(rule(deps, IdentityRule::new(deps.identity)))
         .option_layer(
             deps.limits
                 .facility_rate
                 .clone()
-                .map(|limiter| RuleLayer(RateLimitRule::new(limiter, deps.clock.clone()))),
+                .map(|limiter| rule(deps, RateLimitRule::new(limiter, deps.clock.clone()))),
         )
         .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
-        .layer(RuleLayer(ActivationRule::new(
-            deps.activations.clone(),
-            deps.clock.clone(),
-        )))
-        .layer(RuleLayer(IdentificationRule::new(
-            deps.ledger.clone(),
-            deps.clock.clone(),
-            deps.search_ttl,
-        )))
-        .layer(RuleLayer(ConsentRule))
+        .layer(rule(
+            deps,
+            ActivationRule::new(deps.activations.clone(), deps.clock.clone()),
+        ))
+        .layer(rule(
+            deps,
+            IdentificationRule::new(deps.ledger.clone(), deps.clock.clone(), deps.search_ttl),
+        ))
+        .layer(rule(deps, ConsentRule))
         .service(endpoint);
     BoxCloneSyncService::new(stack)
 }
 
+fn rule<R: Clone>(deps: &Deps, rule: R) -> RuleLayer<R> {
+    RuleLayer::new(rule, deps.metrics.clone())
+}
+
 /// The guarded path of an RPC whose answer goes straight back to the caller.
 pub fn forwarded<M: Forwardable>(deps: &Deps) -> Guarded<M> {
-    guard(deps, Forward::new(deps.upstream.clone()))
+    guard(
+        deps,
+        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
+    )
 }
 
 /// The guarded path of SearchPatients: the search is recorded for later identification.
 pub fn search(deps: &Deps) -> Guarded<SearchPatientsRequest> {
     let recorder = SearchRecorder::new(
-        Forward::new(deps.upstream.clone()),
+        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
         deps.ledger.clone(),
         deps.clock.clone(),
     );

@@ -179,6 +179,7 @@ pub async fn start_with_audit(
         limits: crate::pipeline::Limits::from_config(&config),
         audit,
         upstream,
+        metrics: metrics.requests.clone(),
     };
 
     let (health_reporter, health) = tonic_health::server::health_reporter();

@@ -13,6 +13,8 @@ use tower::{Layer, Service};
 use super::AuditWriter;
 use crate::clock::SharedClock;
 use crate::domain::{Reason, Violation};
+use crate::metrics::RequestMetrics;
+use crate::metrics::requests::{CallLabels, MethodLabels};
 use crate::rules::{AccessNote, Note, PatientRequest, status_of};
 use crate::store::{AccessRecord, Decision};
 
@@ -23,11 +25,16 @@ pub const ACCESS_RECORD_HEADER: &str = "x-onshi-access-record";
 pub struct AuditLayer {
     writer: AuditWriter,
     clock: SharedClock,
+    metrics: RequestMetrics,
 }
 
 impl AuditLayer {
-    pub fn new(writer: AuditWriter, clock: SharedClock) -> Self {
-        AuditLayer { writer, clock }
+    pub fn new(writer: AuditWriter, clock: SharedClock, metrics: RequestMetrics) -> Self {
+        AuditLayer {
+            writer,
+            clock,
+            metrics,
+        }
     }
 }
 
@@ -38,6 +45,7 @@ impl<S> Layer<S> for AuditLayer {
         AuditService {
             writer: self.writer.clone(),
             clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
             inner,
         }
     }
@@ -47,6 +55,7 @@ impl<S> Layer<S> for AuditLayer {
 pub struct AuditService<S> {
     writer: AuditWriter,
     clock: SharedClock,
+    metrics: RequestMetrics,
     inner: S,
 }
 
@@ -111,6 +120,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let writer = self.writer.clone();
         let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             let started = Instant::now();
             let note = Note::default();
@@ -121,7 +131,13 @@ where
                 Ok(_) => tonic::Code::Ok,
                 Err(status) => status.code(),
             };
-            let record = record_of::<M>(&note.lock(), code, at);
+            let (record, reason_code) = {
+                let note = note.lock();
+                (
+                    record_of::<M>(&note, code, at),
+                    note.reason.map_or("", |r| r.as_str()),
+                )
+            };
             let record_id = record.id.clone();
             let decision = record.decision;
             let reason = record.reason.clone();
@@ -139,6 +155,23 @@ where
                 elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                 "access"
             );
+            // A call whose record could not be committed was refused for that reason.
+            let (decision_label, reason_label) = match &committed {
+                Ok(()) => (decision.as_str(), reason_code),
+                Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
+            };
+            metrics
+                .calls
+                .get_or_create(&CallLabels {
+                    method: M::METHOD,
+                    decision: decision_label,
+                    reason: reason_label,
+                })
+                .inc();
+            metrics
+                .call_seconds
+                .get_or_create(&MethodLabels { method: M::METHOD })
+                .observe(started.elapsed().as_secs_f64());
             match committed {
                 Ok(()) => {
                     // The terminal can cite its access record, e.g. to a patient or an auditor.

@@ -2,6 +2,9 @@
 //! gateway owns its registry (no global state), so several can share a process.
 //! Labels and values carry no patient identifier.
 
+pub mod index_age;
+pub mod requests;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,13 +12,18 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+pub use index_age::LoadedAt;
+pub use requests::RequestMetrics;
 
 /// What the access-log writer reports.
 #[derive(Clone, Debug)]
@@ -44,6 +52,13 @@ impl Default for AuditMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    /// For the index: fresh (served from memory) or reloaded (loaded on the call's
+    /// path); for the facility registry: hit or miss.
+    pub result: &'static str,
+}
+
 /// What the activation registry's cache reports.
 #[derive(Clone, Debug)]
 pub struct ActivationMetrics {
@@ -51,6 +66,23 @@ pub struct ActivationMetrics {
     pub healthy: Gauge,
     pub reloads: Counter,
     pub reload_failures: Counter,
+    pub loaded_at: LoadedAt,
+    pub index_lookups: Family<LookupLabels, Counter>,
+    pub registry_lookups: Family<LookupLabels, Counter>,
+}
+
+impl ActivationMetrics {
+    pub fn index_lookup(&self, result: &'static str) {
+        self.index_lookups
+            .get_or_create(&LookupLabels { result })
+            .inc();
+    }
+
+    pub fn registry_lookup(&self, result: &'static str) {
+        self.registry_lookups
+            .get_or_create(&LookupLabels { result })
+            .inc();
+    }
 }
 
 impl Default for ActivationMetrics {
@@ -61,6 +93,9 @@ impl Default for ActivationMetrics {
             healthy,
             reloads: Counter::default(),
             reload_failures: Counter::default(),
+            loaded_at: LoadedAt::default(),
+            index_lookups: Family::default(),
+            registry_lookups: Family::default(),
         }
     }
 }
@@ -70,6 +105,7 @@ pub struct Metrics {
     registry: Registry,
     pub audit: AuditMetrics,
     pub activations: ActivationMetrics,
+    pub requests: RequestMetrics,
 }
 
 impl Metrics {
@@ -122,10 +158,24 @@ impl Metrics {
             "Reloads of the activation registry that failed",
             activations.reload_failures.clone(),
         );
+        registry.register(
+            "activation_index_lookups",
+            "Decisions' reads of the activation index: fresh from memory, or reloaded on the call's path",
+            activations.index_lookups.clone(),
+        );
+        registry.register(
+            "facility_registry_lookups",
+            "Facility registry reads by the activation rule: cache hit or miss",
+            activations.registry_lookups.clone(),
+        );
+        registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
+        let requests = RequestMetrics::default();
+        requests.register(&mut registry);
         Arc::new(Metrics {
             registry,
             audit,
             activations,
+            requests,
         })
     }
 

@@ -21,6 +21,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::domain::Violation;
+use crate::metrics::RequestMetrics;
 pub use denial::status_of;
 pub use note::{AccessNote, Note};
 pub use patient_request::PatientRequest;
@@ -36,16 +37,26 @@ pub trait Rule<M>: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Violation>> + Send + 'a;
 }
 
-/// Turns a [`Rule`] into a tower layer.
+/// Turns a [`Rule`] into a tower layer that times each decision.
 #[derive(Clone)]
-pub struct RuleLayer<R>(pub R);
+pub struct RuleLayer<R> {
+    rule: R,
+    metrics: RequestMetrics,
+}
+
+impl<R> RuleLayer<R> {
+    pub fn new(rule: R, metrics: RequestMetrics) -> Self {
+        RuleLayer { rule, metrics }
+    }
+}
 
 impl<R: Clone, S> Layer<S> for RuleLayer<R> {
     type Service = RuleService<R, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RuleService {
-            rule: self.0.clone(),
+            rule: self.rule.clone(),
+            metrics: self.metrics.clone(),
             inner,
         }
     }
@@ -54,6 +65,7 @@ impl<R: Clone, S> Layer<S> for RuleLayer<R> {
 #[derive(Clone)]
 pub struct RuleService<R, S> {
     rule: R,
+    metrics: RequestMetrics,
     inner: S,
 }
 
@@ -75,6 +87,7 @@ where
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let rule = self.rule.clone();
+        let metrics = self.metrics.clone();
         // The ready inner service is the one to call; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -87,7 +100,9 @@ where
                 onshi.decision = tracing::field::Empty,
                 onshi.reason = tracing::field::Empty,
             );
+            let started = std::time::Instant::now();
             let checked = rule.check(&mut req).instrument(span.clone()).await;
+            metrics.rule(R::NAME, checked.is_ok(), started.elapsed().as_secs_f64());
             match checked {
                 Ok(()) => {
                     span.record("onshi.decision", "pass");

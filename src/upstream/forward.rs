@@ -10,9 +10,12 @@ use std::time::Duration;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Request, Response, Status};
 use tower::Service;
+use tracing::Instrument;
 
 use super::Upstream;
 use crate::domain::{Reason, Violation};
+use crate::metrics::RequestMetrics;
+use crate::metrics::requests::{UpstreamLabels, code_name};
 use crate::proto::{
     GetDrugHistoryRequest, GetHealthCheckupsRequest, LookupQualificationRequest,
     SearchPatientsRequest,
@@ -95,11 +98,12 @@ fn upstream_violation(status: &Status) -> Violation {
 #[derive(Clone)]
 pub struct Forward {
     upstream: Upstream,
+    metrics: RequestMetrics,
 }
 
 impl Forward {
-    pub fn new(upstream: Upstream) -> Self {
-        Forward { upstream }
+    pub fn new(upstream: Upstream, metrics: RequestMetrics) -> Self {
+        Forward { upstream, metrics }
     }
 }
 
@@ -113,11 +117,9 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
     }
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
-        let upstream = self.upstream.clone();
         let note = Note::of(&mut req);
-        let budget =
-            caller_deadline(req.metadata()).map_or(upstream.timeout, |d| d.min(upstream.timeout));
-        let message = req.into_inner();
+        let budget = caller_deadline(req.metadata())
+            .map_or(self.upstream.timeout, |d| d.min(self.upstream.timeout));
         let span = tracing::info_span!(
             "upstream",
             otel.name = format!("upstream {}", M::METHOD),
@@ -126,60 +128,96 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
             rpc.method = M::METHOD,
             rpc.grpc.status_code = tracing::field::Empty,
         );
-        let call_span = span.clone();
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let deadline = tokio::time::Instant::now() + budget;
-                note.lock().forwarded = true;
-                let outcome = tokio::time::timeout_at(deadline, async {
-                    let _permit = upstream
-                        .permits
-                        .acquire()
-                        .await
-                        .map_err(|_| Status::unavailable("upstream client closed"))?;
-                    let mut attempt = 0;
-                    loop {
-                        // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream.
-                        let mut out = Request::new(message.clone());
-                        // …but the trace context goes, so the OQS's spans join this trace.
-                        crate::telemetry::propagation::inject(&call_span, out.metadata_mut());
-                        out.set_timeout(
-                            deadline.saturating_duration_since(tokio::time::Instant::now()),
-                        );
-                        match M::send(&upstream, out).await {
-                            // Every forwarded call is a read, so one retry on a connection failure is safe.
-                            Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
-                                attempt += 1;
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                            other => return other,
-                        }
-                    }
-                })
-                .await
-                .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
-                let code = match &outcome {
-                    Ok(_) => Code::Ok,
-                    Err(status) => status.code(),
-                };
-                call_span.record("rpc.grpc.status_code", code as i32);
-                match outcome {
-                    Ok(response) => {
-                        let reply = response.into_inner();
-                        note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
-                        Ok(Response::new(reply))
-                    }
-                    Err(status) => {
-                        let v = upstream_violation(&status);
-                        let mut n = note.lock();
-                        n.upstream_result = Some(format!("{:?}", status.code()));
-                        n.reason = Some(v.reason);
-                        Err(status_of(&v))
-                    }
+        let call = Call {
+            upstream: self.upstream.clone(),
+            metrics: self.metrics.clone(),
+            span: span.clone(),
+            budget,
+        };
+        Box::pin(call.forward(note, req.into_inner()).instrument(span))
+    }
+}
+
+/// One forwarded call, under its `upstream` span.
+struct Call {
+    upstream: Upstream,
+    metrics: RequestMetrics,
+    span: tracing::Span,
+    budget: Duration,
+}
+
+impl Call {
+    async fn forward<M: Forwardable>(
+        self,
+        note: Note,
+        message: M,
+    ) -> Result<Response<M::Reply>, Status> {
+        let started = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + self.budget;
+        note.lock().forwarded = true;
+        let outcome = tokio::time::timeout_at(deadline, self.attempts(&message, deadline))
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
+        let code = match &outcome {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        self.span.record("rpc.grpc.status_code", code as i32);
+        let labels = UpstreamLabels {
+            method: M::METHOD,
+            code: code_name(code),
+        };
+        self.metrics
+            .upstream_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        // NOT_FOUND is the OQS's answer for an unknown number, not a failure.
+        if !matches!(code, Code::Ok | Code::NotFound) {
+            self.metrics.upstream_errors.get_or_create(&labels).inc();
+        }
+        match outcome {
+            Ok(response) => {
+                let reply = response.into_inner();
+                note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
+                Ok(Response::new(reply))
+            }
+            Err(status) => {
+                let v = upstream_violation(&status);
+                let mut n = note.lock();
+                n.upstream_result = Some(format!("{:?}", status.code()));
+                n.reason = Some(v.reason);
+                Err(status_of(&v))
+            }
+        }
+    }
+
+    async fn attempts<M: Forwardable>(
+        &self,
+        message: &M,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<M::Reply>, Status> {
+        let _permit = self
+            .upstream
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Status::unavailable("upstream client closed"))?;
+        let mut attempt = 0;
+        loop {
+            // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream…
+            let mut out = Request::new(message.clone());
+            // …but the trace context goes, so the OQS's spans join this trace.
+            crate::telemetry::propagation::inject(&self.span, out.metadata_mut());
+            out.set_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            match M::send(&self.upstream, out).await {
+                // Every forwarded call is a read, so one retry on a connection failure is safe.
+                Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-            },
-            span,
-        ))
+                other => return other,
+            }
+        }
     }
 }
 
