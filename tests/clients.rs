@@ -1,0 +1,634 @@
+//! The example clients as terminal vendors write them (`examples/python`, generated
+//! with grpcio-tools; `examples/node`, @grpc/grpc-js with proto-loader) against the
+//! real binary: a development PKI from `certs dev`, `serve --tls-dir`, an activation
+//! made by an operator over mutual TLS, then the demo scenario from each client.
+//! The clients' packages come from PyPI and npm through `examples/setup.sh`, which
+//! the tests run themselves (it is quick when everything is installed).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use onshi_gateway::domain::facility::FacilityKind;
+use onshi_gateway::domain::jst::today_jst;
+use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
+use onshi_gateway::proto::{
+    Areas, ChangeContext, CreateActivationRequest, WindowSpec, window_spec,
+};
+use onshi_gateway::upstream::simulator::fixtures::{DEMO_PATIENT, Fixture};
+use serde_json::Value;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// The part of the demo patient's address a user types.
+const ADDRESS_FRAGMENT: &str = "石巻";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_onshi-gateway"))
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Runs `examples/setup.sh` once per test binary: it creates the Python venv and
+/// the Node modules if missing or stale, and does nothing otherwise.
+fn clients_installed() {
+    static SETUP: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = SETUP.get_or_init(|| {
+        let missing: Vec<&str> = ["python3", "node", "npm"]
+            .into_iter()
+            .filter(|tool| {
+                Command::new(tool)
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_err()
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "the example-client tests need {} on PATH (Python 3.9+ with venv, Node.js 18.3+ with npm)",
+                missing.join(", ")
+            ));
+        }
+        let out = Command::new("bash")
+            .arg(examples().join("setup.sh"))
+            .output()
+            .map_err(|e| format!("cannot run examples/setup.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "examples/setup.sh failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(message) = result {
+        panic!("{message}");
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+fn facility(prefecture: u8, kind: FacilityKind) -> String {
+    let number = if kind == FacilityKind::Pharmacy {
+        4001
+    } else {
+        1001
+    };
+    onshi_gateway::demo::facility(prefecture, kind, number).to_string()
+}
+
+/// The facilities of the scenario: a clinic and a pharmacy in the activated
+/// prefectures (Miyagi 04, Fukushima 07), a clinic outside them (Tokyo 13).
+struct Facilities {
+    home: String,
+    other: String,
+    outside: String,
+}
+
+impl Facilities {
+    fn demo() -> Facilities {
+        Facilities {
+            home: facility(4, FacilityKind::Medical),
+            other: facility(7, FacilityKind::Pharmacy),
+            outside: facility(13, FacilityKind::Medical),
+        }
+    }
+}
+
+/// A gateway serving with mutual TLS on free ports; killed when dropped.
+struct Gateway {
+    child: Option<Child>,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    certs: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    fn start(facilities: &Facilities) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let certs = dir.path().join("certs");
+        let data = dir.path().join("data");
+        let log = dir.path().join("gateway.log");
+        let codes = [&facilities.home, &facilities.other, &facilities.outside];
+        let pki = bin()
+            .args(["certs", "dev", "--dir"])
+            .arg(&certs)
+            .arg("--facility")
+            .arg(codes.map(String::as_str).join(","))
+            .output()
+            .expect("certs dev runs");
+        assert!(pki.status.success(), "certs dev: {}", text(&pki.stderr));
+
+        let (addr, admin) = (free_addr(), free_addr());
+        let child = bin()
+            .arg("serve")
+            .arg("--tls-dir")
+            .arg(&certs)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--listen", &addr.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            // A small population of the default seed: the demo patient is a fixture
+            // of every population.
+            .args(["--population", "2000", "--seed", "20220317"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("the gateway starts");
+        let mut gateway = Gateway {
+            child: Some(child),
+            addr,
+            admin,
+            certs,
+            data,
+            log,
+            _dir: dir,
+        };
+        gateway.wait_listening();
+        gateway
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.addr).is_ok() && TcpStream::connect(self.admin).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("the gateway exited ({status}):\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the gateway is not listening after 60 s:\n{}",
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Opens the emergency function for `prefectures` for one week from today, as
+    /// an activation manager would: through the operators' service, presenting the
+    /// activation manager's certificate.
+    fn activate(&self, prefectures: &[&str]) {
+        let read = |name: &str| {
+            std::fs::read(self.certs.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+        };
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("server-ca.pem")))
+            .identity(Identity::from_pem(
+                read("operator-activation-manager.pem"),
+                read("operator-activation-manager.key"),
+            ))
+            .domain_name("localhost");
+        let request = CreateActivationRequest {
+            event: "訓練: 令和4年福島沖地震の再現".into(),
+            areas: Some(Areas {
+                prefectures: prefectures.iter().map(|p| p.to_string()).collect(),
+                ..Areas::default()
+            }),
+            window: Some(WindowSpec {
+                form: Some(window_spec::Form::OneWeekFrom(
+                    today_jst(chrono::Utc::now()).to_string(),
+                )),
+            }),
+            change: Some(ChangeContext {
+                author: "operator-1".into(),
+                ..ChangeContext::default()
+            }),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let created = runtime.block_on(async {
+            let channel = Channel::from_shared(format!("https://{}", self.admin))
+                .expect("uri")
+                .tls_config(tls)
+                .expect("tls")
+                .connect()
+                .await
+                .expect("the operators' listener accepts the activation manager");
+            ActivationAdminServiceClient::new(channel)
+                .create_activation(request)
+                .await
+        });
+        let view = created
+            .unwrap_or_else(|status| panic!("activation refused: {status:?}"))
+            .into_inner();
+        assert_eq!(view.areas.len(), prefectures.len(), "{view:?}");
+    }
+
+    /// SIGTERM, then the exit (killed after a while): the access log is then read
+    /// from the store as the operators' CLI reads it.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every access record, by id (`audit export --format jsonl`).
+    fn access_log(&self) -> HashMap<String, Value> {
+        let out = bin()
+            .args(["audit", "export", "--format", "jsonl", "--data-dir"])
+            .arg(&self.data)
+            .output()
+            .expect("audit export runs");
+        assert!(out.status.success(), "audit export: {}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|line| {
+                let record: Value = serde_json::from_str(line).expect("a JSON record per line");
+                (record["id"].as_str().expect("an id").to_string(), record)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The name as a user at a terminal types it: hiragana, a full-width space.
+fn typed_kana(katakana: &str) -> String {
+    katakana
+        .chars()
+        .map(|c| match c {
+            'ァ'..='ヶ' => char::from_u32(c as u32 - 0x60).unwrap_or(c),
+            ' ' => '\u{3000}',
+            c => c,
+        })
+        .collect()
+}
+
+/// The client's arguments: the gateway, the certificates, the facilities, and the
+/// patient's four attributes.
+fn client_args(gateway: &Gateway, facilities: &Facilities, patient: &Fixture) -> Vec<String> {
+    assert!(patient.address.contains(ADDRESS_FRAGMENT));
+    let sex = match patient.sex {
+        onshi_gateway::proto::Sex::Female => "female",
+        _ => "male",
+    };
+    [
+        ("--target", gateway.addr.to_string()),
+        ("--authority", "localhost".into()),
+        ("--certs", gateway.certs.display().to_string()),
+        ("--facility", facilities.home.clone()),
+        ("--other-facility", facilities.other.clone()),
+        ("--outside-facility", facilities.outside.clone()),
+        ("--name", typed_kana(patient.name_kana)),
+        ("--birth-date", patient.birth_date.to_string()),
+        ("--sex", sex.into()),
+        ("--address", ADDRESS_FRAGMENT.into()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}
+
+/// The client's JSON lines, by step, after checking it exited 0.
+fn steps(client: &str, out: &Output) -> HashMap<String, Value> {
+    let stdout = text(&out.stdout);
+    let context = format!(
+        "{client} client ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(out.status.success(), "{context}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{context}"))
+        })
+        .collect();
+    let by_step: HashMap<String, Value> = lines
+        .iter()
+        .map(|v| (v["step"].as_str().unwrap_or("").to_string(), v.clone()))
+        .collect();
+    assert_eq!(by_step.len(), lines.len(), "each step once: {context}");
+    by_step
+}
+
+/// The refusals of the scenario: step, gRPC code, ErrorInfo reason, the field a
+/// BadRequest names.
+const REFUSALS: [(&str, &str, &str, Option<&str>); 6] = [
+    (
+        "refused_outside_area",
+        "PERMISSION_DENIED",
+        "AREA_NOT_ACTIVATED",
+        None,
+    ),
+    (
+        "refused_check_digit",
+        "INVALID_ARGUMENT",
+        "INSURER_NUMBER_CHECK_DIGIT",
+        Some("insured.insurer_number"),
+    ),
+    (
+        "refused_exemption_without_reason",
+        "INVALID_ARGUMENT",
+        "EXEMPTION_REASON_MISSING",
+        Some("access.consent.exemption_reason"),
+    ),
+    (
+        "refused_other_facility_search",
+        "PERMISSION_DENIED",
+        "SEARCH_FACILITY_MISMATCH",
+        Some("access.identification.search_id"),
+    ),
+    (
+        "refused_search_without_insurer_or_address",
+        "INVALID_ARGUMENT",
+        "INSURER_OR_ADDRESS_MISSING",
+        Some("insurer_name"),
+    ),
+    (
+        "refused_no_consent_basis",
+        "INVALID_ARGUMENT",
+        "CONSENT_BASIS_MISSING",
+        Some("access.consent.basis"),
+    ),
+];
+
+const ALLOWED: [&str; 5] = [
+    "search",
+    "lookup",
+    "drug_history",
+    "checkups",
+    "exemption_lookup",
+];
+
+/// What a user checks in a client's output, then in the gateway's access log.
+fn assert_scenario(client: &str, out: &Output, gateway: &mut Gateway, facilities: &Facilities) {
+    let steps = steps(client, out);
+    let p = DEMO_PATIENT;
+    let insured = serde_json::json!({
+        "insurer_number": p.insurer_number, "symbol": p.symbol, "number": p.number, "branch": p.branch,
+    });
+    let step = |name: &str| -> &Value {
+        steps
+            .get(name)
+            .unwrap_or_else(|| panic!("{client}: no step {name} in {steps:#?}"))
+    };
+    assert_eq!(step("summary")["failed"], 0, "{client}");
+    assert_eq!(step("summary")["passed"], 11, "{client}");
+    for name in ALLOWED {
+        assert_eq!(step(name)["ok"], true, "{client} {name}: {}", step(name));
+        assert_eq!(step(name)["code"], "OK", "{client} {name}");
+    }
+
+    // The patient found by the four attributes: exactly one candidate, the demo patient.
+    let search = step("search");
+    assert_eq!(
+        search["outcome"], "SEARCH_OUTCOME_SINGLE_MATCH",
+        "{client}: {search}"
+    );
+    let candidates = search["candidates"].as_array().expect("candidates");
+    assert_eq!(candidates.len(), 1, "{client}: {search}");
+    assert_eq!(candidates[0]["insured"], insured, "{client}");
+    assert_eq!(candidates[0]["name"], p.name, "{client}");
+    assert_eq!(candidates[0]["insurer_name"], p.insurer_name, "{client}");
+    assert!(
+        !search["search_id"].as_str().unwrap_or("").is_empty(),
+        "{client}: {search}"
+    );
+
+    // The qualification of that candidate.
+    let lookup = step("lookup");
+    assert_eq!(
+        lookup["status"], "QUALIFICATION_STATUS_VALID",
+        "{client}: {lookup}"
+    );
+    let q = &lookup["qualification"];
+    assert_eq!(q["insured"], insured, "{client}");
+    assert_eq!(q["name"], p.name, "{client}");
+    assert_eq!(q["birth_date"], p.birth_date.to_string(), "{client}");
+    assert_eq!(q["address"], p.address, "{client}");
+    assert_eq!(q["insurer_name"], p.insurer_name, "{client}");
+    assert_eq!(q["qualification_end"], "", "{client}: still qualified");
+
+    // Drug history: the patient's regular warfarin among the dispensings.
+    let drugs = step("drug_history");
+    let dispensings = drugs["dispensings"].as_array().expect("dispensings");
+    assert!(!dispensings.is_empty(), "{client}: {drugs}");
+    assert_eq!(drugs["count"], dispensings.len(), "{client}");
+    assert!(
+        dispensings.iter().any(|d| d["drug_name"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ワルファリン")),
+        "{client}: {drugs}"
+    );
+    assert!(
+        dispensings
+            .iter()
+            .all(|d| d["drug_code"].as_str().map(str::len) == Some(12))
+    );
+
+    let checkups = step("checkups");
+    let list = checkups["checkups"].as_array().expect("checkups");
+    assert!(!list.is_empty(), "{client}: {checkups}");
+    assert!(
+        list.iter()
+            .all(|c| !c["items"].as_array().expect("items").is_empty()),
+        "{client}: {checkups}"
+    );
+
+    let exempt = step("exemption_lookup");
+    assert_eq!(
+        exempt["status"], "QUALIFICATION_STATUS_VALID",
+        "{client}: {exempt}"
+    );
+    assert_eq!(exempt["qualification"]["insured"], insured, "{client}");
+
+    // Each refusal as the terminal read it from the status details.
+    for (name, code, reason, field) in REFUSALS {
+        let s = step(name);
+        assert_eq!(s["ok"], true, "{client} {name}: {s}");
+        assert_eq!(s["code"], code, "{client} {name}: {s}");
+        assert_eq!(s["reason"], reason, "{client} {name}: {s}");
+        assert_eq!(s["domain"], "onshi.gateway", "{client} {name}: {s}");
+        let fields: Vec<&str> = s["field_violations"]
+            .as_array()
+            .expect("field_violations")
+            .iter()
+            .filter_map(|v| v["field"].as_str())
+            .collect();
+        match field {
+            Some(f) => assert_eq!(fields, [f], "{client} {name}: {s}"),
+            None => assert!(fields.is_empty(), "{client} {name}: {s}"),
+        }
+    }
+    let outside = step("refused_outside_area");
+    assert_eq!(
+        outside["metadata"]["facility"],
+        facilities.outside.as_str(),
+        "{client}"
+    );
+    assert_eq!(outside["metadata"]["prefecture"], "13", "{client}");
+
+    // Every call the client printed is in the gateway's access log, with the
+    // decision and reason the client saw; the exemption is queued for review.
+    gateway.stop();
+    let log = gateway.access_log();
+    for name in ALLOWED.iter().chain(REFUSALS.iter().map(|r| &r.0)) {
+        let id = step(name)["access_record"].as_str().unwrap_or("");
+        let record = log
+            .get(id)
+            .unwrap_or_else(|| panic!("{client} {name}: access record {id:?} not in the log"));
+        let refusal = REFUSALS.iter().find(|r| r.0 == *name);
+        match refusal {
+            Some((_, _, reason, _)) => {
+                assert_eq!(record["decision"], "denied", "{client} {name}: {record}");
+                assert_eq!(record["reason"], *reason, "{client} {name}: {record}");
+            }
+            None => assert_eq!(record["decision"], "allowed", "{client} {name}: {record}"),
+        }
+        let facility = if *name == "refused_outside_area" {
+            &facilities.outside
+        } else if *name == "refused_other_facility_search" {
+            &facilities.other
+        } else {
+            &facilities.home
+        };
+        assert_eq!(
+            record["facility"],
+            facility.as_str(),
+            "{client} {name}: {record}"
+        );
+    }
+    let exemption = &log[step("exemption_lookup")["access_record"]
+        .as_str()
+        .unwrap_or("")];
+    assert_eq!(
+        exemption["consent_basis"], "life_or_body_exemption",
+        "{exemption}"
+    );
+    assert_eq!(exemption["needs_review"], true, "{exemption}");
+    assert_eq!(
+        exemption["exemption_identification"], "id_document",
+        "{exemption}"
+    );
+    assert_eq!(log.len(), 11, "nothing but the client's calls: {log:#?}");
+}
+
+fn run_client(mut command: Command, gateway: &Gateway, facilities: &Facilities) -> Output {
+    command
+        .args(client_args(gateway, facilities, &DEMO_PATIENT))
+        .output()
+        .expect("the client runs")
+}
+
+#[test]
+fn python_client_runs_the_demo_scenario_over_mutual_tls() {
+    clients_installed();
+    let facilities = Facilities::demo();
+    let mut gateway = Gateway::start(&facilities);
+    gateway.activate(&["04", "07"]);
+    let python = examples().join("python");
+    let mut command = Command::new(python.join(".venv/bin/python"));
+    command.arg(python.join("onshi_client.py"));
+    let out = run_client(command, &gateway, &facilities);
+    assert_scenario("python", &out, &mut gateway, &facilities);
+}
+
+#[test]
+fn node_client_runs_the_demo_scenario_over_mutual_tls() {
+    clients_installed();
+    let facilities = Facilities::demo();
+    let mut gateway = Gateway::start(&facilities);
+    gateway.activate(&["04", "07"]);
+    let mut command = Command::new("node");
+    command.arg(examples().join("node/client.js"));
+    let out = run_client(command, &gateway, &facilities);
+    assert_scenario("node", &out, &mut gateway, &facilities);
+}
+
+#[test]
+fn clients_refused_everywhere_exit_non_zero_and_say_why() {
+    // No activation: the first call is refused, and each client says so and fails,
+    // rather than printing a scenario that did not happen.
+    clients_installed();
+    let facilities = Facilities::demo();
+    let gateway = Gateway::start(&facilities);
+    let python = examples().join("python");
+    let mut python_client = Command::new(python.join(".venv/bin/python"));
+    python_client.arg(python.join("onshi_client.py"));
+    let mut node_client = Command::new("node");
+    node_client.arg(examples().join("node/client.js"));
+    for (client, command) in [("python", python_client), ("node", node_client)] {
+        let out = run_client(command, &gateway, &facilities);
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{client}: {stdout}{}",
+            text(&out.stderr)
+        );
+        let first: Value = serde_json::from_str(stdout.lines().next().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{client}: not JSON ({e}): {stdout}"));
+        assert_eq!(first["step"], "search", "{client}: {stdout}");
+        assert_eq!(first["ok"], false, "{client}: {stdout}");
+        assert_eq!(first["code"], "PERMISSION_DENIED", "{client}: {stdout}");
+        assert_eq!(first["reason"], "AREA_NOT_ACTIVATED", "{client}: {stdout}");
+        assert!(
+            first["problem"]
+                .as_str()
+                .is_some_and(|p| p.contains("AREA_NOT_ACTIVATED"))
+        );
+        assert!(
+            first["access_record"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{client}"
+        );
+        assert!(
+            stdout.contains(r#""failed":1"#) || stdout.contains(r#""failed": 1"#),
+            "{client}: {stdout}"
+        );
+    }
+}
