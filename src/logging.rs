@@ -1,13 +1,17 @@
-//! The process's log subscriber: a level filter and one formatting layer on stderr,
-//! human-readable text or one JSON object per line.
-//!
-//! Built from layers on a registry rather than `fmt().init()` so that further
-//! layers (a trace exporter) can join the same subscriber in [`init`].
+//! The process's subscriber: log lines on stderr, human-readable text or one JSON
+//! object per line, filtered by level; and, when a collector is configured, the
+//! gateway's spans exported over OTLP, filtered apart so that a quiet log level does
+//! not thin out traces.
 
 use serde::{Deserialize, Serialize};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::TelemetryConfig;
+use crate::telemetry::TraceExport;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -41,8 +45,14 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
 }
 
 /// Installs the process's subscriber: events at `level` and above, written to stderr
-/// in `format`. Fails if `level` does not parse or a subscriber is already set.
-pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
+/// in `format`, and the gateway's own spans exported as `telemetry` says. Fails if
+/// `level` does not parse, the exporter cannot be built, or a subscriber is already
+/// set. The returned export must be shut down last, to send the final spans.
+pub fn init(
+    level: &str,
+    format: LogFormat,
+    telemetry: Option<&TelemetryConfig>,
+) -> anyhow::Result<Option<TraceExport>> {
     let filter = filter(level).map_err(anyhow::Error::msg)?;
     let fmt = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
@@ -53,9 +63,15 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .boxed(),
     };
+    let export = telemetry.map(TraceExport::start).transpose()?.flatten();
+    // Only the gateway's spans: the call, its rules, the audit commit, the upstream call.
+    let traces = export.as_ref().map(|e| {
+        e.layer()
+            .with_filter(Targets::new().with_target("onshi_gateway", LevelFilter::INFO))
+    });
     tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
+        .with(fmt.with_filter(filter))
+        .with(traces)
         .try_init()?;
-    Ok(())
+    Ok(export)
 }

@@ -27,10 +27,18 @@ async fn main() -> ExitCode {
         (Command::Demo(_), "info") => "warn",
         (_, level) => level,
     };
-    if let Err(e) = logging::init(level, settings.log.format) {
-        eprintln!("error: log.level: {e:#}");
-        return ExitCode::from(2);
-    }
+    // Only a running gateway exports traces; the one-shot commands do not.
+    let telemetry = match &cli.command {
+        Command::Serve(_) | Command::Demo(_) => Some(settings.gateway_config().telemetry),
+        _ => None,
+    };
+    let export = match logging::init(level, settings.log.format, telemetry.as_ref()) {
+        Ok(export) => export,
+        Err(e) => {
+            eprintln!("error: log.level or telemetry: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let clock = Arc::new(SystemClock);
     let result = match cli.command {
         Command::Serve(_) => commands::serve(settings.gateway_config(), clock).await,
@@ -55,6 +63,9 @@ async fn main() -> ExitCode {
             config_cli::print_command(&settings, args.data.config_name())
         }
     };
+    if let Some(export) = export {
+        export.shutdown().await;
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
