@@ -62,8 +62,8 @@ function options(argv) {
       'birth-date': { type: 'string', default: '1958-04-12' },
       sex: { type: 'string', default: 'male' },
       address: { type: 'string', default: '石巻' },
-      // The gateway's API, loaded at run time.
-      'proto-dir': { type: 'string', default: path.join(__dirname, '..', '..', 'proto') },
+      // The gateway's API, loaded at run time: the repository's proto/ unless ONSHI_PROTO_DIR says.
+      'proto-dir': { type: 'string', default: process.env.ONSHI_PROTO_DIR || path.join(__dirname, '..', '..', 'proto') },
       help: { type: 'boolean', default: false },
     },
   });

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_PROTO_DIR = HERE.parent.parent / "proto"
+# The gateway's API: the repository's proto/, or wherever ONSHI_PROTO_DIR says.
+DEFAULT_PROTO_DIR = Path(os.environ.get("ONSHI_PROTO_DIR") or HERE.parent.parent / "proto")
 OUT_DIR = HERE / "generated"
 STAMP = OUT_DIR / ".proto-hash"
 
