@@ -3,6 +3,8 @@
 //! gateway's spans exported over OTLP, filtered apart so that a quiet log level does
 //! not thin out traces.
 
+use std::io::IsTerminal;
+
 use serde::{Deserialize, Serialize};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
@@ -55,7 +57,9 @@ pub fn init(
 ) -> anyhow::Result<Option<TraceExport>> {
     let filter = filter(level).map_err(anyhow::Error::msg)?;
     let fmt = match format {
+        // Colours only for a person at a terminal, not for a journal or a file.
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()

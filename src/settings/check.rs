@@ -35,7 +35,7 @@ pub fn check(s: &Settings) -> Vec<Problem> {
         if s.tls.dev_identity_from_metadata {
             p.add(
                 "tls.dev_identity_from_metadata",
-                "refused with tls.dir: with TLS, facilities are identified by their certificates",
+                "refused with TLS (tls.dir), where facilities are identified by their certificates",
             );
         }
     }
