@@ -1,0 +1,235 @@
+"""Runs the shipped configuration: two `onshi-gateway serve` processes with the
+image's environment (deploy/Dockerfile ENV) under the Kubernetes ConfigMap's
+(deploy/k8s/configmap.yaml), on one PostgreSQL, each with its own data directory,
+started together as a rollout starts them. Then, for each replica: the compose
+health check command (deploy/compose.yaml) passes, gRPC health over mutual TLS on
+the terminals' port is SERVING, and with --kubelet-probe the kubelet's plaintext
+gRPC probes of deployment.yaml are answered on the health port; the access log
+holds two chains that verify; SIGTERM stops each with exit 0 within the drain
+timeout plus the preStop pause.
+
+Only the addresses (loopback, free ports), directories (temporary) and the
+upstream (the built-in simulator instead of the cluster's OQS) are changed.
+
+Usage: replicas.py GATEWAY_BINARY DATABASE_URL [--kubelet-probe]"""
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # the refused handshake is expected
+
+import grpc  # noqa: E402
+import yaml  # noqa: E402
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+
+from rules import Problems, listen_port  # noqa: E402
+
+DEPLOY = Path(__file__).resolve().parent.parent
+FACILITY = "0410110019"
+STARTUP_SECS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def image_env() -> dict:
+    """ENV of the Dockerfile's last stage."""
+    stages = re.split(r"^FROM ", (DEPLOY / "Dockerfile").read_text(), flags=re.M)
+    text = stages[-1].replace("\\\n", " ")
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            for pair in shlex.split(line[4:]):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def deployment() -> tuple[dict, dict]:
+    """The ConfigMap's data and the gateway container of the Deployment."""
+    config, container = {}, {}
+    for path in (DEPLOY / "k8s").glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "ConfigMap":
+                config = doc["data"]
+            if doc and doc["kind"] == "Deployment":
+                container = doc["spec"]["template"]["spec"]["containers"][0]
+    return config, container
+
+
+def compose_healthcheck() -> list[str]:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    test = compose["x-gateway"]["healthcheck"]["test"]
+    assert test[0] == "CMD", "the gateway's compose health check is in exec form"
+    return test[1:]
+
+
+def psql(base_url: str, sql: str) -> None:
+    subprocess.run(["psql", base_url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True, timeout=30)
+
+
+class Replica:
+    def __init__(self, name: str, binary: str, env: dict, log: Path):
+        self.name = name
+        self.env = env
+        self.log = log
+        self.process = subprocess.Popen(
+            [binary, "serve"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+    def port(self, variable: str) -> int:
+        return listen_port(self.env[variable])
+
+    def wait_listening(self, p: Problems) -> bool:
+        deadline = time.monotonic() + STARTUP_SECS
+        while time.monotonic() < deadline:
+            if "onshi-gateway listening on" in self.log.read_text():
+                return True
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        p.add(f"{self.name} did not start: exit {self.process.poll()}\n{self.tail()}")
+        return False
+
+    def tail(self) -> str:
+        return "\n".join("    " + l for l in self.log.read_text().splitlines()[-15:])
+
+    def stop(self, within: float, p: Problems) -> None:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            p.add(f"{self.name} still running {within:.0f} s after SIGTERM (the pod would be killed)")
+            return
+        took = time.monotonic() - started
+        p.expect(code == 0, f"{self.name} exited {code} on SIGTERM\n{self.tail()}")
+        print(f"  {self.name}: SIGTERM -> exit {code} in {took:.1f} s")
+
+
+def health(channel: grpc.Channel, service: str) -> str:
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    except grpc.RpcError as e:
+        return f"error {e.code().name}: {e.details()}"
+
+
+def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
+    p = Problems()
+    config, container = deployment()
+    tmp = Path(tempfile.mkdtemp(prefix="onshi-deploy-check-"))
+    tls = tmp / "tls"
+    subprocess.run([binary, "certs", "dev", "--dir", str(tls)], check=True, capture_output=True, timeout=60)
+    schema = f"deploy_check_{uuid.uuid4().hex[:12]}"
+    psql(base_url, f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base_url else "?"
+    database_url = f"{base_url}{separator}options=-c%20search_path%3D{schema}"
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ONSHI_")}
+    shipped = {**image_env(), **config}
+    replicas = []
+    try:
+        for i in (1, 2):
+            env = {**base, **shipped}
+            for key, value in shipped.items():
+                if key.endswith("_LISTEN"):
+                    env[key] = f"127.0.0.1:{free_port()}"
+            env.pop("ONSHI_UPSTREAM", None)
+            data = tmp / f"replica-{i}"
+            env.update(
+                ONSHI_DATA_DIR=str(data),
+                ONSHI_TLS_DIR=str(tls),
+                ONSHI_DATABASE_URL=database_url,
+                ONSHI_POPULATION="2000",
+            )
+            replicas.append(Replica(f"replica {i}", binary, env, tmp / f"replica-{i}.log"))
+        started = [r for r in replicas if r.wait_listening(p)]
+        if len(started) != len(replicas):
+            return p.report("shipped configuration")
+        print(f"  two replicas started together on one PostgreSQL schema ({schema})")
+
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=(tls / "server-ca.pem").read_bytes(),
+            private_key=(tls / f"facility-{FACILITY}.key").read_bytes(),
+            certificate_chain=(tls / f"facility-{FACILITY}.pem").read_bytes(),
+        )
+        healthcheck = compose_healthcheck()
+        for r in replicas:
+            # The compose health check, aimed at this replica's metrics port.
+            metrics = r.port("ONSHI_METRICS_LISTEN")
+            command = [a.replace("127.0.0.1/9464", f"127.0.0.1/{metrics}") for a in healthcheck]
+            result = subprocess.run(command, capture_output=True, timeout=10)
+            p.expect(result.returncode == 0, f"{r.name}: the compose health check failed: {result.stderr!r}")
+            # Terminals (and load balancers) ask health over mutual TLS.
+            with grpc.secure_channel(f"127.0.0.1:{r.port('ONSHI_LISTEN')}", credentials) as channel:
+                status = health(channel, "")
+                p.expect(status == "SERVING", f"{r.name}: health over mutual TLS is {status}")
+            # Without a client certificate the terminals' port refuses the kubelet.
+            anonymous = grpc.ssl_channel_credentials(root_certificates=(tls / "server-ca.pem").read_bytes())
+            with grpc.secure_channel(f"127.0.0.1:{r.port('ONSHI_LISTEN')}", anonymous) as channel:
+                status = health(channel, "")
+                p.expect(status != "SERVING", f"{r.name}: health answered a caller without a certificate")
+            probes = []
+            if kubelet_probe:
+                health_port = r.port("ONSHI_HEALTH_LISTEN")
+                for probe in ["readinessProbe", "livenessProbe"]:
+                    service = container[probe]["grpc"].get("service", "")
+                    with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+                        status = health(channel, service)
+                    probes.append(f"{probe} {status}")
+                    p.expect(
+                        status == "SERVING",
+                        f"{r.name}: the kubelet's {probe} (plaintext gRPC, service {service!r}) gets {status}",
+                    )
+            print(f"  {r.name}: compose health check exit {result.returncode}, health over mutual TLS checked"
+                  + "".join(f", {probe}" for probe in probes))
+        # The failing case of the compose health check, so that its pass means something.
+        dead = [a.replace("127.0.0.1/9464", f"127.0.0.1/{free_port()}") for a in healthcheck]
+        p.expect(subprocess.run(dead, capture_output=True, timeout=10).returncode != 0,
+                 "the compose health check passes with nothing listening")
+
+        pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        drain = int(shipped.get("ONSHI_DRAIN_TIMEOUT_SECS", "10"))
+        for r in replicas:
+            r.stop(within=drain + 5, p=p)
+        replicas = []
+
+        verify = subprocess.run(
+            [binary, "audit", "verify", "--database-url", database_url],
+            env=base, capture_output=True, text=True, timeout=60,
+        )
+        p.expect(verify.returncode == 0, f"audit verify exited {verify.returncode}: {verify.stdout}{verify.stderr}")
+        chains = psql_count(base_url, f"SELECT count(*) FROM {schema}.audit_chains")
+        p.expect(chains == 2, f"the access log has {chains} chain(s), not one per replica")
+        print(f"  access log: {chains} chains, audit verify exit {verify.returncode}")
+    finally:
+        for r in replicas:
+            r.process.kill()
+            r.process.wait()
+        psql(base_url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return p.report("shipped configuration")
+
+
+def psql_count(base_url: str, sql: str) -> int:
+    out = subprocess.run(["psql", base_url, "-Atc", sql], check=True, capture_output=True, text=True, timeout=30)
+    return int(out.stdout.strip())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], "--kubelet-probe" in sys.argv[3:]))
