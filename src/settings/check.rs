@@ -117,7 +117,8 @@ impl Problems {
 /// An `http://` or `https://` URL with a host.
 fn http_url(text: &str) -> Result<(), String> {
     let shown = mask_url(text);
-    let url = url::Url::parse(text).map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("{shown:?} is not a URL ({e}); e.g. http://127.0.0.1:4317"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
             "{shown:?} has the scheme {:?}; use http:// or https://",
