@@ -20,6 +20,7 @@ pub mod demo_operator;
 pub mod demo_tls;
 pub mod domain;
 pub mod gateway;
+pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

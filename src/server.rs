@@ -10,7 +10,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -34,6 +33,9 @@ use crate::tls::operator_auth::OperatorAuthLayer;
 use crate::tls::{self, acceptor::ReloadableTls};
 use crate::upstream::simulator::{self, Population, Simulator};
 use crate::upstream::{Upstream, UpstreamConfig};
+
+/// The health-service name of the activation registry's state.
+pub use crate::health::ACTIVATION_REGISTRY as ACTIVATION_REGISTRY_HEALTH;
 
 /// A started gateway. Dropping it without [`RunningGateway::shutdown`] aborts nothing:
 /// call shutdown to stop and flush the access log.
@@ -159,7 +161,7 @@ pub async fn start_with_audit(
         }
     };
     let upstream = Upstream::connect_lazy(&UpstreamConfig {
-        url: upstream_url,
+        url: upstream_url.clone(),
         timeout: config.upstream_timeout,
         connect_timeout: Duration::from_millis(500),
         max_in_flight: config.upstream_max_in_flight,
@@ -183,15 +185,20 @@ pub async fn start_with_audit(
     };
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<QualificationServiceServer<QualificationGateway>>()
-        .await;
-    health_reporter
-        .set_serving::<MedicalInformationServiceServer<MedicalGateway>>()
-        .await;
+    let health_task = crate::health::spawn(
+        health_reporter.clone(),
+        metrics.components.clone(),
+        crate::health::Sources {
+            store: store.clone(),
+            upstream_url: upstream_url.clone(),
+            audit_writer: audit_health,
+            activation_registry: activations.health(),
+            interval: config.health_check_interval,
+        },
+    )
+    .await;
     let background = vec![
-        spawn_health_follower(health_reporter.clone(), audit_health),
-        spawn_registry_health(health_reporter.clone(), activations.health()),
+        health_task,
         activations.spawn_follower().await,
         spawn_retention(
             store.clone(),
@@ -346,61 +353,6 @@ async fn start_admin(
     tracing::info!(%addr, "operators' services listening");
     Ok((addr, tx, server))
 }
-
-/// The terminal services are NOT_SERVING while the access log cannot commit: they
-/// refuse every patient-data call then, and load balancers should know.
-fn spawn_health_follower(
-    reporter: tonic_health::server::HealthReporter,
-    mut audit_healthy: tokio::sync::watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let healthy = *audit_healthy.borrow_and_update();
-            let status = if healthy {
-                tonic_health::ServingStatus::Serving
-            } else {
-                tonic_health::ServingStatus::NotServing
-            };
-            for name in TERMINAL_SERVICES {
-                reporter.set_service_status(name, status).await;
-            }
-            reporter.set_service_status("", status).await;
-            if audit_healthy.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-}
-
-/// The health-service name under which the activation registry's state is reported:
-/// NOT_SERVING while decisions use the last known state because the store is unreadable.
-pub const ACTIVATION_REGISTRY_HEALTH: &str = "onshi.activation_registry";
-
-fn spawn_registry_health(
-    reporter: tonic_health::server::HealthReporter,
-    mut healthy: tokio::sync::watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let status = if *healthy.borrow_and_update() {
-                tonic_health::ServingStatus::Serving
-            } else {
-                tonic_health::ServingStatus::NotServing
-            };
-            reporter
-                .set_service_status(ACTIVATION_REGISTRY_HEALTH, status)
-                .await;
-            if healthy.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-}
-
-const TERMINAL_SERVICES: [&str; 2] = [
-    <QualificationServiceServer<QualificationGateway> as NamedService>::NAME,
-    <MedicalInformationServiceServer<MedicalGateway> as NamedService>::NAME,
-];
 
 /// Hourly, from start: prunes access records past their retention, and forgets
 /// searches past their lifetime (they can no longer be named).

@@ -106,6 +106,8 @@ pub struct Metrics {
     pub audit: AuditMetrics,
     pub activations: ActivationMetrics,
     pub requests: RequestMetrics,
+    /// 1 while a part the gateway needs is usable (see `crate::health`).
+    pub components: crate::health::ComponentGauges,
 }
 
 impl Metrics {
@@ -171,11 +173,18 @@ impl Metrics {
         registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
         let requests = RequestMetrics::default();
         requests.register(&mut registry);
+        let components = crate::health::ComponentGauges::default();
+        registry.register(
+            "component_healthy",
+            "1 while the part is usable (store, audit writer, upstream, activation registry); its health-service name says the same",
+            components.clone(),
+        );
         Arc::new(Metrics {
             registry,
             audit,
             activations,
             requests,
+            components,
         })
     }
 

@@ -152,6 +152,8 @@ pub trait Store: ActivationStore + SearchLedger + AuditStore + FacilityRegistry 
     fn backend(&self) -> &'static str;
     /// Closes the connections; later calls fail as if the database were unreachable.
     async fn close(&self);
+    /// One round trip to the database, for the health service.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Where the state lives: the embedded SQLite file, or a PostgreSQL shared by replicas.

@@ -64,6 +64,11 @@ impl super::Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 activation_store!(SqliteStore, Sqlite, {});

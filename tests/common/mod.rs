@@ -59,6 +59,7 @@ pub struct Options {
     pub now: DateTime<Utc>,
     pub search_ttl: Duration,
     pub activation_refresh: Duration,
+    pub health_check_interval: Duration,
 }
 
 impl Default for Options {
@@ -70,6 +71,7 @@ impl Default for Options {
             now: jst_at(2022, 3, 20, 10, 0),
             search_ttl: Duration::from_secs(1800),
             activation_refresh: Duration::from_secs(1),
+            health_check_interval: Duration::from_secs(1),
         }
     }
 }
@@ -98,6 +100,7 @@ impl Harness {
             upstream_timeout: Duration::from_secs(2),
             search_ttl: options.search_ttl,
             activation_refresh: options.activation_refresh,
+            health_check_interval: options.health_check_interval,
             ..GatewayConfig::default()
         };
         let gateway = server::start(config, clock.clone())
