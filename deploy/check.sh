@@ -8,8 +8,9 @@
 #              check/k8s_rules.py
 #   compose    deploy/compose.yaml against the Compose Specification schema
 #              (check-jsonschema), then the rules of check/compose_rules.py
-#   systemd    deploy/onshi-gateway.service: systemd-analyze verify, and its
-#              sandbox's exposure at most 2.0 (systemd-analyze security)
+#   systemd    deploy/onshi-gateway.service: systemd-analyze verify, its
+#              sandbox's exposure at most 2.0 (systemd-analyze security), and its
+#              ExecStartPre (config check) passing with its environment
 #   replicas   the shipped configuration run: two replicas on PostgreSQL
 #              (check/replicas.py)
 #   load-test  deploy/load-test.md's recipe against a served gateway
@@ -88,12 +89,12 @@ k8s() {
     "$venv/bin/kubernetes-validate" --strict --quiet -k "$v" deploy/k8s/*.yaml deploy/k8s/examples/*.yaml || return 1
     echo "deploy/k8s: valid against Kubernetes $v (strict)"
   done
-  (cd "$here/check" && "$py" k8s_rules.py "$here/k8s")
+  (cd "$here/check" && "$py" k8s_rules.py "$here/k8s" "$root/onshi-gateway.toml")
 }
 
 compose() {
   "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml || return 1
-  (cd "$here/check" && "$py" compose_rules.py "$here")
+  (cd "$here/check" && "$py" compose_rules.py "$here" "$root/onshi-gateway.toml")
 }
 
 systemd() {
@@ -106,6 +107,13 @@ systemd() {
   echo "deploy/onshi-gateway.service: verified; $exposure"
   systemd-analyze security --offline=yes --threshold=20 "$work/systemd/onshi-gateway.service" >/dev/null || {
     echo "the unit's sandbox is weaker than exposure 2.0"; return 1; }
+  # Its ExecStartPre with its Environment=, on the repository's onshi-gateway.toml
+  # (the file an installation starts from) and a scratch state directory.
+  local pre
+  pre="$(sed -n 's/^ExecStartPre=//p' "$work/systemd/onshi-gateway.service")"
+  mapfile -t unit_env < <(sed -n 's/^Environment=//p' deploy/onshi-gateway.service)
+  env -i PATH="$PATH" "${unit_env[@]}" ONSHI_CONFIG="$root/onshi-gateway.toml" ONSHI_DATA_DIR="$work/systemd/state" \
+    $pre || { echo "the unit's ExecStartPre ($pre) refuses the repository's onshi-gateway.toml"; return 1; }
 }
 
 replicas() {

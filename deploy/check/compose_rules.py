@@ -1,18 +1,18 @@
 """What the Compose schema cannot say about deploy/compose.yaml and
 deploy/otel-collector.yaml: two replicas from the image, each with its own audit
 key volume, one PostgreSQL, traces to the collector's OTLP/gRPC port, health
-checks and start order. Usage: compose_rules.py DEPLOY_DIR."""
+checks and start order. The gateways' settings are the image's file
+(deploy/container.toml) under the compose file's environment. Usage:
+compose_rules.py DEPLOY_DIR DEFAULTS_TOML (the repository's onshi-gateway.toml)."""
 
 import sys
+import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
-from rules import Problems, listen_port
-
-DATA_DIR = "/var/lib/onshi-gateway"
-TLS_DIR = "/etc/onshi-gateway/tls"
+from rules import Problems, effective, listen_port
 
 
 def volume_at(service: dict, target: str) -> str | None:
@@ -23,8 +23,9 @@ def volume_at(service: dict, target: str) -> str | None:
     return None
 
 
-def check(deploy: Path) -> Problems:
+def check(deploy: Path, defaults: dict) -> Problems:
     p = Problems()
+    image_file = tomllib.loads((deploy / "container.toml").read_text())
     compose = yaml.safe_load((deploy / "compose.yaml").read_text())
     collector = yaml.safe_load((deploy / "otel-collector.yaml").read_text())
     services = compose.get("services", {})
@@ -53,17 +54,24 @@ def check(deploy: Path) -> Problems:
         user = str(s.get("user", "0"))
         p.expect(not user.startswith("0") and user.split(":")[0].isdigit(), f"{name} runs as {user!r}, not a numeric non-root user")
         p.expect(s.get("read_only") is True, f"{name}'s root file system is writable")
-        env = s.get("environment") or {}
-        p.expect("ONSHI_AUDIT_KEY" not in env, f"{name}: ONSHI_AUDIT_KEY would be shared through the anchor")
-        audit = volume_at(s, DATA_DIR)
-        p.expect(audit in named_volumes, f"{name}: {DATA_DIR} is not a named volume (its audit key would not survive a restart)")
+        env = {k: str(v) for k, v in (s.get("environment") or {}).items()}
+        config = effective(defaults, image_file, env)
+        p.expect(config["audit"]["key"] == "", f"{name}: an audit key would be shared through the anchor")
+        data_dir = config["store"]["data_dir"]
+        audit = volume_at(s, data_dir)
+        p.expect(audit in named_volumes, f"{name}: {data_dir} is not a named volume (its audit key would not survive a restart)")
         audit_volumes[name] = audit
-        p.expect(volume_at(s, TLS_DIR) in named_volumes, f"{name}: no certificates at {TLS_DIR}")
-        url = env.get("ONSHI_DATABASE_URL", "")
+        p.expect(volume_at(s, config["tls"]["dir"]) in named_volumes, f"{name}: no certificates at {config['tls']['dir']}")
+        for listener, address in config["listen"].items():
+            p.expect(address.startswith("0.0.0.0:"), f"{name}: the {listener} listener ({address}) is not reachable from outside the container")
+        metrics = listen_port(config["listen"]["metrics"])
+        test = " ".join((s.get("healthcheck") or {}).get("test") or [])
+        p.expect(f"/dev/tcp/127.0.0.1/{metrics} " in test, f"{name}: the health check does not ask the metrics port {metrics}")
+        url = config["store"]["database_url"]
         database_urls.add(url)
         host = urlparse(url).hostname
         p.expect(host in postgres, f"{name}: ONSHI_DATABASE_URL does not point at the PostgreSQL service")
-        otlp = urlparse(env.get("ONSHI_OTLP_ENDPOINT", ""))
+        otlp = urlparse(config["telemetry"]["otlp_endpoint"])
         p.expect(
             otlp.hostname in collectors and otlp.port == 4317,
             f"{name}: ONSHI_OTLP_ENDPOINT is not the collector's OTLP/gRPC port 4317",
@@ -74,7 +82,7 @@ def check(deploy: Path) -> Problems:
                 (depends.get(pg) or {}).get("condition") == "service_healthy",
                 f"{name} does not wait for PostgreSQL to be healthy",
             )
-        drain = int(env.get("ONSHI_DRAIN_TIMEOUT_SECS", "10"))
+        drain = config["grpc"]["drain_timeout_secs"]
         grace = str(s.get("stop_grace_period", "10s"))
         p.expect(grace.endswith("s") and int(grace[:-1]) > drain, f"{name}: stop_grace_period {grace} is not beyond the drain ({drain}s)")
         host_ports += [port.rsplit(":", 1)[0] for port in s.get("ports", [])]
@@ -104,4 +112,5 @@ def check(deploy: Path) -> Problems:
 
 
 if __name__ == "__main__":
-    sys.exit(check(Path(sys.argv[1])).report("deploy/compose.yaml"))
+    defaults = tomllib.loads(Path(sys.argv[2]).read_text())
+    sys.exit(check(Path(sys.argv[1]), defaults).report("deploy/compose.yaml"))

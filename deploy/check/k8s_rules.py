@@ -1,13 +1,15 @@
 """What the schema cannot say about deploy/k8s/: the manifests fit together and
 keep the promises deploy/README.md makes (probes, shutdown timing, non-root,
-per-pod audit keys, secrets). Usage: k8s_rules.py DIR. Prints each broken rule."""
+per-pod audit keys, secrets). Usage: k8s_rules.py DIR DEFAULTS_TOML (the
+repository's onshi-gateway.toml). Prints each broken rule."""
 
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
 
-from rules import Problems, listen_port
+from rules import Problems, effective, listen_port
 
 TLS_FILES = {"server.pem", "server.key", "facility-ca.pem", "operator-ca.pem"}
 
@@ -34,7 +36,7 @@ def selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def check(directory: Path) -> Problems:
+def check(directory: Path, defaults: dict) -> Problems:
     p = Problems()
     docs = load(directory)
     deployment = one(docs, "Deployment", p)
@@ -44,7 +46,6 @@ def check(directory: Path) -> Problems:
     secrets = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Secret"}
     if not deployment or not configmap:
         return p
-    config = configmap.get("data", {})
 
     spec = deployment["spec"]
     pod = spec["template"]["spec"]
@@ -58,22 +59,42 @@ def check(directory: Path) -> Problems:
     p.expect(len(containers) == 1, "the gateway pod has one container")
     c = containers[0]
     ports = {port["name"]: port["containerPort"] for port in c.get("ports", [])}
+    env = {e["name"]: e for e in c.get("env", [])}
+    literal = {name: e["value"] for name, e in env.items() if "value" in e}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+
+    # The configuration: the ConfigMap's file, where ONSHI_CONFIG names it.
+    files = configmap.get("data", {})
+    config_path = Path(literal.get("ONSHI_CONFIG", "/"))
+    mount = mounts.get(str(config_path.parent))
+    p.expect(
+        mount is not None
+        and (volumes.get(mount["name"], {}).get("configMap") or {}).get("name") == configmap["metadata"]["name"]
+        and config_path.name in files,
+        f"ONSHI_CONFIG ({config_path}) is not a file of the ConfigMap mounted in the container",
+    )
+    try:
+        file = tomllib.loads(files.get(config_path.name, ""))
+    except tomllib.TOMLDecodeError as e:
+        p.add(f"the ConfigMap's {config_path.name} is not TOML: {e}")
+        return p
+    config = effective(defaults, file, literal)
 
     # The container's ports are the ones the gateway listens on.
-    for name, variable in [
-        ("grpc", "ONSHI_LISTEN"),
-        ("operators", "ONSHI_ADMIN_LISTEN"),
-        ("metrics", "ONSHI_METRICS_LISTEN"),
-        ("health", "ONSHI_HEALTH_LISTEN"),
+    for name, address in [
+        ("grpc", config["listen"]["terminals"]),
+        ("operators", config["listen"]["admin"]),
+        ("metrics", config["listen"]["metrics"]),
+        ("health", literal.get("ONSHI_HEALTH_LISTEN", "")),
     ]:
-        address = config.get(variable, "")
         p.expect(
             address.startswith("0.0.0.0:"),
-            f"{variable} ({address!r}) must listen beyond the pod's loopback",
+            f"the {name} listener ({address!r}) must listen beyond the pod's loopback",
         )
         p.expect(
             ports.get(name) == listen_port(address),
-            f"container port {name!r} ({ports.get(name)}) is not {variable}'s ({address!r})",
+            f"container port {name!r} ({ports.get(name)}) is not the {name} listener's ({address!r})",
         )
 
     # Readiness and liveness: the kubelet's native gRPC probe, on the plain health
@@ -104,7 +125,7 @@ def check(directory: Path) -> Problems:
     # Shutdown: the preStop pause and the drain fit in the grace period, with room
     # for the access log's final flush.
     pause = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
-    drain = int(config.get("ONSHI_DRAIN_TIMEOUT_SECS", "10"))
+    drain = config["grpc"]["drain_timeout_secs"]
     grace = pod.get("terminationGracePeriodSeconds", 30)
     p.expect(
         grace >= pause + drain + 5,
@@ -129,13 +150,11 @@ def check(directory: Path) -> Problems:
     )
     p.expect("memory" in resources.get("limits", {}), "no memory limit")
 
-    # Settings: the ConfigMap, the database URL from a Secret only.
-    env = {e["name"]: e for e in c.get("env", [])}
+    # The database URL (with its password) from a Secret only.
     p.expect(
-        any(s.get("configMapRef", {}).get("name") == configmap["metadata"]["name"] for s in c.get("envFrom", [])),
-        "the container does not read the ConfigMap",
+        file.get("store", {}).get("database_url", "") == "" and "ONSHI_DATABASE_URL" not in literal,
+        "the database URL (with its password) is in the ConfigMap or the Deployment",
     )
-    p.expect("ONSHI_DATABASE_URL" not in config, "the database URL (with its password) is in the ConfigMap")
     db = (env.get("ONSHI_DATABASE_URL") or {}).get("valueFrom", {}).get("secretKeyRef")
     if not db:
         p.add("ONSHI_DATABASE_URL does not come from a Secret")
@@ -149,22 +168,20 @@ def check(directory: Path) -> Problems:
     # Each pod its own audit key: none configured, so each generates one in its own
     # emptyDir data directory.
     p.expect(
-        "ONSHI_AUDIT_KEY" not in config and "ONSHI_AUDIT_KEY" not in env,
-        "ONSHI_AUDIT_KEY is set for every pod alike: replicas would share one key",
+        config["audit"]["key"] == "" and "ONSHI_AUDIT_KEY" not in env,
+        "an audit key is configured for every pod alike: replicas would share one key",
     )
-    volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
-    data = mounts.get(config.get("ONSHI_DATA_DIR", ""))
+    data = mounts.get(config["store"]["data_dir"])
     p.expect(
         data is not None and "emptyDir" in volumes.get(data["name"], {}),
-        "ONSHI_DATA_DIR is not a per-pod emptyDir",
+        "store.data_dir is not a per-pod emptyDir",
     )
 
     # Certificates: the Secret mounted where ONSHI_TLS_DIR points, with the four files.
-    tls = mounts.get(config.get("ONSHI_TLS_DIR", ""))
+    tls = mounts.get(config["tls"]["dir"])
     tls_volume = volumes.get(tls["name"], {}) if tls else {}
     tls_secret = (tls_volume.get("secret") or {}).get("secretName")
-    p.expect(tls_secret is not None, "ONSHI_TLS_DIR is not a mounted Secret")
+    p.expect(tls_secret is not None, "tls.dir is not a mounted Secret")
     if tls_secret:
         described = secrets.get(tls_secret, {}).get("stringData", {})
         p.expect(
@@ -204,4 +221,5 @@ def check(directory: Path) -> Problems:
 
 
 if __name__ == "__main__":
-    sys.exit(check(Path(sys.argv[1])).report("deploy/k8s"))
+    defaults = tomllib.loads(Path(sys.argv[2]).read_text())
+    sys.exit(check(Path(sys.argv[1]), defaults).report("deploy/k8s"))

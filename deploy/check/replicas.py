@@ -1,27 +1,28 @@
 """Runs the shipped configuration: two `onshi-gateway serve` processes with the
-image's environment (deploy/Dockerfile ENV) under the Kubernetes ConfigMap's
-(deploy/k8s/configmap.yaml), on one PostgreSQL, each with its own data directory,
-started together as a rollout starts them. Then, for each replica: the compose
+Kubernetes ConfigMap's file (deploy/k8s/configmap.yaml) and the Deployment's
+variables, on one PostgreSQL, each with its own data directory, started together
+as a rollout starts them. Then, for each replica: the compose
 health check command (deploy/compose.yaml) passes, gRPC health over mutual TLS on
 the terminals' port is SERVING, and with --kubelet-probe the kubelet's plaintext
 gRPC probes of deployment.yaml are answered on the health port; the access log
 holds two chains that verify; SIGTERM stops each with exit 0 within the drain
-timeout plus the preStop pause.
+timeout (plus 5 s) and before the grace period's end.
 
-Only the addresses (loopback, free ports), directories (temporary) and the
-upstream (the built-in simulator instead of the cluster's OQS) are changed.
+Only the addresses (loopback, free ports), directories (temporary), the upstream
+(the built-in simulator instead of the cluster's OQS) and the collector (a local
+port where none listens, as when the collector is down) are changed, by variables
+over the file as the gateway reads them.
 
 Usage: replicas.py GATEWAY_BINARY DATABASE_URL [--kubelet-probe]"""
 
 import os
-import re
-import shlex
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -44,29 +45,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def image_env() -> dict:
-    """ENV of the Dockerfile's last stage."""
-    stages = re.split(r"^FROM ", (DEPLOY / "Dockerfile").read_text(), flags=re.M)
-    text = stages[-1].replace("\\\n", " ")
-    env = {}
-    for line in text.splitlines():
-        if line.startswith("ENV "):
-            for pair in shlex.split(line[4:]):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
-
-
-def deployment() -> tuple[dict, dict]:
-    """The ConfigMap's data and the gateway container of the Deployment."""
-    config, container = {}, {}
+def deployment() -> tuple[dict, dict, int]:
+    """The ConfigMap's data, the gateway container of the Deployment and its
+    termination grace period."""
+    config, container, grace = {}, {}, 30
     for path in (DEPLOY / "k8s").glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc["kind"] == "ConfigMap":
                 config = doc["data"]
             if doc and doc["kind"] == "Deployment":
                 container = doc["spec"]["template"]["spec"]["containers"][0]
-    return config, container
+                grace = doc["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+    return config, container, grace
 
 
 def compose_healthcheck() -> list[str]:
@@ -132,7 +122,7 @@ def health(channel: grpc.Channel, service: str) -> str:
 
 def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
     p = Problems()
-    config, container = deployment()
+    config, container, grace = deployment()
     tmp = Path(tempfile.mkdtemp(prefix="onshi-deploy-check-"))
     tls = tmp / "tls"
     subprocess.run([binary, "certs", "dev", "--dir", str(tls)], check=True, capture_output=True, timeout=60)
@@ -142,21 +132,23 @@ def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
     database_url = f"{base_url}{separator}options=-c%20search_path%3D{schema}"
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("ONSHI_")}
-    shipped = {**image_env(), **config}
+    literal = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    config_file = tmp / Path(literal["ONSHI_CONFIG"]).name
+    config_file.write_text(config[config_file.name])
+    settings = tomllib.loads(config_file.read_text())
     replicas = []
     try:
         for i in (1, 2):
-            env = {**base, **shipped}
-            for key, value in shipped.items():
-                if key.endswith("_LISTEN"):
-                    env[key] = f"127.0.0.1:{free_port()}"
-            env.pop("ONSHI_UPSTREAM", None)
-            data = tmp / f"replica-{i}"
+            env = {**base, **literal, "ONSHI_CONFIG": str(config_file)}
+            for variable in ["ONSHI_LISTEN", "ONSHI_ADMIN_LISTEN", "ONSHI_METRICS_LISTEN", "ONSHI_HEALTH_LISTEN"]:
+                env[variable] = f"127.0.0.1:{free_port()}"
             env.update(
-                ONSHI_DATA_DIR=str(data),
+                ONSHI_DATA_DIR=str(tmp / f"replica-{i}"),
                 ONSHI_TLS_DIR=str(tls),
                 ONSHI_DATABASE_URL=database_url,
+                ONSHI_UPSTREAM="",
                 ONSHI_POPULATION="2000",
+                ONSHI_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
             )
             replicas.append(Replica(f"replica {i}", binary, env, tmp / f"replica-{i}.log"))
         started = [r for r in replicas if r.wait_listening(p)]
@@ -204,10 +196,12 @@ def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
         p.expect(subprocess.run(dead, capture_output=True, timeout=10).returncode != 0,
                  "the compose health check passes with nothing listening")
 
+        # The kubelet sends SIGTERM after the preStop pause, and SIGKILL at the end
+        # of the grace period.
         pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
-        drain = int(shipped.get("ONSHI_DRAIN_TIMEOUT_SECS", "10"))
+        drain = settings.get("grpc", {}).get("drain_timeout_secs", 10)
         for r in replicas:
-            r.stop(within=drain + 5, p=p)
+            r.stop(within=min(drain + 5, grace - pause), p=p)
         replicas = []
 
         verify = subprocess.run(
