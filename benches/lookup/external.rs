@@ -88,6 +88,12 @@ impl External {
                 );
             }
         };
+        if tls && var("ONSHI_BENCH_CA").is_none() {
+            return Err(
+                "ONSHI_BENCH_CA (the CA of the gateway's certificate) is required with an https:// target"
+                    .to_string(),
+            );
+        }
         let facility = var("ONSHI_BENCH_FACILITY");
         if !tls && facility.is_none() {
             return Err("ONSHI_BENCH_FACILITY is required with an http:// target".to_string());
