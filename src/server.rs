@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding::Gzip;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
@@ -214,10 +215,16 @@ pub async fn start_with_audit(
         .build_v1()?;
 
     let limit = config.max_message_bytes;
+    // gzip both ways when the caller offers it: drug histories compress well, and
+    // shelters are often on thin links.
     let qualification = QualificationServiceServer::new(QualificationGateway::new(&deps))
-        .max_decoding_message_size(limit);
+        .max_decoding_message_size(limit)
+        .accept_compressed(Gzip)
+        .send_compressed(Gzip);
     let medical = MedicalInformationServiceServer::new(MedicalGateway::new(&deps))
-        .max_decoding_message_size(limit);
+        .max_decoding_message_size(limit)
+        .accept_compressed(Gzip)
+        .send_compressed(Gzip);
     drop(deps);
 
     let listener = TcpListener::bind(config.listen)
@@ -235,15 +242,23 @@ pub async fn start_with_audit(
     let router = Server::builder()
         .trace_fn(crate::telemetry::grpc_span::server_span)
         .http2_max_pending_accept_reset_streams(Some(64))
-        .max_concurrent_streams(Some(256))
+        .max_concurrent_streams(Some(config.max_concurrent_streams))
+        // Pings find terminals behind dead links, so their streams are freed.
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
+        .tcp_keepalive(Some(config.keepalive_interval))
         .add_service(health)
         .add_service(reflection)
         .add_service(qualification)
         .add_service(medical)
-        .add_service(AuditServiceServer::new(FacilityAuditView::new(
-            AuditQueryService::new(store.clone()),
-            config.identity,
-        )));
+        .add_service(
+            AuditServiceServer::new(FacilityAuditView::new(
+                AuditQueryService::new(store.clone()),
+                config.identity,
+            ))
+            .accept_compressed(Gzip)
+            .send_compressed(Gzip),
+        );
     let stopped = async {
         let _ = rx.await;
     };

@@ -7,8 +7,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 use super::AuditWriter;
 use crate::clock::SharedClock;
@@ -121,13 +123,19 @@ where
         let writer = self.writer.clone();
         let clock = self.clock.clone();
         let metrics = self.metrics.clone();
-        Box::pin(async move {
+        let (answer, answered) = oneshot::channel();
+        // The call runs to its record in a task of its own: a caller whose deadline
+        // passes (or who cancels) drops only the wait below, never the record of what
+        // the rules and the upstream did.
+        let call = async move {
             let started = Instant::now();
             let note = Note::default();
             req.extensions_mut().insert(note.clone());
             let at = clock.now();
             let result = inner.call(req).await;
             let code = match &result {
+                // The caller left before the answer: what was fetched was not delivered.
+                Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
                 Ok(_) => tonic::Code::Ok,
                 Err(status) => status.code(),
             };
@@ -147,7 +155,7 @@ where
                 call.record("onshi.reason", reason.as_str());
             }
             let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
-            let committed = tracing::Instrument::instrument(writer.commit(record), span).await;
+            let committed = writer.commit(record).instrument(span).await;
             tracing::info!(
                 method = M::METHOD,
                 decision = decision.as_str(),
@@ -172,7 +180,7 @@ where
                 .call_seconds
                 .get_or_create(&MethodLabels { method: M::METHOD })
                 .observe(started.elapsed().as_secs_f64());
-            match committed {
+            let reply = match committed {
                 Ok(()) => {
                     // The terminal can cite its access record, e.g. to a patient or an auditor.
                     let id = tonic::metadata::MetadataValue::try_from(record_id.as_str()).ok();
@@ -196,7 +204,17 @@ where
                     "",
                     format!("{e}; no patient data is served without an access record"),
                 ))),
-            }
+            };
+            // The caller may be gone; its record is committed all the same.
+            let _ = answer.send(reply);
+        };
+        Box::pin(async move {
+            tokio::spawn(call.instrument(tracing::Span::current()));
+            answered.await.unwrap_or_else(|_| {
+                Err(Status::internal(
+                    "the call ended without an answer; see its access record",
+                ))
+            })
         })
     }
 }

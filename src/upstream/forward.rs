@@ -157,7 +157,17 @@ impl Call {
         note.lock().forwarded = true;
         let outcome = tokio::time::timeout_at(deadline, self.attempts(&message, deadline))
             .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")))
+            .map_err(|status| {
+                // tonic's client reports the deadline it was given as CANCELLED.
+                let at_deadline =
+                    tokio::time::Instant::now() + Duration::from_millis(5) >= deadline;
+                if status.code() == Code::Cancelled && at_deadline {
+                    Status::deadline_exceeded("upstream deadline")
+                } else {
+                    status
+                }
+            });
         let code = match &outcome {
             Ok(_) => Code::Ok,
             Err(status) => status.code(),
