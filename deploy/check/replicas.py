@@ -4,7 +4,8 @@ variables, on one PostgreSQL, each with its own data directory, started together
 as a rollout starts them. Then, for each replica: the compose
 health check command (deploy/compose.yaml) passes, gRPC health over mutual TLS on
 the terminals' port is SERVING, and with --kubelet-probe the kubelet's plaintext
-gRPC probes of deployment.yaml are answered on the health port; the access log
+gRPC probes of deployment.yaml are answered on the health port; a third gateway,
+its upstream unreachable, is NOT_SERVING and fails the compose health check; the access log
 holds two chains that verify; SIGTERM stops each with exit 0 within the drain
 timeout (plus 5 s) and before the grace period's end.
 
@@ -63,7 +64,8 @@ def compose_healthcheck() -> list[str]:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     test = compose["x-gateway"]["healthcheck"]["test"]
     assert test[0] == "CMD", "the gateway's compose health check is in exec form"
-    return test[1:]
+    # Compose interpolates the file: $$ stands for $.
+    return [a.replace("$$", "$") for a in test[1:]]
 
 
 def psql(base_url: str, sql: str) -> None:
@@ -191,10 +193,28 @@ def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
                     )
             print(f"  {r.name}: compose health check exit {result.returncode}, health over mutual TLS checked"
                   + "".join(f", {probe}" for probe in probes))
-        # The failing case of the compose health check, so that its pass means something.
+        # The failing cases of the compose health check, so that its pass means
+        # something: nothing listening, and a gateway whose upstream is down.
         dead = [a.replace("127.0.0.1/9464", f"127.0.0.1/{free_port()}") for a in healthcheck]
         p.expect(subprocess.run(dead, capture_output=True, timeout=10).returncode != 0,
                  "the compose health check passes with nothing listening")
+        cut_off = {**replicas[0].env, "ONSHI_UPSTREAM": f"http://127.0.0.1:{free_port()}",
+                   "ONSHI_DATA_DIR": str(tmp / "cut-off")}
+        cut_off.pop("ONSHI_DATABASE_URL")  # its own store: the shared one keeps two chains
+        for variable in ["ONSHI_LISTEN", "ONSHI_ADMIN_LISTEN", "ONSHI_METRICS_LISTEN", "ONSHI_HEALTH_LISTEN"]:
+            cut_off[variable] = f"127.0.0.1:{free_port()}"
+        r = Replica("a replica without upstream", binary, cut_off, tmp / "cut-off.log")
+        replicas.append(r)
+        if r.wait_listening(p):
+            command = [a.replace("127.0.0.1/9464", f"127.0.0.1/{r.port('ONSHI_METRICS_LISTEN')}") for a in healthcheck]
+            with grpc.secure_channel(f"127.0.0.1:{r.port('ONSHI_LISTEN')}", credentials) as channel:
+                status = health(channel, "")
+            result = subprocess.run(command, capture_output=True, timeout=10)
+            p.expect(status == "NOT_SERVING", f"{r.name}: health over mutual TLS is {status}")
+            p.expect(result.returncode != 0, f"{r.name}: the compose health check passes")
+            print(f"  {r.name}: health {status}, compose health check exit {result.returncode}")
+        r.stop(within=15, p=p)
+        replicas.remove(r)
 
         # The kubelet sends SIGTERM after the preStop pause, and SIGKILL at the end
         # of the grace period.
