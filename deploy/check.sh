@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks everything in deploy/, offline but for installing its pinned Python
 # tools (deploy/requirements.txt) into deploy/.venv on first use:
-#   image      deploy/Dockerfile linted (hadolint); its build context holds what
-#              the build reads and the lock file resolves in it
+#   image      deploy/Dockerfile linted (hadolint); the binary links only what
+#              the runtime base has; its build context holds what the build
+#              reads and the lock file resolves in it
 #   k8s        deploy/k8s/ against the Kubernetes schemas (kubernetes-validate,
 #              strict, oldest and newest supported versions), then the rules of
 #              check/k8s_rules.py
@@ -75,6 +76,11 @@ step() {
 
 image() {
   "$venv/bin/hadolint" --failure-threshold warning deploy/Dockerfile || return 1
+  # The runtime base adds no library: the binary may link only what every Debian
+  # (slim or distroless cc) has.
+  local extra
+  extra="$(ldd "$gateway" | awk '{print $1}' | grep -vE '^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux[^ ]*|libc\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1)$' || true)"
+  [ -z "$extra" ] || { echo "the binary needs libraries the runtime base lacks: $extra"; return 1; }
   mkdir -p "$work/context"
   "$py" "$here/check/docker_context.py" "$root" "$work/context" || return 1
   # The manifest's targets and the lock file, as the build stage sees them.
