@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// Address of the Prometheus `/metrics` endpoint. [file: listen.metrics]
     #[arg(long, env = "ONSHI_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Address of a plaintext listener serving only `grpc.health.v1`, for probes
+    /// that cannot present a client certificate. [file: listen.health]
+    #[arg(long, env = "ONSHI_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default, or if empty, the
@@ -449,6 +453,9 @@ impl ServeArgs {
         set(&mut s.listen.terminals, &self.listen);
         set(&mut s.listen.admin, &self.admin_listen);
         set(&mut s.listen.metrics, &self.metrics_listen);
+        if let Some(addr) = self.health_listen {
+            s.listen.health = Some(addr);
+        }
         set_optional(&mut s.upstream.url, &self.upstream);
         self.population.overlay(&mut s.upstream);
         set(&mut s.upstream.timeout_ms, &self.upstream_timeout_ms);

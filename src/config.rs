@@ -46,6 +46,9 @@ pub struct GatewayConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Where Prometheus scrapes `/metrics`; none if unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// `grpc.health.v1` alone, without TLS, for probes that cannot present a client
+    /// certificate; none if unset.
+    pub health_listen: Option<SocketAddr>,
     /// Holds `onshi.db` (activations, searches, access log) unless `database_url` is
     /// set, and the audit signing key unless `audit_key` is set.
     pub data_dir: PathBuf,
@@ -138,6 +141,7 @@ impl Default for GatewayConfig {
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: None,
             metrics_listen: None,
+            health_listen: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             audit_key: None,

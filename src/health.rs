@@ -32,6 +32,9 @@ pub const AUDIT_WRITER: &str = "onshi.audit_writer";
 pub const UPSTREAM: &str = "onshi.upstream";
 /// NOT_SERVING while decisions use the last known activation state.
 pub const ACTIVATION_REGISTRY: &str = "onshi.activation_registry";
+/// SERVING while the process runs and is not shutting down, whatever its parts: a
+/// liveness probe that restarts nothing because the upstream is down.
+pub const LIVENESS: &str = "onshi.liveness";
 
 pub const TERMINAL_SERVICES: [&str; 2] = [
     <QualificationServiceServer<QualificationGateway> as NamedService>::NAME,
@@ -70,6 +73,9 @@ pub async fn spawn(
     gauges: ComponentGauges,
     mut sources: Sources,
 ) -> JoinHandle<()> {
+    reporter
+        .set_service_status(LIVENESS, ServingStatus::Serving)
+        .await;
     let mut board = Board::new();
     probe(&sources, &mut board).await;
     watched(&mut sources, &mut board);
@@ -183,4 +189,21 @@ async fn publish(reporter: &HealthReporter, gauges: &ComponentGauges, before: &B
         reporter.set_service_status(name, status(serving)).await;
     }
     reporter.set_service_status("", status(serving)).await;
+}
+
+/// Everything NOT_SERVING: the gateway is draining and takes no new calls.
+pub async fn shutting_down(reporter: &HealthReporter) {
+    let names = [
+        STORE,
+        AUDIT_WRITER,
+        UPSTREAM,
+        ACTIVATION_REGISTRY,
+        LIVENESS,
+        "",
+    ];
+    for name in names.into_iter().chain(TERMINAL_SERVICES) {
+        reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
 }

@@ -46,6 +46,9 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// Prometheus `/metrics`, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// The plaintext health listener, when configured.
+    pub health_addr: Option<SocketAddr>,
+    health: tonic_health::server::HealthReporter,
     pub metrics: Arc<Metrics>,
     /// The certificates in use, when TLS is on: `reload_tls` re-reads them.
     tls: Option<ReloadableTls>,
@@ -60,6 +63,7 @@ pub struct RunningGateway {
     drain_timeout: Duration,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     admin_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    health_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     background_servers: Vec<JoinHandle<std::io::Result<()>>>,
     writer: WriterTask,
     background: Vec<JoinHandle<()>>,
@@ -279,6 +283,14 @@ pub async fn start_with_audit(
         stop.push(stop_metrics);
         background_servers.push(server);
     }
+    let mut health_addr = None;
+    let mut health_server = None;
+    if let Some(listen) = config.health_listen {
+        let (bound, stop_health, server) = start_health(listen, &health_reporter).await?;
+        health_addr = Some(bound);
+        stop.push(stop_health);
+        health_server = Some(server);
+    }
     let mut admin_addr = None;
     let mut admin_server = None;
     if let Some(listen) = config.admin_listen {
@@ -290,6 +302,9 @@ pub async fn start_with_audit(
         admin_server = Some(server);
     }
     Ok(RunningGateway {
+        health_addr,
+        health: health_reporter,
+        health_server,
         tls,
         addr,
         admin_addr,
@@ -326,6 +341,31 @@ async fn start_metrics(
         let _ = rx.await;
     });
     tracing::info!(%addr, "metrics on /metrics");
+    Ok((addr, tx, server))
+}
+
+/// `grpc.health.v1` alone, in plaintext: it says whether this replica serves, and
+/// nothing about any patient, so it needs no client certificate.
+async fn start_health(
+    listen: SocketAddr,
+    reporter: &tonic_health::server::HealthReporter,
+) -> anyhow::Result<Serving<tonic::transport::Error>> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the health address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let service = tonic_health::pb::health_server::HealthServer::new(
+        tonic_health::server::HealthService::from_health_reporter(reporter.clone()),
+    );
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(nodelay(listener), async {
+                let _ = rx.await;
+            }),
+    );
+    tracing::info!(%addr, "health listening (plaintext)");
     Ok((addr, tx, server))
 }
 
@@ -424,12 +464,16 @@ impl RunningGateway {
             writer,
             background,
             admin_server,
+            health_server,
             background_servers,
+            health,
             ..
         } = self;
         for task in background {
             task.abort();
         }
+        // Readiness fails from now on, so balancers stop sending new calls here.
+        crate::health::shutting_down(&health).await;
         for s in stop.into_iter().rev() {
             let _ = s.send(());
         }
@@ -446,6 +490,10 @@ impl RunningGateway {
         }
         for server in background_servers {
             server.abort();
+        }
+        if let Some(health) = health_server {
+            health.abort();
+            let _ = health.await;
         }
         if let Some(admin) = admin_server {
             // Audit reads hold no access record open: no need to wait for them.

@@ -363,10 +363,8 @@ fn shipped_configurations_pass_config_check() {
 
 /// The kubelet's gRPC probes (deployment.yaml) speak plaintext, without a client
 /// certificate: they need grpc.health.v1 on a listener of its own, without TLS
-/// (ONSHI_HEALTH_LISTEN), serving "" and `onshi.liveness`. The gateway has none
-/// yet; see deploy/README.md.
+/// (ONSHI_HEALTH_LISTEN), serving "" and `onshi.liveness`.
 #[test]
-#[ignore = "the gateway has no plaintext health listener (ONSHI_HEALTH_LISTEN) yet"]
 fn kubelet_probes_are_answered_on_the_health_port() {
     let out = Command::new("bash")
         .arg(root().join("deploy/check.sh"))

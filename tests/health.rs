@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use onshi_gateway::health::{AUDIT_WRITER, STORE, UPSTREAM};
+use onshi_gateway::health::{AUDIT_WRITER, LIVENESS, STORE, UPSTREAM};
 use onshi_gateway::upstream::simulator::{Population, Simulator};
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -106,4 +106,65 @@ async fn a_store_that_does_not_answer_takes_the_gateway_out_of_service() {
     becomes(&h, TERMINAL, ServingStatus::NotServing).await;
     assert_eq!(h.health("").await, ServingStatus::NotServing);
     assert_eq!(h.health(UPSTREAM).await, ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn the_plaintext_health_listener_answers_health_and_nothing_else() {
+    let h = Harness::start_with(Options {
+        health_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..quick()
+    })
+    .await;
+    let addr = h.gateway.health_addr.expect("health listener");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for (service, want) in [
+        ("", ServingStatus::Serving),
+        (LIVENESS, ServingStatus::Serving),
+        (UPSTREAM, ServingStatus::Serving),
+    ] {
+        let reply = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner();
+        assert_eq!(reply.status(), want, "{service:?}");
+    }
+    // No patient data on this port.
+    let refused =
+        onshi_gateway::proto::qualification_service_client::QualificationServiceClient::new(
+            channel,
+        )
+        .lookup_qualification(as_facility(
+            &miyagi_clinic(),
+            lookup(onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT.insured()),
+        ))
+        .await
+        .expect_err("not served here");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "{refused:?}");
+
+    // Shutting down: a watcher is told NOT_SERVING before the listener closes.
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("update").expect("open");
+    assert_eq!(first.status(), ServingStatus::Serving);
+    let stopping = tokio::spawn(h.gateway.shutdown());
+    let next = watch
+        .message()
+        .await
+        .expect("update")
+        .expect("told before closing");
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    stopping.await.expect("joined").expect("clean shutdown");
 }

@@ -50,6 +50,10 @@ pub struct Listen {
     pub terminals: SocketAddr,
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
+    /// `grpc.health.v1` alone, in plaintext, for probes that cannot present a client
+    /// certificate (the kubelet's); none by default.
+    #[serde(with = "empty_or_addr")]
+    pub health: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +164,7 @@ impl Default for Listen {
             terminals: GatewayConfig::default().listen,
             admin: parsed(DEFAULT_ADMIN_LISTEN),
             metrics: parsed(DEFAULT_METRICS_LISTEN),
+            health: None,
         }
     }
 }
@@ -298,6 +303,7 @@ impl Settings {
             listen: listen.terminals,
             admin_listen: Some(listen.admin),
             metrics_listen: Some(listen.metrics),
+            health_listen: listen.health,
             data_dir: store.data_dir.clone(),
             database_url: store.database_url.clone(),
             audit_key: audit.key.clone(),
@@ -370,6 +376,32 @@ mod empty_is_none {
     ) -> Result<Option<T>, D::Error> {
         let text = String::deserialize(d)?;
         Ok((!text.is_empty()).then(|| T::from(text)))
+    }
+}
+
+/// An address, or "" for none.
+mod empty_or_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some).map_err(|_| {
+            D::Error::custom(format!(
+                "{text:?} is not an address (IP:port), nor \"\" for none"
+            ))
+        })
     }
 }
 

@@ -60,6 +60,7 @@ pub struct Options {
     pub search_ttl: Duration,
     pub activation_refresh: Duration,
     pub health_check_interval: Duration,
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Options {
@@ -72,6 +73,7 @@ impl Default for Options {
             search_ttl: Duration::from_secs(1800),
             activation_refresh: Duration::from_secs(1),
             health_check_interval: Duration::from_secs(1),
+            health_listen: None,
         }
     }
 }
@@ -101,6 +103,7 @@ impl Harness {
             search_ttl: options.search_ttl,
             activation_refresh: options.activation_refresh,
             health_check_interval: options.health_check_interval,
+            health_listen: options.health_listen,
             ..GatewayConfig::default()
         };
         let gateway = server::start(config, clock.clone())
