@@ -1,0 +1,270 @@
+//! SIGTERM under load: the gateway stops taking calls, lets every call in flight
+//! finish (the upstream is slow, so many are), commits their access records and
+//! exits 0, and every answer a terminal received names a record in the log.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{as_facility, lookup, miyagi_clinic};
+use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
+use onshi_gateway::domain::jst::today_jst;
+use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::store::{self, StoreLocation};
+use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::upstream::simulator::{Population, Simulator};
+use tonic::transport::{Channel, Endpoint};
+use tower::filter::AsyncFilterLayer;
+
+const CLIENTS: usize = 24;
+/// Each forwarded call takes this long upstream, so that calls are in flight.
+const UPSTREAM_DELAY: Duration = Duration::from_millis(400);
+/// A call sent this long before the signal was certainly received before it.
+const SURELY_SENT: Duration = Duration::from_millis(50);
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
+    for var in [
+        "ONSHI_DATABASE_URL",
+        "ONSHI_DATA_DIR",
+        "ONSHI_LISTEN",
+        "ONSHI_CONFIG",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A slow upstream simulator in this process.
+async fn slow_upstream() -> String {
+    let today = today_jst(chrono::Utc::now());
+    let (qualification, medical) =
+        Simulator::new(Arc::new(Population::generate_at(7, 500, today))).into_services();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let delay = |req: http::Request<tonic::body::Body>| async move {
+        tokio::time::sleep(UPSTREAM_DELAY).await;
+        Ok::<_, tower::BoxError>(req)
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(AsyncFilterLayer::new(delay))
+            .add_service(qualification)
+            .add_service(medical)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("http://{addr}")
+}
+
+/// One call's fate, as the terminal saw it.
+struct Call {
+    sent: Instant,
+    done: Instant,
+    /// The access record the answer named; none if the call got no answer.
+    record: Option<String>,
+    error: Option<tonic::Status>,
+}
+
+async fn terminal(channel: Channel, stop: Arc<AtomicBool>) -> Vec<Call> {
+    let mut client = QualificationServiceClient::new(channel);
+    let mut calls = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let sent = Instant::now();
+        let result = client
+            .lookup_qualification(as_facility(
+                &miyagi_clinic(),
+                lookup(DEMO_PATIENT.insured()),
+            ))
+            .await;
+        let (record, error) = match result {
+            Ok(r) => (
+                r.metadata()
+                    .get(ACCESS_RECORD_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                None,
+            ),
+            Err(s) => (None, Some(s)),
+        };
+        let refused = error.is_some();
+        calls.push(Call {
+            sent,
+            done: Instant::now(),
+            record,
+            error,
+        });
+        if refused {
+            // The gateway is going away; a real terminal would try another replica.
+            break;
+        }
+    }
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let upstream = slow_upstream().await;
+    let today = today_jst(chrono::Utc::now());
+    let from = (today - chrono::Days::new(1)).to_string();
+    let until = (today + chrono::Days::new(2)).to_string();
+    let port = free_port();
+    let admin_port = free_port();
+    let mut gateway = Gateway(
+        bin()
+            .args(["serve", "--dev-identity-from-metadata"])
+            .args(["--upstream", &upstream])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            // One facility calls at the rate of many; only the drain is under test.
+            .args(["--facility-rate-per-sec", "0"])
+            .args(["--drain-timeout-secs", "20"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gateway starts"),
+    );
+    wait_listening(port).await;
+    wait_listening(admin_port).await;
+    let added = bin()
+        .args([
+            "activation",
+            "create",
+            "--event",
+            "drain test",
+            "--by",
+            "test",
+        ])
+        .args(["--prefecture", "04", "--from", &from, "--until", &until])
+        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
+        .output()
+        .expect("activation create runs");
+    assert!(added.status.success(), "{added:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut terminals = Vec::new();
+    for _ in 0..CLIENTS {
+        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        terminals.push(tokio::spawn(terminal(channel, stop.clone())));
+    }
+    // Let the load settle, then signal mid-flight.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = gateway.0.wait();
+        (status, gateway)
+    });
+    let (status, _gateway) = tokio::time::timeout(Duration::from_secs(30), exit)
+        .await
+        .expect("the gateway exits within its drain")
+        .expect("joined");
+    let stopped_in = signalled.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        status.expect("reaped").code(),
+        Some(0),
+        "exit 0 after SIGTERM"
+    );
+
+    let mut calls = Vec::new();
+    for t in terminals {
+        calls.extend(t.await.expect("terminal"));
+    }
+    let before: Vec<&Call> = calls
+        .iter()
+        .filter(|c| c.sent + SURELY_SENT <= signalled)
+        .collect();
+    // Calls that were in flight when the signal came: sent before, answered after.
+    let in_flight = before.iter().filter(|c| c.done > signalled).count();
+    assert!(
+        in_flight >= CLIENTS / 2,
+        "only {in_flight} calls were in flight at SIGTERM; the test did not test the drain"
+    );
+    // Not one of them was lost: each was answered, with its access record.
+    for call in &before {
+        assert!(
+            call.error.is_none() && call.record.is_some(),
+            "a call sent {:?} before SIGTERM got {:?}",
+            signalled - call.sent,
+            call.error
+        );
+    }
+    // The drain took about one upstream call, not the drain timeout.
+    assert!(stopped_in < Duration::from_secs(10), "{stopped_in:?}");
+
+    // Every answer names a committed record, and the log verifies.
+    let answered: HashSet<String> = calls.iter().filter_map(|c| c.record.clone()).collect();
+    let store = store::open(&StoreLocation::Sqlite(dir.path().join("onshi.db")))
+        .await
+        .expect("store reopens");
+    let mut stored = HashSet::new();
+    for chain in store.chains().await.expect("chains") {
+        for record in store
+            .chain_records(&chain.chain_id, 0, 1_000_000)
+            .await
+            .expect("records")
+        {
+            stored.insert(record.record.id);
+        }
+    }
+    let missing: Vec<&String> = answered.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "answered but not in the log: {missing:?}"
+    );
+    assert!(stored.len() >= answered.len());
+    let reports = onshi_gateway::audit::verify::verify_store(store.as_ref(), &[])
+        .await
+        .expect("verify runs");
+    for report in &reports {
+        assert!(report.is_intact(), "{report:?}");
+        // Flushed at exit: the chain is signed through its last record.
+        assert_eq!(report.signed_through, report.last_seq, "{report:?}");
+    }
+    store.close().await;
+}
