@@ -1,8 +1,11 @@
 //! SIGTERM under load: the gateway stops taking calls, lets every call in flight
-//! finish (the upstream is slow, so many are), commits their access records and
-//! exits 0, and every answer a terminal received names a record in the log.
+//! finish (the upstream is slow, so many are), commits their access records, sends
+//! its last spans to the collector and exits 0, and every answer a terminal received
+//! names a record in the log.
 
 mod common;
+#[path = "common/otlp.rs"]
+mod otlp;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -138,6 +141,7 @@ async fn terminal(channel: Channel, stop: Arc<AtomicBool>) -> Vec<Call> {
 async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
     let dir = tempfile::tempdir().expect("temp dir");
     let upstream = slow_upstream().await;
+    let (collector, collector_addr) = otlp::Received::serve().await;
     let today = today_jst(chrono::Utc::now());
     let from = (today - chrono::Days::new(1)).to_string();
     let until = (today + chrono::Days::new(2)).to_string();
@@ -153,6 +157,7 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
             // One facility calls at the rate of many; only the drain is under test.
             .args(["--facility-rate-per-sec", "0"])
             .args(["--drain-timeout-secs", "20"])
+            .args(["--otlp-endpoint", &format!("http://{collector_addr}")])
             .arg("--data-dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -267,4 +272,19 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
         assert_eq!(report.signed_through, report.last_seq, "{report:?}");
     }
     store.close().await;
+
+    // The spans of the last calls were sent before the process exited.
+    let exported = collector
+        .spans()
+        .into_iter()
+        .filter(|(service, span)| {
+            service == "onshi-gateway"
+                && span.name == "onshi.v1.QualificationService/LookupQualification"
+        })
+        .count();
+    assert!(
+        exported >= answered.len(),
+        "{exported} call spans exported for {} answered calls",
+        answered.len()
+    );
 }

@@ -6,6 +6,8 @@
 //! Its own test binary: the subscriber is global.
 
 mod common;
+#[path = "common/otlp.rs"]
+mod otlp;
 
 use std::sync::{Arc, Mutex};
 
@@ -15,51 +17,14 @@ use onshi_gateway::proto::*;
 use onshi_gateway::telemetry::TraceExport;
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::upstream::simulator::{Population, Simulator};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use otlp::Received;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-
-/// Every span the receiver was sent, with its resource's service name.
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, Span)>>>);
-
-#[tonic::async_trait]
-impl TraceService for Received {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for resource in request.into_inner().resource_spans {
-            let service = resource
-                .resource
-                .as_ref()
-                .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
-                .and_then(|a| a.value.as_ref())
-                .and_then(|v| match &v.value {
-                    Some(Value::StringValue(s)) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            for scope in resource.scope_spans {
-                for span in scope.spans {
-                    spans.push((service.clone(), span));
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 fn attr(span: &Span, key: &str) -> Option<String> {
     span.attributes
@@ -106,17 +71,7 @@ fn traced<T>(request: &mut tonic::Request<T>, trace: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() {
-    // The collector.
-    let received = Received::default();
-    let collector = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let collector_addr = collector.local_addr().expect("addr");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(received.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(collector)),
-    );
+    let (received, collector_addr) = Received::serve().await;
 
     // The upstream, noting the `traceparent` of every call it gets.
     let handed_on: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -187,7 +142,7 @@ async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() 
 
     h.gateway.shutdown().await.expect("clean shutdown");
     export.shutdown().await;
-    let spans = received.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let spans = received.spans();
     assert!(
         spans
             .iter()
