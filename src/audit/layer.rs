@@ -149,10 +149,11 @@ where
             let record_id = record.id.clone();
             let decision = record.decision;
             let reason = record.reason.clone();
-            let call = tracing::Span::current();
-            call.record("onshi.decision", decision.as_str());
+            // The call's server span carries its outcome.
+            let call_span = tracing::Span::current();
+            call_span.record("onshi.decision", decision.as_str());
             if let Some(reason) = &reason {
-                call.record("onshi.reason", reason.as_str());
+                call_span.record("onshi.reason", reason.as_str());
             }
             let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
             let committed = writer.commit(record).instrument(span).await;
