@@ -17,25 +17,17 @@
 #   load-test  deploy/load-test.md's recipe against a served gateway
 #              (deploy/load-test-local.sh)
 #
-# Usage: deploy/check.sh [--kubelet-probe] [GATEWAY_BINARY]
+# Usage: deploy/check.sh [GATEWAY_BINARY]
 # Without GATEWAY_BINARY, builds it with cargo. ONSHI_DEPLOY_DATABASE_URL (default
 # postgres://postgres@127.0.0.1:5432/test): a PostgreSQL where schemas may be
-# created; the checks work in one of their own and drop it. --kubelet-probe also
-# asks the health port the way the kubelet's gRPC probes do.
+# created; the checks work in one of their own and drop it.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 cd "$root"
 cargo="${CARGO:-cargo}"
 database_url="${ONSHI_DEPLOY_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
-kubelet_probe=""
-gateway=""
-for arg in "$@"; do
-  case "$arg" in
-    --kubelet-probe) kubelet_probe="--kubelet-probe" ;;
-    *) gateway="$arg" ;;
-  esac
-done
+gateway="${1:-}"
 # Kubernetes versions checked: the oldest with every field the manifests use
 # (native preStop sleep) and the newest the schemas know.
 k8s_versions="1.30.0 1.37.0"
@@ -123,7 +115,7 @@ systemd() {
 }
 
 replicas() {
-  (cd "$here/check" && "$py" replicas.py "$gateway" "$database_url" $kubelet_probe)
+  (cd "$here/check" && "$py" replicas.py "$gateway" "$database_url")
 }
 
 load_test() {

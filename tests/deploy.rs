@@ -1,5 +1,6 @@
 //! deploy/: `deploy/check.sh` passes (schemas, rules, the shipped configuration run
-//! as two replicas, the load-test recipe; see its header), the image's Dockerfile is
+//! as two replicas and probed as the kubelet and compose probe it, the load-test
+//! recipe; see its header), the image's Dockerfile is
 //! multi-stage and runs the binary alone as a numeric non-root user, and every
 //! configuration shipped there passes `onshi-gateway config check`.
 //!
@@ -241,7 +242,7 @@ fn image_is_multi_stage_and_runs_the_binary_alone_as_a_numeric_non_root_user() {
         .collect();
     let config: toml::Table = read("deploy/container.toml").parse().expect("TOML");
     let listen = config["listen"].as_table().expect("[listen]");
-    for key in ["terminals", "admin", "metrics"] {
+    for key in ["terminals", "admin", "metrics", "health"] {
         let address = listen[key].as_str().expect("an address");
         let port = address.rsplit(':').next().expect("a port");
         assert!(
@@ -359,21 +360,4 @@ fn shipped_configurations_pass_config_check() {
     )];
     let (ok, out) = config_check(&configmap, &broken, dir.path());
     assert!(!ok, "a collector address without a scheme passed: {out}");
-}
-
-/// The kubelet's gRPC probes (deployment.yaml) speak plaintext, without a client
-/// certificate: they need grpc.health.v1 on a listener of its own, without TLS
-/// (ONSHI_HEALTH_LISTEN), serving "" and `onshi.liveness`.
-#[test]
-fn kubelet_probes_are_answered_on_the_health_port() {
-    let out = Command::new("bash")
-        .arg(root().join("deploy/check.sh"))
-        .arg("--kubelet-probe")
-        .arg(gateway())
-        .env("CARGO", option_env!("CARGO").unwrap_or("cargo"))
-        .env("CARGO_TARGET_DIR", target_dir())
-        .current_dir(root())
-        .output()
-        .expect("bash runs deploy/check.sh");
-    assert!(out.status.success(), "{}", show(&out));
 }

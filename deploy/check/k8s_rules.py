@@ -86,7 +86,7 @@ def check(directory: Path, defaults: dict) -> Problems:
         ("grpc", config["listen"]["terminals"]),
         ("operators", config["listen"]["admin"]),
         ("metrics", config["listen"]["metrics"]),
-        ("health", literal.get("ONSHI_HEALTH_LISTEN", "")),
+        ("health", config["listen"].get("health", "")),
     ]:
         p.expect(
             address.startswith("0.0.0.0:"),

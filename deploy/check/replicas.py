@@ -3,8 +3,8 @@ Kubernetes ConfigMap's file (deploy/k8s/configmap.yaml) and the Deployment's
 variables, on one PostgreSQL, each with its own data directory, started together
 as a rollout starts them. Then, for each replica: the compose
 health check command (deploy/compose.yaml) passes, gRPC health over mutual TLS on
-the terminals' port is SERVING, and with --kubelet-probe the kubelet's plaintext
-gRPC probes of deployment.yaml are answered on the health port; a third gateway,
+the terminals' port is SERVING and refused without a client certificate, and the
+kubelet's plaintext gRPC probes of deployment.yaml are SERVING on the health port; a third gateway,
 its upstream unreachable, is NOT_SERVING and fails the compose health check; the access log
 holds two chains that verify; SIGTERM stops each with exit 0 within the drain
 timeout (plus 5 s) and before the grace period's end.
@@ -14,7 +14,7 @@ Only the addresses (loopback, free ports), directories (temporary), the upstream
 port where none listens, as when the collector is down) are changed, by variables
 over the file as the gateway reads them.
 
-Usage: replicas.py GATEWAY_BINARY DATABASE_URL [--kubelet-probe]"""
+Usage: replicas.py GATEWAY_BINARY DATABASE_URL"""
 
 import os
 import signal
@@ -122,7 +122,7 @@ def health(channel: grpc.Channel, service: str) -> str:
         return f"error {e.code().name}: {e.details()}"
 
 
-def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
+def main(binary: str, base_url: str) -> int:
     p = Problems()
     config, container, grace = deployment()
     tmp = Path(tempfile.mkdtemp(prefix="onshi-deploy-check-"))
@@ -179,20 +179,19 @@ def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
             with grpc.secure_channel(f"127.0.0.1:{r.port('ONSHI_LISTEN')}", anonymous) as channel:
                 status = health(channel, "")
                 p.expect(status != "SERVING", f"{r.name}: health answered a caller without a certificate")
+            # The kubelet's probes: plaintext gRPC on the health port, no certificate.
             probes = []
-            if kubelet_probe:
-                health_port = r.port("ONSHI_HEALTH_LISTEN")
-                for probe in ["readinessProbe", "livenessProbe"]:
-                    service = container[probe]["grpc"].get("service", "")
-                    with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:
-                        status = health(channel, service)
-                    probes.append(f"{probe} {status}")
-                    p.expect(
-                        status == "SERVING",
-                        f"{r.name}: the kubelet's {probe} (plaintext gRPC, service {service!r}) gets {status}",
-                    )
-            print(f"  {r.name}: compose health check exit {result.returncode}, health over mutual TLS checked"
-                  + "".join(f", {probe}" for probe in probes))
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"]:
+                service = container[probe]["grpc"].get("service", "")
+                with grpc.insecure_channel(f"127.0.0.1:{r.port('ONSHI_HEALTH_LISTEN')}") as channel:
+                    status = health(channel, service)
+                probes.append(f"{probe} {status}")
+                p.expect(
+                    status == "SERVING",
+                    f"{r.name}: the kubelet's {probe} (plaintext gRPC, service {service!r}) gets {status}",
+                )
+            print(f"  {r.name}: compose health check exit {result.returncode}, health over mutual TLS checked, "
+                  + ", ".join(probes))
         # The failing cases of the compose health check, so that its pass means
         # something: nothing listening, and a gateway whose upstream is down.
         dead = [a.replace("127.0.0.1/9464", f"127.0.0.1/{free_port()}") for a in healthcheck]
@@ -212,7 +211,16 @@ def main(binary: str, base_url: str, kubelet_probe: bool) -> int:
             result = subprocess.run(command, capture_output=True, timeout=10)
             p.expect(status == "NOT_SERVING", f"{r.name}: health over mutual TLS is {status}")
             p.expect(result.returncode != 0, f"{r.name}: the compose health check passes")
-            print(f"  {r.name}: health {status}, compose health check exit {result.returncode}")
+            # Not ready, yet alive: the kubelet takes it out of the Service without a restart.
+            probes = {}
+            for probe in ["readinessProbe", "livenessProbe"]:
+                service = container[probe]["grpc"].get("service", "")
+                with grpc.insecure_channel(f"127.0.0.1:{r.port('ONSHI_HEALTH_LISTEN')}") as channel:
+                    probes[probe] = health(channel, service)
+            p.expect(probes["readinessProbe"] == "NOT_SERVING", f"{r.name}: readiness {probes['readinessProbe']}")
+            p.expect(probes["livenessProbe"] == "SERVING", f"{r.name}: liveness {probes['livenessProbe']}")
+            print(f"  {r.name}: health {status}, compose health check exit {result.returncode}, "
+                  f"readiness {probes['readinessProbe']}, liveness {probes['livenessProbe']}")
         r.stop(within=15, p=p)
         replicas.remove(r)
 
@@ -246,4 +254,4 @@ def psql_count(base_url: str, sql: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], "--kubelet-probe" in sys.argv[3:]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))
