@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 
 use crate::domain::facility::FacilityCode;
 use crate::tls::TlsFiles;
+use crate::tls::client::{ClientIdentity, client_tls};
 use crate::tls::dev_ca::DevPki;
 
 pub struct DemoPki {
@@ -38,17 +38,15 @@ impl DemoPki {
     /// A channel to `addr` presenting the certificate `<name>.pem` (e.g.
     /// `facility-0410110019`, `operator-auditor`).
     pub async fn channel(&self, addr: SocketAddr, name: &str) -> anyhow::Result<Channel> {
-        let read = |file: String| {
-            let path = self.dir.join(&file);
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        let identity = ClientIdentity {
+            cert: self.dir.join(format!("{name}.pem")),
+            key: self.dir.join(format!("{name}.key")),
         };
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read("server-ca.pem".into())?))
-            .identity(Identity::from_pem(
-                read(format!("{name}.pem"))?,
-                read(format!("{name}.key"))?,
-            ))
-            .domain_name("localhost");
+        let tls = client_tls(
+            &self.dir.join("server-ca.pem"),
+            Some(&identity),
+            "localhost",
+        )?;
         Ok(Channel::from_shared(format!("https://{addr}"))?
             .tls_config(tls)?
             .connect()

@@ -11,6 +11,7 @@
 //! facility certificate never reaches an admin method.
 
 pub mod acceptor;
+pub mod client;
 pub mod config;
 pub mod dev_ca;
 pub mod operator_auth;
