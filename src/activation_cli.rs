@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
+use crate::admin_connection::AdminArgs;
 use crate::cli::InvalidInput;
 use crate::domain::jst::{parse_instant, to_jst_string};
 use crate::proto::activation_admin_service_client::ActivationAdminServiceClient;
@@ -34,13 +35,6 @@ pub enum ActivationCommand {
     Preview(PreviewArgs),
     /// Whether a facility was allowed at an instant, as known then.
     Check(CheckArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct AdminArgs {
-    /// The gateway's operators' address.
-    #[arg(long, env = "ONSHI_ADMIN", default_value = "http://127.0.0.1:50061")]
-    pub admin: String,
 }
 
 #[derive(Debug, Args)]
@@ -278,16 +272,7 @@ fn shown(t: Option<&prost_types::Timestamp>) -> String {
 }
 
 async fn client(admin: &AdminArgs) -> anyhow::Result<ActivationAdminServiceClient<Channel>> {
-    let channel = Channel::from_shared(admin.admin.clone())?
-        .connect()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot reach the gateway's operators' service at {}: {e}",
-                admin.admin
-            )
-        })?;
-    Ok(ActivationAdminServiceClient::new(channel))
+    Ok(ActivationAdminServiceClient::new(admin.connect().await?))
 }
 
 /// A refusal from the service, with its reason and field: exit code 2 when the

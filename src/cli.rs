@@ -54,8 +54,18 @@ pub enum Command {
     /// Run only the upstream OQS simulator.
     Upstream(UpstreamArgs),
     /// Create, widen, extend, end, inspect and preview activations (through a running
-    /// gateway's operators' service, `--admin`).
-    #[command(subcommand)]
+    /// gateway's operators' service, `--admin`; over mutual TLS with `--ca`, `--cert`
+    /// and `--key` when the gateway serves with TLS).
+    #[command(
+        subcommand,
+        after_help = "A gateway serving with TLS (`serve --tls-dir certs`) is reached at https:// with its CA \
+                      and an operator's certificate, whose role decides what it may do \
+                      (activation-manager: change and read; auditor: read):\n  \
+                      onshi-gateway activation list --admin https://127.0.0.1:50061 --ca certs/server-ca.pem \\\n    \
+                      --cert certs/operator-activation-manager.pem --key certs/operator-activation-manager.key\n\
+                      The same from the environment: ONSHI_ADMIN, ONSHI_ADMIN_CA, ONSHI_OPERATOR_CERT, \
+                      ONSHI_OPERATOR_KEY, ONSHI_ADMIN_TLS_DOMAIN."
+    )]
     Activation(ActivationCommand),
     /// Read the access log.
     #[command(subcommand)]

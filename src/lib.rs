@@ -7,6 +7,7 @@ pub mod activation_cli;
 pub mod activation_index;
 pub mod activation_preview;
 pub mod admin;
+pub mod admin_connection;
 pub mod audit;
 pub mod audit_cli;
 pub mod cli;
