@@ -89,9 +89,15 @@ pub async fn show(admin: SocketAddr, pki: &DemoPki, now: DateTime<Utc>) -> anyho
             println!("  {label} clinic {code}: refused, {}", d.reason);
         }
     }
+    let file = |name: &str| pki.dir().join(name).display().to_string();
     println!(
-        "\nEvery change is a revision: `onshi-gateway activation history {}`.",
-        created.id
+        "\nEvery change is a revision, which an auditor reads over mutual TLS:\n  \
+         onshi-gateway activation history {} --admin https://{admin} \\\n    \
+         --ca {} --cert {} --key {}",
+        created.id,
+        file("server-ca.pem"),
+        file("operator-auditor.pem"),
+        file("operator-auditor.key")
     );
     Ok(())
 }
