@@ -326,6 +326,10 @@ pub struct CertsDevArgs {
     /// Facility codes to issue certificates for (default: the demo's facilities).
     #[arg(long, value_delimiter = ',')]
     pub facility: Vec<String>,
+    /// More names the gateway's certificate is valid for, beside localhost and
+    /// 127.0.0.1: host names or IP addresses (e.g. a Service's DNS name).
+    #[arg(long, value_delimiter = ',')]
+    pub name: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -134,7 +134,14 @@ pub fn certs_dev(args: CertsDevArgs) -> anyhow::Result<()> {
     } else {
         args.facility.clone()
     };
-    let pki = crate::tls::dev_ca::DevPki::generate()?;
+    use crate::tls::dev_ca::{BadName, DevPki};
+    let pki = DevPki::generate_for(&args.name).map_err(|e| match e {
+        BadName::NotAHost(_) => anyhow::Error::new(crate::cli::InvalidInput {
+            flag: "--name".into(),
+            message: e.to_string(),
+        }),
+        BadName::Certificate(e) => e.into(),
+    })?;
     for path in pki.write(&args.dir, &facilities)? {
         println!("wrote {}", path.display());
     }

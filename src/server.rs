@@ -135,6 +135,9 @@ pub async fn start_with_audit(
         "facility registry"
     );
     let signer = ChainSigner::load_or_generate(&config.audit_key_path())?;
+    // Printed so that an operator can pin it (`audit verify --trusted-key`) from
+    // outside the store, e.g. from the deployment's logs.
+    let public_key = signer.public_key_hex();
     let audit_store: Arc<dyn AuditStore> = audit.unwrap_or_else(|| store.clone());
     let metrics = Metrics::new();
     let (audit, writer) = AuditWriter::start(
@@ -148,7 +151,7 @@ pub async fn start_with_audit(
     .context("starting the access-log writer")?;
     let chain_id = audit.chain_id().to_string();
     let audit_health = audit.health();
-    tracing::info!(store = %location, chain = %chain_id, "access log ready");
+    tracing::info!(store = %location, chain = %chain_id, %public_key, "access log ready");
     let mut stop = Vec::new();
 
     let (upstream_url, population, upstream_addr) = match &config.upstream {

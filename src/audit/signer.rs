@@ -72,7 +72,12 @@ impl ChainSigner {
                         source,
                     }
                 })?;
-                tracing::info!(path = %path.display(), chain = %signer.chain_id, "generated a new audit signing key");
+                tracing::info!(
+                    path = %path.display(),
+                    chain = %signer.chain_id,
+                    public_key = %signer.public_key_hex(),
+                    "generated a new audit signing key"
+                );
                 Ok(signer)
             }
             Err(source) => Err(KeyError::Read {

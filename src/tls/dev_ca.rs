@@ -143,10 +143,36 @@ pub struct DevPki {
     pub server: Issued,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BadName {
+    #[error("{0:?} is not a host name or an IP address")]
+    NotAHost(String),
+    #[error(transparent)]
+    Certificate(#[from] rcgen::Error),
+}
+
 impl DevPki {
     pub fn generate() -> Result<DevPki, rcgen::Error> {
+        DevPki::with_server_names(&[])
+    }
+
+    /// As [`DevPki::generate`], with the gateway's certificate also valid for `names`
+    /// (host names or IP addresses), e.g. the DNS name of a cluster's Service.
+    pub fn generate_for(names: &[String]) -> Result<DevPki, BadName> {
+        if let Some(bad) = names
+            .iter()
+            .find(|n| rustls_pki_types::ServerName::try_from(n.as_str()).is_err())
+        {
+            return Err(BadName::NotAHost(bad.clone()));
+        }
+        Ok(DevPki::with_server_names(names)?)
+    }
+
+    fn with_server_names(names: &[String]) -> Result<DevPki, rcgen::Error> {
         let server_ca = DevCa::new("onshi-gateway development server CA")?;
-        let server = server_ca.server(&["localhost", "127.0.0.1"])?;
+        let mut all = vec!["localhost", "127.0.0.1"];
+        all.extend(names.iter().map(String::as_str));
+        let server = server_ca.server(&all)?;
         Ok(DevPki {
             server_ca,
             facility_ca: DevCa::new("onshi-gateway development facility CA")?,
@@ -184,5 +210,49 @@ impl DevPki {
             put(format!("operator-{}.key", role.as_str()), &issued.key_pem)?;
         }
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+    use super::DevPki;
+
+    fn server_names(pki: &DevPki) -> Vec<String> {
+        let der = CertificateDer::from_pem_slice(pki.server.cert_pem.as_bytes()).expect("PEM");
+        let (_, cert) = X509Certificate::from_der(&der).expect("a certificate");
+        let san = cert
+            .subject_alternative_name()
+            .expect("parses")
+            .expect("has SANs");
+        san.value
+            .general_names
+            .iter()
+            .map(|n| match n {
+                GeneralName::DNSName(d) => d.to_string(),
+                GeneralName::IPAddress(ip) => format!("{ip:?}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_server_certificate_names_the_extra_hosts() {
+        let pki = DevPki::generate_for(&["gateway.onshi.svc".into()]).expect("pki");
+        let names = server_names(&pki);
+        assert!(names.contains(&"localhost".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"gateway.onshi.svc".to_string()),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    #[test]
+    fn a_name_that_is_no_host_name_is_refused() {
+        assert!(DevPki::generate_for(&["not a host".into()]).is_err());
     }
 }
