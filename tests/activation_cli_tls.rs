@@ -3,136 +3,35 @@
 //! development operator certificates. The role in the certificate decides: the
 //! activation manager changes, the auditor only reads.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+#[path = "common/process.rs"]
+mod process;
 
-/// The variables the flags fall back on, removed so that the caller's
-/// environment cannot change what a test runs.
-const ADMIN_VARIABLES: [&str; 5] = [
-    "ONSHI_ADMIN",
-    "ONSHI_ADMIN_CA",
-    "ONSHI_OPERATOR_CERT",
-    "ONSHI_OPERATOR_KEY",
-    "ONSHI_ADMIN_TLS_DOMAIN",
-];
+use std::process::Output;
 
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
-    for variable in ADMIN_VARIABLES {
-        command.env_remove(variable);
-    }
-    command.env_remove("ONSHI_CONFIG");
-    command
-}
+use process::{TlsGateway, bin, dev_certs, free_addr};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-}
-
-/// A development PKI in `dir`, as `certs dev` writes it.
-fn dev_certs(dir: &Path) -> PathBuf {
-    let certs = dir.join("certs");
-    let out = bin()
-        .args(["certs", "dev", "--dir"])
-        .arg(&certs)
+/// `activation ARGS` at `https://HOST:PORT` with the gateway's CA and the
+/// certificate of `operator` (`activation-manager`, `auditor`).
+fn as_operator(gateway: &TlsGateway, host: &str, operator: &str, args: &[&str]) -> Output {
+    bin()
+        .arg("activation")
+        .args(args)
+        .args([
+            "--admin",
+            &format!("https://{host}:{}", gateway.serving.admin.port()),
+        ])
+        .args(gateway.operator_flags(operator))
         .output()
-        .expect("certs dev runs");
-    assert!(out.status.success(), "certs dev: {}", text(&out.stderr));
-    certs
+        .expect("the CLI runs")
 }
 
-/// A gateway serving with mutual TLS on free ports; killed when dropped.
-struct Gateway {
-    child: Child,
-    admin: SocketAddr,
-    certs: PathBuf,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn start() -> Gateway {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let certs = dev_certs(dir.path());
-        let log = dir.path().join("gateway.log");
-        let admin = free_addr();
-        let child = bin()
-            .arg("serve")
-            .arg("--tls-dir")
-            .arg(&certs)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen", &free_addr().to_string()])
-            .args(["--admin-listen", &admin.to_string()])
-            .args(["--metrics-listen", "127.0.0.1:0", "--population", "2000"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("the gateway starts");
-        let mut gateway = Gateway {
-            child,
-            admin,
-            certs,
-            log,
-            _dir: dir,
-        };
-        gateway.wait_listening();
-        gateway
-    }
-
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.admin).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the gateway exited ({status}):\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "the operators' listener is not up after 60 s:\n{}",
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.certs.join(name).display().to_string()
-    }
-
-    /// `activation ARGS` at `https://HOST:PORT` with the gateway's CA and the
-    /// certificate of `operator` (`activation-manager`, `auditor`).
-    fn as_operator(&self, host: &str, operator: &str, args: &[&str]) -> Output {
-        bin()
-            .arg("activation")
-            .args(args)
-            .args(["--admin", &format!("https://{host}:{}", self.admin.port())])
-            .args(["--ca", &self.file("server-ca.pem")])
-            .args(["--cert", &self.file(&format!("operator-{operator}.pem"))])
-            .args(["--key", &self.file(&format!("operator-{operator}.key"))])
-            .output()
-            .expect("the CLI runs")
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A gateway serving with mutual TLS and the development certificates.
+fn start() -> TlsGateway {
+    TlsGateway::start(&[], &["--population", "2000"])
 }
 
 const FUKUSHIMA_2022: [&str; 11] = [
@@ -165,15 +64,15 @@ fn listed(out: &Output) -> usize {
 
 #[test]
 fn the_activation_manager_changes_and_the_auditor_only_reads_over_mutual_tls() {
-    let gateway = Gateway::start();
+    let gateway = start();
 
-    let created = gateway.as_operator("127.0.0.1", "activation-manager", &FUKUSHIMA_2022);
+    let created = as_operator(&gateway, "127.0.0.1", "activation-manager", &FUKUSHIMA_2022);
     let stdout = text(&created.stdout);
     assert!(
         created.status.success(),
         "create as activation manager: {stdout}{}\ngateway:\n{}",
         text(&created.stderr),
-        gateway.log_text()
+        gateway.serving.process.log()
     );
     assert!(stdout.contains("令和4年福島沖地震"), "{stdout}");
     assert!(stdout.contains("revision 1, by operator-1"), "{stdout}");
@@ -181,7 +80,7 @@ fn the_activation_manager_changes_and_the_auditor_only_reads_over_mutual_tls() {
         assert!(stdout.contains(line), "{line} in {stdout}");
     }
 
-    let list = gateway.as_operator("127.0.0.1", "activation-manager", &["list"]);
+    let list = as_operator(&gateway, "127.0.0.1", "activation-manager", &["list"]);
     assert_eq!(listed(&list), 1, "{}", text(&list.stdout));
     assert!(text(&list.stdout).contains("令和4年福島沖地震"));
 
@@ -191,7 +90,7 @@ fn the_activation_manager_changes_and_the_auditor_only_reads_over_mutual_tls() {
         .args(["activation", "list"])
         .env(
             "ONSHI_ADMIN",
-            format!("https://localhost:{}", gateway.admin.port()),
+            format!("https://localhost:{}", gateway.serving.admin.port()),
         )
         .env("ONSHI_ADMIN_CA", gateway.file("server-ca.pem"))
         .env("ONSHI_OPERATOR_CERT", gateway.file("operator-auditor.pem"))
@@ -206,20 +105,20 @@ fn the_activation_manager_changes_and_the_auditor_only_reads_over_mutual_tls() {
     );
 
     // …but may not change anything.
-    let refused = gateway.as_operator("127.0.0.1", "auditor", &FUKUSHIMA_2022);
+    let refused = as_operator(&gateway, "127.0.0.1", "auditor", &FUKUSHIMA_2022);
     let stderr = text(&refused.stderr);
     assert!(!refused.status.success(), "{}", text(&refused.stdout));
     assert!(stderr.contains("PermissionDenied"), "{stderr}");
     assert!(stderr.contains("OPERATOR_ROLE_REQUIRED"), "{stderr}");
     assert!(stderr.contains("activation-manager"), "{stderr}");
-    let list = gateway.as_operator("127.0.0.1", "auditor", &["list"]);
+    let list = as_operator(&gateway, "127.0.0.1", "auditor", &["list"]);
     assert_eq!(listed(&list), 1, "nothing written: {}", text(&list.stdout));
 }
 
 #[test]
 fn the_gateway_is_verified_by_its_ca_and_name() {
-    let gateway = Gateway::start();
-    let admin = format!("https://127.0.0.1:{}", gateway.admin.port());
+    let gateway = start();
+    let admin = format!("https://127.0.0.1:{}", gateway.serving.admin.port());
     let cert = gateway.file("operator-activation-manager.pem");
     let key = gateway.file("operator-activation-manager.key");
 
@@ -276,7 +175,7 @@ fn refused_input(args: &[&str], flag: &str, says: &str) {
 #[test]
 fn missing_or_unreadable_tls_files_are_refused_by_name() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let certs = dev_certs(dir.path());
+    let certs = dev_certs(dir.path(), &[]);
     let file = |name: &str| certs.join(name).display().to_string();
     let (ca, cert, key) = (
         file("server-ca.pem"),

@@ -5,10 +5,11 @@
 mod common;
 #[path = "common/databases.rs"]
 mod databases;
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,11 +18,11 @@ use common::{as_facility, lookup, miyagi_clinic, search_request, tokyo_clinic};
 use databases::fresh_postgres;
 use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::audit::verify::verify_store;
-use onshi_gateway::domain::jst::today_jst;
 use onshi_gateway::proto::Sex;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::store::{self, Decision, StoreLocation};
 use onshi_gateway::upstream::simulator::fixtures::{ALL, DEMO_PATIENT};
+use process::{Serving, bin};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
@@ -51,98 +52,29 @@ async fn postgres_sigkill_under_load_loses_no_acknowledged_record() {
     pg.drop_schema().await;
 }
 
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
-    // Only what the test passes decides where the state lives.
-    for var in ["ONSHI_DATABASE_URL", "ONSHI_DATA_DIR", "ONSHI_LISTEN"] {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The gateway process; killed (SIGKILL) and reaped if the test ends early.
-struct Gateway {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Gateway {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Adds an activation of Miyagi (04) covering now, starts `serve` on a free port,
 /// drives `CLIENTS` terminals at it, SIGKILLs it under load and returns the
 /// access-record ids of every response received.
 async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
-    // Yesterday to the day after tomorrow, Japan time: "now" is covered whatever
-    // the hour.
-    let today = today_jst(chrono::Utc::now());
-    let from = (today - chrono::Days::new(1)).to_string();
-    let until = (today + chrono::Days::new(2)).to_string();
-    let port = free_port();
-    let admin_port = free_port();
-    let log = dir.join("gateway.log");
-    let stderr = std::fs::File::create(&log).expect("log file");
-    let mut gateway = Gateway {
-        child: bin()
+    // Killed (SIGKILL) and reaped if the test ends early.
+    let mut gateway = Serving::serve_async(
+        bin()
             .args([
                 "serve",
                 "--dev-identity-from-metadata",
                 "--population",
                 "2000",
             ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .args(["--metrics-listen", "127.0.0.1:0"])
             // Checkpoints are signed under load too, not only at the end.
             .args(["--audit-checkpoint-records", "50"])
             .args(database)
             .arg("--data-dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("gateway starts"),
-        log,
-    };
-    wait_listening(port, &mut gateway).await;
-    wait_listening(admin_port, &mut gateway).await;
-    // Activated through the operators' service, as an operator would.
-    let added = bin()
-        .args([
-            "activation",
-            "create",
-            "--event",
-            "durability test",
-            "--by",
-            "test",
-        ])
-        .args(["--prefecture", "04", "--from", &from, "--until", &until])
-        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
-        .output()
-        .expect("activation create runs");
-    assert!(
-        added.status.success(),
-        "activation create: {}{}",
-        String::from_utf8_lossy(&added.stdout),
-        String::from_utf8_lossy(&added.stderr)
-    );
+            .arg(dir),
+        &dir.join("gateway.log"),
+    )
+    .await;
+    gateway.activate_around_now("04", "durability test");
+    let port = gateway.addr.port();
 
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicUsize::new(0));
@@ -160,8 +92,11 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
     while started.elapsed() < LOAD
         || (count.load(Ordering::Relaxed) < ENOUGH && started.elapsed() < LOAD_LIMIT)
     {
-        if let Ok(Some(status)) = gateway.child.try_wait() {
-            panic!("the gateway exited under load: {status}\n{}", gateway.log());
+        if let Some(status) = gateway.process.exited() {
+            panic!(
+                "the gateway exited under load: {status}\n{}",
+                gateway.process.log()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -169,10 +104,10 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
     assert!(
         !terminals.iter().any(|t| t.is_finished()),
         "a terminal stopped before the kill\n{}",
-        gateway.log()
+        gateway.process.log()
     );
-    gateway.child.kill().expect("SIGKILL sent");
-    let status = gateway.child.wait().expect("reaped");
+    gateway.process.child.kill().expect("SIGKILL sent");
+    let status = gateway.process.child.wait().expect("reaped");
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
@@ -195,30 +130,9 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
         received.len() > 100,
         "only {} responses received under load\n{}",
         received.len(),
-        gateway.log()
+        gateway.process.log()
     );
     received
-}
-
-async fn wait_listening(port: u16, gateway: &mut Gateway) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = gateway.child.try_wait() {
-            panic!("exited before listening: {status}\n{}", gateway.log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "nothing listens on {port}\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn connect(port: u16) -> Channel {

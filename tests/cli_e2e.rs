@@ -1,10 +1,9 @@
 //! The real binary: the demo scenario, and activations added and listed from the CLI.
 
-use std::process::Command;
+#[path = "common/process.rs"]
+mod process;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_onshi-gateway"))
-}
+use process::{Serving, Spawned, bin, dev_certs, free_port};
 
 #[test]
 fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
@@ -142,23 +141,15 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
 }
 
 /// A gateway serving in the background on free ports; killed when dropped.
-fn serve(dir: &std::path::Path) -> (Killed, String) {
-    let port = free_port();
-    let admin_port = free_port();
-    let mut gateway = Killed(
+fn serve(dir: &std::path::Path) -> (Serving, String) {
+    let gateway = Serving::serve(
         bin()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .args(["--metrics-listen", "127.0.0.1:0", "--population", "2000"])
-            .arg("--data-dir")
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("gateway starts"),
+            .args(["serve", "--population", "2000", "--data-dir"])
+            .arg(dir),
+        &dir.join("gateway.log"),
     );
-    wait_listening(admin_port, &mut gateway.0);
-    (gateway, format!("http://127.0.0.1:{admin_port}"))
+    let admin = gateway.admin_url();
+    (gateway, admin)
 }
 
 #[test]
@@ -281,36 +272,6 @@ fn bad_activation_input_is_refused_with_the_field_and_changes_nothing() {
     assert!(String::from_utf8_lossy(&list.stdout).trim().is_empty());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Waits until something accepts connections on `port`.
-fn wait_listening(port: u16, child: &mut std::process::Child) {
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("exited before listening: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("nothing listens on {port}");
-}
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_cleanly() {
     use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
@@ -318,9 +279,8 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
     use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let today = onshi_gateway::domain::jst::today_jst(chrono::Utc::now()).to_string();
     let upstream_port = free_port();
-    let mut upstream = Killed(
+    let mut upstream = Spawned::start(
         bin()
             .args([
                 "upstream",
@@ -329,59 +289,24 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
                 "--listen",
                 &format!("127.0.0.1:{upstream_port}"),
             ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("upstream starts"),
+            .stdout(std::process::Stdio::null()),
     );
-    wait_listening(upstream_port, &mut upstream.0);
+    upstream.wait_listening(upstream_port);
 
-    let port = free_port();
-    let admin_port = free_port();
-    let mut gateway = Killed(
+    let mut gateway = Serving::serve(
         bin()
-            .args([
-                "serve",
-                "--dev-identity-from-metadata",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--admin-listen",
-                &format!("127.0.0.1:{admin_port}"),
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["serve", "--dev-identity-from-metadata"])
             .args([
                 "--upstream",
                 &format!("http://127.0.0.1:{upstream_port}"),
                 "--data-dir",
             ])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("gateway starts"),
+            .arg(dir.path()),
+        &dir.path().join("gateway.log"),
     );
-    wait_listening(port, &mut gateway.0);
-    wait_listening(admin_port, &mut gateway.0);
-    let added = bin()
-        .args([
-            "activation",
-            "create",
-            "--event",
-            "test",
-            "--prefecture",
-            "04",
-        ])
-        .args(["--from", &today, "--one-week", "--by", "test"])
-        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
-        .output()
-        .expect("runs");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    gateway.activate_around_now("04", "test");
 
-    let mut client = QualificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+    let mut client = QualificationServiceClient::connect(format!("http://{}", gateway.addr))
         .await
         .expect("connect");
     let mut req = tonic::Request::new(LookupQualificationRequest {
@@ -416,14 +341,9 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
 
     // SIGTERM: the gateway drains, flushes the access log and exits 0.
     drop(client);
-    let pid = gateway.0.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    gateway.process.terminate();
     // Wait off the runtime, so the client's connection task can close its connection.
-    let status = tokio::task::spawn_blocking(move || gateway.0.wait())
+    let status = tokio::task::spawn_blocking(move || gateway.process.child.wait())
         .await
         .expect("joined")
         .expect("exits");
@@ -446,17 +366,7 @@ async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_clean
 #[test]
 fn certs_dev_writes_a_pki_the_gateway_serves_with() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let certs = dir.path().join("certs");
-    let out = bin()
-        .args(["certs", "dev", "--dir"])
-        .arg(&certs)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let certs = dev_certs(dir.path(), &[]);
     for file in [
         "server-ca.pem",
         "facility-ca.pem",
@@ -501,24 +411,13 @@ fn certs_dev_writes_a_pki_the_gateway_serves_with() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    let port = free_port();
-    let mut gateway = Killed(
+    let _gateway = Serving::serve(
         bin()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args([
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
+            .arg("serve")
             .arg("--tls-dir")
             .arg(&certs)
             .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starts"),
+            .arg(dir.path()),
+        &dir.path().join("gateway.log"),
     );
-    wait_listening(port, &mut gateway.0);
 }

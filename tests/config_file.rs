@@ -3,6 +3,9 @@
 //! variables beat the file beat the defaults, `config check` names what is wrong,
 //! `config print` hides passwords, and `--log-format json` logs JSON lines.
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -10,20 +13,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use onshi_gateway::settings::{self, Settings};
+use process::{Spawned, bin};
 
 fn committed_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("onshi-gateway.toml")
-}
-
-/// The binary, with no ONSHI_* variable of the caller's environment leaking in.
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ONSHI_") {
-            command.env_remove(name);
-        }
-    }
-    command
 }
 
 fn run(command: &mut Command) -> (i32, String, String) {
@@ -361,27 +354,27 @@ fn the_store_commands_find_the_store_through_the_file() {
 /// configured, and logs the audit key it generated).
 fn first_log_line(extra: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = bin()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--population",
-            "1000",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts serve");
-    let stderr = child.stderr.take().expect("piped");
+    let mut serve = Spawned::start(
+        bin()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--population",
+                "1000",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = serve.child.stderr.take().expect("piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -391,8 +384,7 @@ fn first_log_line(extra: &[&str]) -> String {
         }
     });
     let line = rx.recv_timeout(Duration::from_secs(60));
-    let _ = child.kill();
-    let _ = child.wait();
+    serve.kill();
     line.expect("serve wrote no log line within 60 s")
 }
 

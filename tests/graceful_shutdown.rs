@@ -6,9 +6,10 @@
 mod common;
 #[path = "common/otlp.rs"]
 mod otlp;
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use onshi_gateway::proto::qualification_service_client::QualificationServiceClie
 use onshi_gateway::store::{self, StoreLocation};
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::upstream::simulator::{Population, Simulator};
+use process::{Serving, bin};
 use tonic::transport::{Channel, Endpoint};
 use tower::filter::AsyncFilterLayer;
 
@@ -28,46 +30,6 @@ const CLIENTS: usize = 24;
 const UPSTREAM_DELAY: Duration = Duration::from_millis(400);
 /// A call sent this long before the signal was certainly received before it.
 const SURELY_SENT: Duration = Duration::from_millis(50);
-
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_onshi-gateway"));
-    for var in [
-        "ONSHI_DATABASE_URL",
-        "ONSHI_DATA_DIR",
-        "ONSHI_LISTEN",
-        "ONSHI_CONFIG",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A slow upstream simulator in this process.
 async fn slow_upstream() -> String {
@@ -142,50 +104,25 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
     let dir = tempfile::tempdir().expect("temp dir");
     let upstream = slow_upstream().await;
     let (collector, collector_addr) = otlp::Received::serve().await;
-    let today = today_jst(chrono::Utc::now());
-    let from = (today - chrono::Days::new(1)).to_string();
-    let until = (today + chrono::Days::new(2)).to_string();
-    let port = free_port();
-    let admin_port = free_port();
-    let mut gateway = Gateway(
+    let mut gateway = Serving::serve_async(
         bin()
             .args(["serve", "--dev-identity-from-metadata"])
             .args(["--upstream", &upstream])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .args(["--metrics-listen", "127.0.0.1:0"])
             // One facility calls at the rate of many; only the drain is under test.
             .args(["--facility-rate-per-sec", "0"])
             .args(["--drain-timeout-secs", "20"])
             .args(["--otlp-endpoint", &format!("http://{collector_addr}")])
             .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway starts"),
-    );
-    wait_listening(port).await;
-    wait_listening(admin_port).await;
-    let added = bin()
-        .args([
-            "activation",
-            "create",
-            "--event",
-            "drain test",
-            "--by",
-            "test",
-        ])
-        .args(["--prefecture", "04", "--from", &from, "--until", &until])
-        .args(["--admin", &format!("http://127.0.0.1:{admin_port}")])
-        .output()
-        .expect("activation create runs");
-    assert!(added.status.success(), "{added:?}");
+            .arg(dir.path()),
+        &dir.path().join("gateway.log"),
+    )
+    .await;
+    gateway.activate_around_now("04", "drain test");
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut terminals = Vec::new();
     for _ in 0..CLIENTS {
-        let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        let channel = Endpoint::from_shared(format!("http://{}", gateway.addr))
             .expect("uri")
             .connect()
             .await
@@ -195,13 +132,9 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
     // Let the load settle, then signal mid-flight.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let signalled = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &gateway.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
+    gateway.process.terminate();
     let exit = tokio::task::spawn_blocking(move || {
-        let status = gateway.0.wait();
+        let status = gateway.process.child.wait();
         (status, gateway)
     });
     let (status, _gateway) = tokio::time::timeout(Duration::from_secs(30), exit)
