@@ -5,30 +5,23 @@
 //! The clients' packages come from PyPI and npm through `examples/setup.sh`, which
 //! the tests run themselves (it is quick when everything is installed).
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::collections::HashMap;
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use onshi_gateway::domain::facility::FacilityKind;
 use onshi_gateway::domain::jst::today_jst;
-use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
-use onshi_gateway::proto::{
-    Areas, ChangeContext, CreateActivationRequest, WindowSpec, window_spec,
-};
 use onshi_gateway::upstream::simulator::fixtures::{DEMO_PATIENT, Fixture};
+use process::{TlsGateway, bin};
 use serde_json::Value;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 /// The part of the demo patient's address a user types.
 const ADDRESS_FRAGMENT: &str = "石巻";
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_onshi-gateway"))
-}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -75,12 +68,6 @@ fn clients_installed() {
     }
 }
 
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-}
-
 fn facility(prefecture: u8, kind: FacilityKind) -> String {
     let number = if kind == FacilityKind::Pharmacy {
         4001
@@ -108,156 +95,62 @@ impl Facilities {
     }
 }
 
-/// A gateway serving with mutual TLS on free ports; killed when dropped.
-struct Gateway {
-    child: Option<Child>,
-    addr: SocketAddr,
-    admin: SocketAddr,
-    certs: PathBuf,
-    data: PathBuf,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// A gateway serving with mutual TLS, with certificates for the scenario's
+/// facilities; killed when dropped.
+struct Gateway(TlsGateway);
 
 impl Gateway {
     fn start(facilities: &Facilities) -> Gateway {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let certs = dir.path().join("certs");
-        let data = dir.path().join("data");
-        let log = dir.path().join("gateway.log");
         let codes = [&facilities.home, &facilities.other, &facilities.outside];
-        let pki = bin()
-            .args(["certs", "dev", "--dir"])
-            .arg(&certs)
-            .arg("--facility")
-            .arg(codes.map(String::as_str).join(","))
-            .output()
-            .expect("certs dev runs");
-        assert!(pki.status.success(), "certs dev: {}", text(&pki.stderr));
-
-        let (addr, admin) = (free_addr(), free_addr());
-        let child = bin()
-            .arg("serve")
-            .arg("--tls-dir")
-            .arg(&certs)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--listen", &addr.to_string()])
-            .args(["--admin-listen", &admin.to_string()])
-            .args(["--metrics-listen", "127.0.0.1:0"])
+        Gateway(TlsGateway::start(
+            &["--facility", &codes.map(String::as_str).join(",")],
             // A small population of the default seed: the demo patient is a fixture
             // of every population.
-            .args(["--population", "2000", "--seed", "20220317"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("the gateway starts");
-        let mut gateway = Gateway {
-            child: Some(child),
-            addr,
-            admin,
-            certs,
-            data,
-            log,
-            _dir: dir,
-        };
-        gateway.wait_listening();
-        gateway
-    }
-
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() && TcpStream::connect(self.admin).is_ok() {
-                return;
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("the gateway exited ({status}):\n{}", self.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "the gateway is not listening after 60 s:\n{}",
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        let mut s = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
-            let _ = f.read_to_string(&mut s);
-        }
-        s
+            &["--population", "2000", "--seed", "20220317"],
+        ))
     }
 
     /// Opens the emergency function for `prefectures` for one week from today, as
-    /// an activation manager would: through the operators' service, presenting the
-    /// activation manager's certificate.
+    /// an activation manager would: `activation create` over mutual TLS, presenting
+    /// the activation manager's certificate.
     fn activate(&self, prefectures: &[&str]) {
-        let read = |name: &str| {
-            std::fs::read(self.certs.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
-        };
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read("server-ca.pem")))
-            .identity(Identity::from_pem(
-                read("operator-activation-manager.pem"),
-                read("operator-activation-manager.key"),
-            ))
-            .domain_name("localhost");
-        let request = CreateActivationRequest {
-            event: "訓練: 令和4年福島沖地震の再現".into(),
-            areas: Some(Areas {
-                prefectures: prefectures.iter().map(|p| p.to_string()).collect(),
-                ..Areas::default()
-            }),
-            window: Some(WindowSpec {
-                form: Some(window_spec::Form::OneWeekFrom(
-                    today_jst(chrono::Utc::now()).to_string(),
-                )),
-            }),
-            change: Some(ChangeContext {
-                author: "operator-1".into(),
-                ..ChangeContext::default()
-            }),
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let created = runtime.block_on(async {
-            let channel = Channel::from_shared(format!("https://{}", self.admin))
-                .expect("uri")
-                .tls_config(tls)
-                .expect("tls")
-                .connect()
-                .await
-                .expect("the operators' listener accepts the activation manager");
-            ActivationAdminServiceClient::new(channel)
-                .create_activation(request)
-                .await
-        });
-        let view = created
-            .unwrap_or_else(|status| panic!("activation refused: {status:?}"))
-            .into_inner();
-        assert_eq!(view.areas.len(), prefectures.len(), "{view:?}");
+        let out = bin()
+            .args([
+                "activation",
+                "create",
+                "--event",
+                "訓練: 令和4年福島沖地震の再現",
+            ])
+            .args(["--prefecture", &prefectures.join(",")])
+            .args(["--from", &today_jst(chrono::Utc::now()).to_string()])
+            .args(["--one-week", "--by", "operator-1"])
+            .args(["--admin", &format!("https://{}", self.0.serving.admin)])
+            .args(self.0.operator_flags("activation-manager"))
+            .output()
+            .expect("activation create runs");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "activation refused: {stdout}{}\ngateway:\n{}",
+            text(&out.stderr),
+            self.0.serving.process.log()
+        );
+        // One area line per prefecture asked for.
+        let areas = stdout.lines().filter(|l| l.starts_with("  ")).count();
+        assert_eq!(areas, prefectures.len(), "{stdout}");
+        for prefecture in prefectures {
+            let line = format!("prefecture   {prefecture}");
+            assert!(stdout.contains(&line), "{line} in {stdout}");
+        }
     }
 
     /// SIGTERM, then the exit (killed after a while): the access log is then read
     /// from the store as the operators' CLI reads it.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let process = &mut self.0.serving.process;
+        process.terminate();
+        if process.wait_exit(Duration::from_secs(30)).is_none() {
+            process.kill();
         }
     }
 
@@ -265,7 +158,7 @@ impl Gateway {
     fn access_log(&self) -> HashMap<String, Value> {
         let out = bin()
             .args(["audit", "export", "--format", "jsonl", "--data-dir"])
-            .arg(&self.data)
+            .arg(&self.0.data)
             .output()
             .expect("audit export runs");
         assert!(out.status.success(), "audit export: {}", text(&out.stderr));
@@ -276,15 +169,6 @@ impl Gateway {
                 (record["id"].as_str().expect("an id").to_string(), record)
             })
             .collect()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -313,9 +197,9 @@ fn client_args(gateway: &Gateway, facilities: &Facilities, patient: &Fixture) ->
         _ => "male",
     };
     [
-        ("--target", gateway.addr.to_string()),
+        ("--target", gateway.0.serving.addr.to_string()),
         ("--authority", "localhost".into()),
-        ("--certs", gateway.certs.display().to_string()),
+        ("--certs", gateway.0.certs.display().to_string()),
         ("--facility", facilities.home.clone()),
         ("--other-facility", facilities.other.clone()),
         ("--outside-facility", facilities.outside.clone()),
