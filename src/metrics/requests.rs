@@ -1,6 +1,8 @@
 //! What the request path reports: calls by method, decision and reason, and where
 //! their time goes (each rule, the upstream, the whole call).
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -43,8 +45,13 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 19))
 }
 
-#[derive(Clone, Debug)]
-pub struct RequestMetrics {
+/// The request path's metric families, shared by every layer of every call: one
+/// `Arc` to clone per call, not one per family.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMetrics(Arc<Families>);
+
+#[derive(Debug)]
+pub struct Families {
     pub calls: Family<CallLabels, Counter>,
     pub call_seconds: Seconds<MethodLabels>,
     pub rule_seconds: Seconds<RuleLabels>,
@@ -52,9 +59,9 @@ pub struct RequestMetrics {
     pub upstream_errors: Family<UpstreamLabels, Counter>,
 }
 
-impl Default for RequestMetrics {
+impl Default for Families {
     fn default() -> Self {
-        RequestMetrics {
+        Families {
             calls: Family::default(),
             call_seconds: Family::new_with_constructor(seconds),
             rule_seconds: Family::new_with_constructor(seconds),
@@ -64,7 +71,34 @@ impl Default for RequestMetrics {
     }
 }
 
+impl std::ops::Deref for RequestMetrics {
+    type Target = Families;
+
+    fn deref(&self) -> &Families {
+        &self.0
+    }
+}
+
+/// One rule's two histograms (pass, deny), looked up in their family once.
+#[derive(Clone, Debug)]
+pub struct RuleTimer(Arc<[Histogram; 2]>);
+
+impl RuleTimer {
+    pub fn observe(&self, passed: bool, seconds: f64) {
+        self.0[usize::from(!passed)].observe(seconds);
+    }
+}
+
 impl RequestMetrics {
+    pub fn rule_timer(&self, rule: &'static str) -> RuleTimer {
+        let get = |decision| {
+            self.rule_seconds
+                .get_or_create(&RuleLabels { rule, decision })
+                .clone()
+        };
+        RuleTimer(Arc::new([get("pass"), get("deny")]))
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "requests",
@@ -91,13 +125,6 @@ impl RequestMetrics {
             "Forwarded calls the upstream OQS failed (unreachable, timed out or an error)",
             self.upstream_errors.clone(),
         );
-    }
-
-    pub fn rule(&self, rule: &'static str, passed: bool, seconds: f64) {
-        let decision = if passed { "pass" } else { "deny" };
-        self.rule_seconds
-            .get_or_create(&RuleLabels { rule, decision })
-            .observe(seconds);
     }
 }
 

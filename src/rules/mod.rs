@@ -14,6 +14,7 @@ pub mod search_recorder;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use tonic::{Request, Status};
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 use crate::domain::Violation;
 use crate::metrics::RequestMetrics;
+use crate::metrics::requests::RuleTimer;
 pub use denial::status_of;
 pub use note::{AccessNote, Note};
 pub use patient_request::PatientRequest;
@@ -42,11 +44,18 @@ pub trait Rule<M>: Clone + Send + Sync + 'static {
 pub struct RuleLayer<R> {
     rule: R,
     metrics: RequestMetrics,
+    /// The rule's histograms, found on its first call (the name comes with the
+    /// request type) and shared by every clone.
+    timer: Arc<OnceLock<RuleTimer>>,
 }
 
 impl<R> RuleLayer<R> {
     pub fn new(rule: R, metrics: RequestMetrics) -> Self {
-        RuleLayer { rule, metrics }
+        RuleLayer {
+            rule,
+            metrics,
+            timer: Arc::default(),
+        }
     }
 }
 
@@ -57,6 +66,7 @@ impl<R: Clone, S> Layer<S> for RuleLayer<R> {
         RuleService {
             rule: self.rule.clone(),
             metrics: self.metrics.clone(),
+            timer: self.timer.clone(),
             inner,
         }
     }
@@ -66,6 +76,7 @@ impl<R: Clone, S> Layer<S> for RuleLayer<R> {
 pub struct RuleService<R, S> {
     rule: R,
     metrics: RequestMetrics,
+    timer: Arc<OnceLock<RuleTimer>>,
     inner: S,
 }
 
@@ -87,7 +98,10 @@ where
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let rule = self.rule.clone();
-        let metrics = self.metrics.clone();
+        let timer = self
+            .timer
+            .get_or_init(|| self.metrics.rule_timer(R::NAME))
+            .clone();
         // The ready inner service is the one to call; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -102,7 +116,7 @@ where
             );
             let started = std::time::Instant::now();
             let checked = rule.check(&mut req).instrument(span.clone()).await;
-            metrics.rule(R::NAME, checked.is_ok(), started.elapsed().as_secs_f64());
+            timer.observe(checked.is_ok(), started.elapsed().as_secs_f64());
             match checked {
                 Ok(()) => {
                     span.record("onshi.decision", "pass");

@@ -26,10 +26,15 @@ type Sent<R> = Pin<Box<dyn Future<Output = Result<Response<R>, Status>> + Send>>
 
 /// A request the upstream answers.
 pub trait Forwardable: PatientRequest + Clone {
+    /// The name of the span of the forwarded call, `upstream <Method>`.
+    const SPAN: &'static str;
+
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply>;
 }
 
 impl Forwardable for LookupQualificationRequest {
+    const SPAN: &'static str = "upstream LookupQualification";
+
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
         let mut c = upstream.qualification.clone();
         Box::pin(async move { c.lookup_qualification(req).await })
@@ -37,6 +42,8 @@ impl Forwardable for LookupQualificationRequest {
 }
 
 impl Forwardable for SearchPatientsRequest {
+    const SPAN: &'static str = "upstream SearchPatients";
+
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
         let mut c = upstream.qualification.clone();
         Box::pin(async move { c.search_patients(req).await })
@@ -44,6 +51,8 @@ impl Forwardable for SearchPatientsRequest {
 }
 
 impl Forwardable for GetDrugHistoryRequest {
+    const SPAN: &'static str = "upstream GetDrugHistory";
+
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
         let mut c = upstream.medical.clone();
         Box::pin(async move { c.get_drug_history(req).await })
@@ -51,6 +60,8 @@ impl Forwardable for GetDrugHistoryRequest {
 }
 
 impl Forwardable for GetHealthCheckupsRequest {
+    const SPAN: &'static str = "upstream GetHealthCheckups";
+
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
         let mut c = upstream.medical.clone();
         Box::pin(async move { c.get_health_checkups(req).await })
@@ -122,7 +133,7 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
             .map_or(self.upstream.timeout, |d| d.min(self.upstream.timeout));
         let span = tracing::info_span!(
             "upstream",
-            otel.name = format!("upstream {}", M::METHOD),
+            otel.name = M::SPAN,
             otel.kind = "client",
             rpc.system = "grpc",
             rpc.method = M::METHOD,
@@ -246,5 +257,22 @@ mod tests {
         assert_eq!(caller_deadline(&m), None);
         m.insert("grpc-timeout", "123456789S".parse().expect("ascii"));
         assert_eq!(caller_deadline(&m), None);
+    }
+}
+
+#[cfg(test)]
+mod span_names {
+    use super::*;
+
+    fn named<M: Forwardable>() {
+        assert_eq!(M::SPAN, format!("upstream {}", M::METHOD));
+    }
+
+    #[test]
+    fn each_forwarded_span_is_named_after_its_method() {
+        named::<LookupQualificationRequest>();
+        named::<SearchPatientsRequest>();
+        named::<GetDrugHistoryRequest>();
+        named::<GetHealthCheckupsRequest>();
     }
 }
