@@ -87,6 +87,19 @@ pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
+/// tonic's client reports the deadline it was given as CANCELLED, with its
+/// `TimeoutExpired` among the causes.
+fn timed_out(status: &Status) -> bool {
+    let mut cause = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 fn upstream_violation(status: &Status) -> Violation {
     let (reason, text) = match status.code() {
         Code::Unavailable => (
@@ -170,10 +183,7 @@ impl Call {
             .await
             .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")))
             .map_err(|status| {
-                // tonic's client reports the deadline it was given as CANCELLED.
-                let at_deadline =
-                    tokio::time::Instant::now() + Duration::from_millis(5) >= deadline;
-                if status.code() == Code::Cancelled && at_deadline {
+                if timed_out(&status) {
                     Status::deadline_exceeded("upstream deadline")
                 } else {
                     status
@@ -245,6 +255,19 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clients_own_deadline_is_a_timeout_and_a_cancel_is_not() {
+        let expired = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(
+            expired.code(),
+            Code::Cancelled,
+            "as tonic's client reports it"
+        );
+        assert!(timed_out(&expired));
+        assert!(!timed_out(&Status::cancelled("the caller went away")));
+        assert!(!timed_out(&Status::unavailable("connection refused")));
+    }
 
     #[test]
     fn reads_grpc_timeout() {
