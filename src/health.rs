@@ -164,31 +164,41 @@ fn status(ok: bool) -> ServingStatus {
     }
 }
 
+/// Publishes what changed from `before` to `now`. Watchers are told of a change of
+/// status only: not of every probe, nor of a new reason for the same status.
 async fn publish(reporter: &HealthReporter, gauges: &ComponentGauges, before: &Board, now: &Board) {
     for (&name, state) in now {
-        if before.get(name) != Some(state) {
-            match state {
-                Ok(()) if before.contains_key(name) => {
-                    tracing::info!(component = name, "usable again")
-                }
-                Ok(()) => {}
-                Err(why) => tracing::warn!(component = name, why = %why, "not usable"),
-            }
+        let was = before.get(name);
+        if was == Some(state) {
+            continue;
         }
-        reporter
-            .set_service_status(name, status(state.is_ok()))
-            .await;
-        gauges
-            .get_or_create(&ComponentLabels { component: name })
-            .set(i64::from(state.is_ok()));
+        match state {
+            Ok(()) if was.is_some() => tracing::info!(component = name, "usable again"),
+            Ok(()) => {}
+            Err(why) => tracing::warn!(component = name, why = %why, "not usable"),
+        }
+        if was.map(Result::is_ok) != Some(state.is_ok()) {
+            reporter
+                .set_service_status(name, status(state.is_ok()))
+                .await;
+            gauges
+                .get_or_create(&ComponentLabels { component: name })
+                .set(i64::from(state.is_ok()));
+        }
     }
-    let serving = REQUIRED
-        .iter()
-        .all(|name| now.get(name).is_some_and(|s| s.is_ok()));
-    for name in TERMINAL_SERVICES {
-        reporter.set_service_status(name, status(serving)).await;
+    let serving = |board: &Board| {
+        REQUIRED
+            .iter()
+            .all(|name| board.get(name).is_some_and(|s| s.is_ok()))
+    };
+    if before.is_empty() || serving(before) != serving(now) {
+        for name in TERMINAL_SERVICES {
+            reporter
+                .set_service_status(name, status(serving(now)))
+                .await;
+        }
+        reporter.set_service_status("", status(serving(now))).await;
     }
-    reporter.set_service_status("", status(serving)).await;
 }
 
 /// Everything NOT_SERVING: the gateway is draining and takes no new calls.

@@ -159,6 +159,8 @@ async fn the_plaintext_health_listener_answers_health_and_nothing_else() {
         .into_inner();
     let first = watch.message().await.expect("update").expect("open");
     assert_eq!(first.status(), ServingStatus::Serving);
+    // Several probes pass meanwhile; a watcher is told of changes, not of each probe.
+    tokio::time::sleep(Duration::from_millis(350)).await;
     let stopping = tokio::spawn(h.gateway.shutdown());
     let next = watch
         .message()
