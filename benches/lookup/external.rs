@@ -30,8 +30,9 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use onshi_gateway::proto::*;
+use onshi_gateway::tls::client::{ClientIdentity, client_tls};
 use onshi_gateway::upstream::simulator::{Population, today_jst};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 
 use super::{Settings, Target, ms, run};
 
@@ -154,19 +155,17 @@ async fn channel(
     let mut endpoint =
         Channel::from_shared(url.to_string()).unwrap_or_else(|e| panic!("{url} is not a URL: {e}"));
     if url.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new();
-        if let Some(ca) = ca {
-            tls = tls.ca_certificate(Certificate::from_pem(read(ca, "the gateway's CA")));
-        }
-        if let Some((cert, key)) = identity {
-            tls = tls.identity(Identity::from_pem(
-                read(cert, "the client certificate"),
-                read(key, "the client key"),
-            ));
-        }
-        if let Some(domain) = domain {
-            tls = tls.domain_name(domain);
-        }
+        // Settings refuse an https target without a CA.
+        let ca = ca.unwrap_or_else(|| panic!("{url} needs ONSHI_BENCH_CA"));
+        let host = endpoint.uri().host().unwrap_or_default();
+        // An IPv6 host comes bracketed in the URL, not in the certificate.
+        let name = domain.unwrap_or(host.trim_start_matches('[').trim_end_matches(']'));
+        let identity = identity.map(|(cert, key)| ClientIdentity {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        });
+        let tls = client_tls(ca, identity.as_ref(), name)
+            .unwrap_or_else(|e| panic!("TLS settings for {url}: {e}"));
         endpoint = endpoint
             .tls_config(tls)
             .unwrap_or_else(|e| panic!("TLS settings for {url}: {e}"));
