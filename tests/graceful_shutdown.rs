@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::{as_facility, lookup, miyagi_clinic};
 use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
-use onshi_gateway::domain::jst::today_jst;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::store::{self, StoreLocation};
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
-use onshi_gateway::upstream::simulator::{Population, Simulator};
 use process::{Serving, bin};
 use tonic::transport::{Channel, Endpoint};
 use tower::filter::AsyncFilterLayer;
@@ -33,13 +31,7 @@ const SURELY_SENT: Duration = Duration::from_millis(50);
 
 /// A slow upstream simulator in this process.
 async fn slow_upstream() -> String {
-    let today = today_jst(chrono::Utc::now());
-    let (qualification, medical) =
-        Simulator::new(Arc::new(Population::generate_at(7, 500, today))).into_services();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let upstream = common::own_upstream(500, chrono::Utc::now()).await;
     let delay = |req: http::Request<tonic::body::Body>| async move {
         tokio::time::sleep(UPSTREAM_DELAY).await;
         Ok::<_, tower::BoxError>(req)
@@ -47,11 +39,11 @@ async fn slow_upstream() -> String {
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(AsyncFilterLayer::new(delay))
-            .add_service(qualification)
-            .add_service(medical)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .add_service(upstream.qualification)
+            .add_service(upstream.medical)
+            .serve_with_incoming(upstream.incoming),
     );
-    format!("http://{addr}")
+    upstream.url
 }
 
 /// One call's fate, as the terminal saw it.

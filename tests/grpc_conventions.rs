@@ -10,7 +10,6 @@ use common::*;
 use onshi_gateway::proto::medical_information_service_client::MedicalInformationServiceClient;
 use onshi_gateway::store::Decision;
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
-use onshi_gateway::upstream::simulator::{Population, Simulator};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
@@ -124,22 +123,16 @@ async fn the_callers_deadline_goes_upstream_and_ends_the_call() {
             Ok::<_, tower::BoxError>(req)
         }
     };
-    let today = onshi_gateway::domain::jst::today_jst(jst_at(2022, 3, 20, 10, 0));
-    let (qualification, medical) =
-        Simulator::new(Arc::new(Population::generate_at(7, 300, today))).into_services();
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream_addr = upstream.local_addr().expect("addr");
+    let upstream = own_upstream(300, jst_at(2022, 3, 20, 10, 0)).await;
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(AsyncFilterLayer::new(note))
-            .add_service(qualification)
-            .add_service(medical)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(upstream)),
+            .add_service(upstream.qualification)
+            .add_service(upstream.medical)
+            .serve_with_incoming(upstream.incoming),
     );
     let mut h = Harness::start_with(Options {
-        upstream: Some(format!("http://{upstream_addr}")),
+        upstream: Some(upstream.url),
         ..Options::default()
     })
     .await

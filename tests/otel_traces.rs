@@ -16,7 +16,6 @@ use onshi_gateway::config::TelemetryConfig;
 use onshi_gateway::proto::*;
 use onshi_gateway::telemetry::TraceExport;
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
-use onshi_gateway::upstream::simulator::{Population, Simulator};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -88,18 +87,15 @@ async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() 
             .push(traceparent);
         Ok(req)
     };
-    let today = onshi_gateway::domain::jst::today_jst(jst_at(2022, 3, 20, 10, 0));
-    let population = Arc::new(Population::generate_at(7, 500, today));
-    let (qualification, medical) = Simulator::new(population).into_services();
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream_addr = upstream.local_addr().expect("addr");
+    let upstream = own_upstream(500, jst_at(2022, 3, 20, 10, 0)).await;
     tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(InterceptedService::new(qualification, capture.clone()))
-            .add_service(InterceptedService::new(medical, capture))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(upstream)),
+            .add_service(InterceptedService::new(
+                upstream.qualification,
+                capture.clone(),
+            ))
+            .add_service(InterceptedService::new(upstream.medical, capture))
+            .serve_with_incoming(upstream.incoming),
     );
 
     let export = TraceExport::start(&TelemetryConfig {
@@ -115,7 +111,7 @@ async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() 
         .expect("the only subscriber of this test binary");
 
     let mut h = Harness::start_with(Options {
-        upstream: Some(format!("http://{upstream_addr}")),
+        upstream: Some(upstream.url),
         ..Options::default()
     })
     .await

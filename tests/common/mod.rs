@@ -12,11 +12,14 @@ use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::domain::facility::{FacilityCode, FacilityKind};
 use onshi_gateway::domain::jst::jst;
 use onshi_gateway::proto::medical_information_service_client::MedicalInformationServiceClient;
+use onshi_gateway::proto::medical_information_service_server::MedicalInformationServiceServer;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::proto::qualification_service_server::QualificationServiceServer;
 use onshi_gateway::proto::*;
 use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server::{self, RunningGateway};
 use onshi_gateway::store::AccessRecord;
+use onshi_gateway::upstream::simulator::{Population, Simulator};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
@@ -362,4 +365,31 @@ macro_rules! denied {
         );
         status
     }};
+}
+
+/// A test's own upstream OQS: the simulator's two services over `size` synthetic
+/// persons whose histories end on `day`, and a loopback listener to serve them on
+/// (with whatever layer or interceptor the test wraps them in).
+pub struct OwnUpstream {
+    pub qualification: QualificationServiceServer<Simulator>,
+    pub medical: MedicalInformationServiceServer<Simulator>,
+    pub incoming: tokio_stream::wrappers::TcpListenerStream,
+    /// `http://127.0.0.1:<port>`, for `Options::upstream` or `--upstream`.
+    pub url: String,
+}
+
+pub async fn own_upstream(size: usize, day: DateTime<Utc>) -> OwnUpstream {
+    let today = onshi_gateway::domain::jst::today_jst(day);
+    let (qualification, medical) =
+        Simulator::new(Arc::new(Population::generate_at(7, size, today))).into_services();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    OwnUpstream {
+        qualification,
+        medical,
+        incoming: tokio_stream::wrappers::TcpListenerStream::new(listener),
+        url: format!("http://{addr}"),
+    }
 }
