@@ -503,20 +503,7 @@ async fn measure(settings: Settings, postgres: Result<String, String>) {
         upstream.latencies.len(),
         if full { "" } else { " (smoke run)" }
     );
-    println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9}",
-        "target", "requests", "req/s", "p50 ms", "p99 ms"
-    );
-    for t in &targets {
-        println!(
-            "{:<26} {:>9} {:>9.0} {:>9.3} {:>9.3}",
-            t.name,
-            t.latencies.len(),
-            t.throughput(),
-            ms(t.percentile(0.50)),
-            ms(t.percentile(0.99))
-        );
-    }
+    print_table(&targets);
     if let Some(why) = &skipped {
         println!("{:<26} skipped: {why}", "gateway, PG audit");
     }
@@ -535,6 +522,24 @@ async fn measure(settings: Settings, postgres: Result<String, String>) {
             a.throughput() / b.throughput(),
             ms(a.percentile(0.50)) / ms(b.percentile(0.50)),
             ms(a.percentile(0.99)) / ms(b.percentile(0.99)),
+        );
+    }
+}
+
+/// Each target's requests, throughput, p50 and p99, one line each under a header.
+fn print_table(targets: &[Target]) {
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9}",
+        "target", "requests", "req/s", "p50 ms", "p99 ms"
+    );
+    for t in targets {
+        println!(
+            "{:<26} {:>9} {:>9.0} {:>9.3} {:>9.3}",
+            t.name,
+            t.latencies.len(),
+            t.throughput(),
+            ms(t.percentile(0.50)),
+            ms(t.percentile(0.99))
         );
     }
 }

@@ -34,7 +34,7 @@ use onshi_gateway::tls::client::{ClientIdentity, client_tls};
 use onshi_gateway::upstream::simulator::{Population, today_jst};
 use tonic::transport::Channel;
 
-use super::{Settings, Target, ms, run};
+use super::{Settings, Target, print_table, run};
 
 /// Where the bench finds the gateway and how it authenticates.
 pub struct External {
@@ -378,18 +378,7 @@ pub async fn measure(settings: Settings, external: External) {
         patients_len(&external.patients),
         if full { "" } else { " (smoke run)" }
     );
-    println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9}",
-        "target", "requests", "req/s", "p50 ms", "p99 ms"
-    );
-    println!(
-        "{:<26} {:>9} {:>9.0} {:>9.3} {:>9.3}",
-        target.name,
-        target.latencies.len(),
-        target.throughput(),
-        ms(target.percentile(0.50)),
-        ms(target.percentile(0.99))
-    );
+    print_table(std::slice::from_ref(&target));
     println!(
         "every lookup VALID with an access record{}",
         match &activation {
