@@ -35,9 +35,6 @@ use crate::tls::{self, acceptor::ReloadableTls};
 use crate::upstream::simulator::{self, Population, Simulator};
 use crate::upstream::{Upstream, UpstreamConfig};
 
-/// The health-service name of the activation registry's state.
-pub use crate::health::ACTIVATION_REGISTRY as ACTIVATION_REGISTRY_HEALTH;
-
 /// A started gateway. Dropping it without [`RunningGateway::shutdown`] aborts nothing:
 /// call shutdown to stop and flush the access log.
 pub struct RunningGateway {

@@ -26,6 +26,7 @@ use onshi_gateway::domain::activation_change::{self, Change, ChangeKind};
 use onshi_gateway::domain::facility::{FacilityKind, parse_facility_code};
 use onshi_gateway::domain::jst::Window;
 use onshi_gateway::gateway::QualificationGateway;
+use onshi_gateway::health::ACTIVATION_REGISTRY;
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::qualification_service_server::QualificationServiceServer;
@@ -35,7 +36,7 @@ use onshi_gateway::proto::{
 };
 use onshi_gateway::registry::fixture_facility;
 use onshi_gateway::rules::identity::IdentitySource;
-use onshi_gateway::server::{self, ACTIVATION_REGISTRY_HEALTH, RunningGateway};
+use onshi_gateway::server::{self, RunningGateway};
 use onshi_gateway::store::AreaKey;
 use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use tonic::Code;
@@ -485,10 +486,7 @@ async fn with_the_store_unreadable_the_last_index_decides_and_windows_still_end(
         .expect("registry readable")
         .expect("registered");
     assert_eq!(registered.municipality, "04202");
-    assert_eq!(
-        h.health(ACTIVATION_REGISTRY_HEALTH).await,
-        ServingStatus::Serving
-    );
+    assert_eq!(h.health(ACTIVATION_REGISTRY).await, ServingStatus::Serving);
     let text = h.scrape_metrics().await;
     assert_eq!(metric(&text, "onshi_activation_store_healthy"), 1.0);
     assert_eq!(metric(&text, "onshi_activation_reload_failures_total"), 0.0);
@@ -497,7 +495,7 @@ async fn with_the_store_unreadable_the_last_index_decides_and_windows_still_end(
 
     // The registry's health turns NOT_SERVING once a reload has failed.
     let closed = Instant::now();
-    while h.health(ACTIVATION_REGISTRY_HEALTH).await != ServingStatus::NotServing {
+    while h.health(ACTIVATION_REGISTRY).await != ServingStatus::NotServing {
         assert!(
             closed.elapsed() < Duration::from_secs(5),
             "still SERVING {:?} after the store closed",
