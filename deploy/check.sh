@@ -75,9 +75,15 @@ image() {
   [ -z "$extra" ] || { echo "the binary needs libraries the runtime base lacks: $extra"; return 1; }
   mkdir -p "$work/context"
   "$py" "$here/check/docker_context.py" "$root" "$work/context" || return 1
-  # The manifest's targets and the lock file, as the build stage sees them.
-  (cd "$work/context" && "$cargo" metadata --locked --offline --format-version 1 >/dev/null) || {
-    echo "cargo cannot resolve the image's build context with --locked"; return 1; }
+  # The manifest's targets and the lock file, as the build stage sees them. Only
+  # the image's platform is resolved: a build fetches that platform's crates
+  # alone, so resolving every platform offline would depend on what else filled
+  # the cargo cache.
+  local platform
+  platform="$(rustc -vV | sed -n 's/^host: //p')"
+  (cd "$work/context" && "$cargo" metadata --locked --offline --filter-platform "$platform" \
+      --format-version 1 >/dev/null) || {
+    echo "cargo cannot resolve the image's build context for $platform with --locked"; return 1; }
   echo "deploy/Dockerfile: lint clean, build context complete"
 }
 
