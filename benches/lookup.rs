@@ -27,18 +27,18 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use onshi_gateway::admin::new_activation;
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
+use onshi_gateway::activation::seed::new_activation;
 use onshi_gateway::clock::SystemClock;
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::domain::jst::{Window, today_jst};
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server::{self, RunningGateway};
 use onshi_gateway::store::{
     AccessQuery, AuditStore, ChainHead, ChainInfo, Checkpoint, StoreError, StoredRecord,
 };
+use onshi_gateway::tls::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use sqlx::Connection;
 use tonic::transport::Channel;
 

@@ -5,9 +5,13 @@ use clap::Parser;
 use onshi_gateway::cli::{
     AuditCommand, CertsCommand, Cli, Command, ConfigCommand, InvalidInput, RegistryCommand,
 };
+use onshi_gateway::cli::{
+    activation as activation_cli, audit as audit_cli, commands, config as config_cli,
+    registry as registry_cli,
+};
 use onshi_gateway::clock::SystemClock;
-use onshi_gateway::settings::{Problems, check::check};
-use onshi_gateway::{activation_cli, audit_cli, commands, config_cli, logging, registry_cli};
+use onshi_gateway::config::{Problems, check::check};
+use onshi_gateway::telemetry::logging;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use common::*;
+use onshi_gateway::activation::registry::fixture_facility;
 use onshi_gateway::domain::facility::FacilityKind;
 use onshi_gateway::domain::jst::to_jst_string;
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
@@ -18,8 +19,7 @@ use onshi_gateway::proto::{
     FacilityPreview, GetActivationRequest, GetHistoryRequest, Instants, ListActivationsRequest,
     PreviewAreasRequest, WindowEnd, WindowSpec, window_end, window_spec,
 };
-use onshi_gateway::registry::fixture_facility;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;

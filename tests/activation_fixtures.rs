@@ -15,6 +15,7 @@ mod common;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use common::*;
+use onshi_gateway::activation::registry::fixture_facility;
 use onshi_gateway::domain::facility::{FacilityKind, make_facility_code};
 use onshi_gateway::domain::jst::{jst, to_jst_string};
 use onshi_gateway::domain::prefecture::Prefecture;
@@ -25,8 +26,7 @@ use onshi_gateway::proto::{
     GetActivationRequest, GetHistoryRequest, Instants, WindowEnd, WindowSpec, window_end,
     window_spec,
 };
-use onshi_gateway::registry::fixture_facility;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -1265,7 +1265,7 @@ async fn noto_2024_extensions_joins_closure_and_a_facility_kept_open() {
 const MIYAZAKI_LEFT_OUT: [&str; 2] = ["45403", "45443"];
 
 fn miyazaki_24() -> Vec<String> {
-    let v: Vec<String> = onshi_gateway::registry::synthetic_municipalities()
+    let v: Vec<String> = onshi_gateway::activation::registry::synthetic_municipalities()
         .into_iter()
         .filter(|m| m.code.starts_with("45") && !MIYAZAKI_LEFT_OUT.contains(&m.code.as_str()))
         .map(|m| m.code)

@@ -18,15 +18,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::*;
-use onshi_gateway::activation_index::decide;
+use onshi_gateway::activation::index::decide;
+use onshi_gateway::activation::registry::fixture_facility;
 use onshi_gateway::clock::{Clock, ManualClock};
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::domain::Reason;
 use onshi_gateway::domain::activation_change::{self, Change, ChangeKind};
 use onshi_gateway::domain::facility::{FacilityKind, parse_facility_code};
 use onshi_gateway::domain::jst::Window;
-use onshi_gateway::gateway::QualificationGateway;
-use onshi_gateway::health::ACTIVATION_REGISTRY;
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::qualification_service_server::QualificationServiceServer;
@@ -34,11 +33,12 @@ use onshi_gateway::proto::{
     ActivationView, AddAreasRequest, Areas, ChangeContext, CreateActivationRequest,
     EndEarlyRequest, Instants, WindowEnd, WindowSpec, window_end, window_spec,
 };
-use onshi_gateway::registry::fixture_facility;
-use onshi_gateway::rules::identity::IdentitySource;
+use onshi_gateway::server::health::ACTIVATION_REGISTRY;
+use onshi_gateway::server::terminal::QualificationGateway;
 use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::store::AreaKey;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::tls::identity::IdentitySource;
 use tonic::Code;
 use tonic::server::NamedService;
 use tonic::transport::Channel;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use common::{as_facility, lookup, miyagi_clinic, search_request, tokyo_clinic};
 use databases::fresh_postgres;
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::audit::verify::verify_store;
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::Sex;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::simulator::fixtures::{ALL, DEMO_PATIENT};
 use onshi_gateway::store::{self, Decision, StoreLocation};
-use onshi_gateway::upstream::simulator::fixtures::{ALL, DEMO_PATIENT};
 use process::{Serving, bin};
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};

@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use common::*;
 use onshi_gateway::audit::BatchConfig;
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::audit::signer::ChainSigner;
 use onshi_gateway::audit::verify::{ChainReport, verify_store};
 use onshi_gateway::clock::ManualClock;
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::IdentitySource;
 use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::store::{Store, StoredRecord};
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::tls::identity::IdentitySource;
 use tonic::Code;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
@@ -101,9 +101,10 @@ impl Replica {
 /// The 2022 Fukushima-oki activation (Miyagi and Fukushima, 17–23 March), added once
 /// to the shared store; every replica's cache is told to reload.
 async fn activate_fukushima_2022(store: &dyn Store, replicas: &[&Replica]) {
-    let window = onshi_gateway::admin::window_from("2022-03-17", None, Some("2022-03-23"), false)
-        .expect("window");
-    let new = onshi_gateway::admin::new_activation(
+    let window =
+        onshi_gateway::activation::seed::window_from("2022-03-17", None, Some("2022-03-23"), false)
+            .expect("window");
+    let new = onshi_gateway::activation::seed::new_activation(
         "令和4年福島沖地震",
         "令和4年3月17日付事務連絡",
         &["04".into(), "07".into()],

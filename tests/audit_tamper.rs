@@ -15,22 +15,22 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::{as_facility, jst_at, lookup, miyagi_clinic, search_request, tokyo_clinic};
 use databases::{Backend, FreshPostgres, fresh_postgres, fresh_sqlite};
-use onshi_gateway::admin::{new_activation, window_from};
+use onshi_gateway::activation::seed::{new_activation, window_from};
 use onshi_gateway::audit::chain::{Linker, parse_hash, record_hash};
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::audit::retention::prune_expired;
 use onshi_gateway::audit::verify::{BreakKind, ChainReport, verify_store};
 use onshi_gateway::audit::{BatchConfig, ChainSigner};
 use onshi_gateway::clock::ManualClock;
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::Sex;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
-use onshi_gateway::rules::identity::IdentitySource;
 use onshi_gateway::server;
+use onshi_gateway::simulator::fixtures::{DEMO_PATIENT, SAME_NAME_TOKYO};
 use onshi_gateway::store::{
     self, AccessRecord, ChainHead, Checkpoint, Decision, Store, StoreLocation, StoredRecord,
 };
-use onshi_gateway::upstream::simulator::fixtures::{DEMO_PATIENT, SAME_NAME_TOKYO};
+use onshi_gateway::tls::identity::IdentitySource;
 use sqlx::Connection;
 use tonic::metadata::MetadataMap;
 

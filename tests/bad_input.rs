@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use common::*;
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::audit::verify::verify_store;
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::DEV_FACILITY_HEADER;
+use onshi_gateway::simulator::fixtures::{DEMO_PATIENT, DEMO_SPOUSE};
 use onshi_gateway::store::{AccessRecord, Decision};
-use onshi_gateway::upstream::simulator::fixtures::{DEMO_PATIENT, DEMO_SPOUSE};
+use onshi_gateway::tls::identity::DEV_FACILITY_HEADER;
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -1720,16 +1720,17 @@ async fn a_nul_in_the_search_id_is_not_found_on_postgresql() {
             seed: 7,
             population: POPULATION,
         },
-        identity: onshi_gateway::rules::identity::IdentitySource::DevelopmentMetadata,
+        identity: onshi_gateway::tls::identity::IdentitySource::DevelopmentMetadata,
         ..onshi_gateway::config::GatewayConfig::default()
     };
     let clock = onshi_gateway::clock::ManualClock::new(base());
     let gateway = onshi_gateway::server::start(config, clock)
         .await
         .expect("gateway on PostgreSQL starts");
-    let window = onshi_gateway::admin::window_from("2022-03-17", None, Some("2022-03-23"), false)
-        .expect("window");
-    let activation = onshi_gateway::admin::new_activation(
+    let window =
+        onshi_gateway::activation::seed::window_from("2022-03-17", None, Some("2022-03-23"), false)
+            .expect("window");
+    let activation = onshi_gateway::activation::seed::new_activation(
         "令和4年福島沖地震",
         "令和4年3月17日付事務連絡",
         &["04".into()],

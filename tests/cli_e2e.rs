@@ -276,7 +276,7 @@ fn bad_activation_input_is_refused_with_the_field_and_changes_nothing() {
 async fn separate_upstream_process_serves_the_gateway_and_sigterm_stops_it_cleanly() {
     use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
     use onshi_gateway::proto::*;
-    use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+    use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let upstream_port = free_port();

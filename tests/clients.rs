@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use onshi_gateway::domain::facility::FacilityKind;
 use onshi_gateway::domain::jst::today_jst;
-use onshi_gateway::upstream::simulator::fixtures::{DEMO_PATIENT, Fixture};
+use onshi_gateway::simulator::fixtures::{DEMO_PATIENT, Fixture};
 use process::{TlsGateway, bin};
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use onshi_gateway::settings::{self, Settings};
+use onshi_gateway::config::{self, Settings};
 use process::{Spawned, bin};
 
 fn committed_file() -> PathBuf {
@@ -54,7 +54,7 @@ fn check_refuses(text: &str, key: &str) -> String {
 
 #[test]
 fn the_committed_file_is_exactly_the_defaults() {
-    let (parsed, problems) = settings::load::read(&committed_file());
+    let (parsed, problems) = config::load::read(&committed_file());
     assert_eq!(problems, [], "onshi-gateway.toml has problems");
     assert_eq!(parsed, Settings::default());
     let (code, stdout, stderr) = run(bin()

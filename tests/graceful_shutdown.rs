@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{as_facility, lookup, miyagi_clinic};
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::store::{self, StoreLocation};
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use process::{Serving, bin};
 use tonic::transport::{Channel, Endpoint};
 use tower::filter::AsyncFilterLayer;

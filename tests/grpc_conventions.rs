@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use onshi_gateway::proto::medical_information_service_client::MedicalInformationServiceClient;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::store::Decision;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
@@ -149,7 +149,7 @@ async fn the_callers_deadline_goes_upstream_and_ends_the_call() {
         .expect("allowed in time");
     let handed = deadlines.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert_eq!(handed.len(), 1, "{handed:?}");
-    let micros = onshi_gateway::upstream::forward::caller_deadline(&{
+    let micros = onshi_gateway::pipeline::forward::caller_deadline(&{
         let mut m = tonic::metadata::MetadataMap::new();
         m.insert("grpc-timeout", handed[0].parse().expect("ascii"));
         m

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use onshi_gateway::health::{AUDIT_WRITER, LIVENESS, STORE, UPSTREAM};
-use onshi_gateway::upstream::simulator::{Population, Simulator};
+use onshi_gateway::server::health::{AUDIT_WRITER, LIVENESS, STORE, UPSTREAM};
+use onshi_gateway::simulator::{Population, Simulator};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 const TERMINAL: &str = "onshi.v1.QualificationService";
@@ -87,7 +87,7 @@ async fn an_unreachable_upstream_takes_the_gateway_out_of_service_until_it_is_ba
     let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
     let today = onshi_gateway::domain::jst::today_jst(jst_at(2022, 3, 20, 10, 0));
     let simulator = Simulator::new(std::sync::Arc::new(Population::generate_at(7, 200, today)));
-    tokio::spawn(onshi_gateway::upstream::simulator::serve(
+    tokio::spawn(onshi_gateway::simulator::serve(
         listener,
         simulator,
         std::future::pending(),
@@ -143,7 +143,7 @@ async fn the_plaintext_health_listener_answers_health_and_nothing_else() {
         )
         .lookup_qualification(as_facility(
             &miyagi_clinic(),
-            lookup(onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT.insured()),
+            lookup(onshi_gateway::simulator::fixtures::DEMO_PATIENT.insured()),
         ))
         .await
         .expect_err("not served here");

@@ -8,9 +8,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::domain::Reason;
-use onshi_gateway::rules::denial::{ERROR_DOMAIN, RETRY_AFTER_MS, code_of};
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
+use onshi_gateway::status::{ERROR_DOMAIN, RETRY_AFTER_MS, code_of};
 use onshi_gateway::tls::peer::FACILITY_URI_PREFIX;
 
 const GUIDE: &str = "docs/integration-guide.md";
@@ -234,7 +234,7 @@ fn terminal_reasons_say_what_to_show_and_whether_to_retry() {
 fn reasons_of_the_request_path_are_in_the_terminals_tables() {
     let rows = rows_by_reason(&read(GUIDE));
     let mut files = Vec::new();
-    for dir in ["src/rules", "src/upstream", "src/audit"] {
+    for dir in ["src/pipeline", "src/audit"] {
         rust_files(&path(dir), &mut files);
     }
     let sources: Vec<(PathBuf, String)> = files
@@ -269,7 +269,7 @@ fn reasons_of_the_request_path_are_in_the_terminals_tables() {
     }
     assert!(
         raised > 20,
-        "found only {raised} reasons raised under src/rules, src/upstream and src/audit: have they moved?"
+        "found only {raised} reasons raised under src/pipeline and src/audit: have they moved?"
     );
 }
 

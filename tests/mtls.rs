@@ -14,11 +14,11 @@ use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServic
 use onshi_gateway::proto::audit_service_client::AuditServiceClient;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::tls::dev_ca::{DevPki, Issued};
+use onshi_gateway::tls::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::tls::{OperatorRole, TlsFiles};
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 

@@ -12,10 +12,10 @@ mod otlp;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use onshi_gateway::config::TelemetryConfig;
 use onshi_gateway::proto::*;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::telemetry::TelemetryConfig;
 use onshi_gateway::telemetry::TraceExport;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;

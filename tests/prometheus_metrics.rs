@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use tonic::Code;
 
 /// The value of the sample `name{labels}` (labels in the order they are written).

@@ -13,19 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use onshi_gateway::audit::layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::clock::{Clock, ManualClock};
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::domain::facility::{FacilityCode, FacilityKind};
+use onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER;
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::qualification_service_server::{
     QualificationService, QualificationServiceServer,
 };
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::IdentitySource;
 use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::store::{AccessRecord, Decision};
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::tls::identity::IdentitySource;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
@@ -78,10 +78,14 @@ impl Gateway {
         let running = server::start(config, clock.clone())
             .await
             .expect("gateway starts");
-        let window =
-            onshi_gateway::admin::window_from("2022-03-17", None, Some("2022-03-23"), false)
-                .expect("window");
-        let activation = onshi_gateway::admin::new_activation(
+        let window = onshi_gateway::activation::seed::window_from(
+            "2022-03-17",
+            None,
+            Some("2022-03-23"),
+            false,
+        )
+        .expect("window");
+        let activation = onshi_gateway::activation::seed::new_activation(
             "令和4年福島沖地震",
             "令和4年3月17日付事務連絡",
             &["04".into(), "07".into()],

@@ -9,14 +9,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::process::Command;
 
 use databases::{Backend, open_fresh};
+use onshi_gateway::activation::registry::{
+    DEMO_FACILITIES, RowError, SYNTHETIC_SEED, fixture_facility, parse_facilities_csv,
+    parse_municipalities_csv, seed_if_empty, synthetic,
+};
 use onshi_gateway::demo;
 use onshi_gateway::domain::facility::{FacilityKind, make_facility_code, parse_facility_code};
 use onshi_gateway::domain::municipality::parse_municipality_code;
 use onshi_gateway::domain::prefecture::Prefecture;
-use onshi_gateway::registry::{
-    DEMO_FACILITIES, RowError, SYNTHETIC_SEED, fixture_facility, parse_facilities_csv,
-    parse_municipalities_csv, seed_if_empty, synthetic,
-};
 use onshi_gateway::store::{Municipality, RegisteredFacility, RegistryCounts};
 
 /// One `#[tokio::test]` per backend for a contract.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::Duration as ChronoDuration;
 use common::*;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::IdentitySource;
 use onshi_gateway::store::Decision;
+use onshi_gateway::tls::identity::IdentitySource;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -75,7 +75,7 @@ async fn window_edges_first_instant_last_nanosecond_and_end() {
             assert_eq!(
                 response
                     .metadata()
-                    .get(onshi_gateway::audit::layer::ACCESS_RECORD_HEADER)
+                    .get(onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER)
                     .and_then(|v| v.to_str().ok()),
                 Some(record.id.as_str()),
                 "the response names its access record"
@@ -789,7 +789,7 @@ async fn audit_store_failure_refuses_patient_data() {
 
 #[tokio::test]
 async fn several_and_too_many_matches_are_distinct_outcomes() {
-    use onshi_gateway::upstream::simulator::fixtures::{
+    use onshi_gateway::simulator::fixtures::{
         CROWD_ADDRESS_FRAGMENT, CROWD_NAME, CROWD_WARD, SAME_NAME_FUKUSHIMA, SAME_NAME_TOKYO,
     };
     let mut h = Harness::start().await.with_fukushima_2022().await;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use onshi_gateway::proto::*;
-use onshi_gateway::upstream::simulator::fixtures::DEMO_PATIENT;
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use tonic::Code;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;

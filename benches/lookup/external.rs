@@ -30,8 +30,8 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use onshi_gateway::proto::activation_admin_service_client::ActivationAdminServiceClient;
 use onshi_gateway::proto::*;
+use onshi_gateway::simulator::{Population, today_jst};
 use onshi_gateway::tls::client::{ClientIdentity, client_tls};
-use onshi_gateway::upstream::simulator::{Population, today_jst};
 use tonic::transport::Channel;
 
 use super::{Settings, Target, print_table, run};

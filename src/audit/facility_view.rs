@@ -11,8 +11,8 @@ use crate::proto::{
     ListExemptionReviewsRequest, QueryAccessLogRequest, QueryFacilityAccessLogRequest,
     QueryPatientAccessesRequest,
 };
-use crate::rules::identity::{IdentitySource, facility_of};
-use crate::rules::status_of;
+use crate::status::status_of;
+use crate::tls::identity::{IdentitySource, facility_of};
 
 pub struct FacilityAuditView {
     inner: AuditQueryService,

@@ -5,13 +5,11 @@
 pub mod chain;
 pub mod export;
 pub mod facility_view;
-pub mod layer;
 pub mod retention;
 pub mod service;
 pub mod signer;
 pub mod verify;
 pub mod writer;
 
-pub use layer::AuditLayer;
 pub use signer::ChainSigner;
 pub use writer::{AuditError, AuditWriter, BatchConfig, WriterTask};

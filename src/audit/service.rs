@@ -20,7 +20,7 @@ use crate::proto::{
     InsuredNumber, ListExemptionReviewsRequest, Paging, PatientAccess, PatientAccessPage,
     QueryAccessLogRequest, QueryFacilityAccessLogRequest, QueryPatientAccessesRequest, TimeRange,
 };
-use crate::rules::status_of;
+use crate::status::status_of;
 use crate::store::{AccessQuery, AuditStore, Cursor, Decision, StoredRecord};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;

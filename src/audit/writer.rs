@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::chain::Linker;
 use super::signer::ChainSigner;
 use crate::clock::SharedClock;
-use crate::metrics::AuditMetrics;
 use crate::store::{AccessRecord, AuditStore, Checkpoint, StoreError};
+use crate::telemetry::metrics::AuditMetrics;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {

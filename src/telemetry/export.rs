@@ -11,8 +11,6 @@ use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProces
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::TelemetryConfig;
-
 /// Spans exported to a collector. Keep it for the life of the process and call
 /// [`TraceExport::shutdown`] last, so the spans of the final calls are sent.
 pub struct TraceExport {
@@ -67,6 +65,28 @@ impl TraceExport {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "spans not all exported at shutdown"),
             Err(e) => tracing::warn!(error = %e, "span export shutdown did not finish"),
+        }
+    }
+}
+
+/// Where traces go. Set by the process's tracing subscriber (one per process), read
+/// from the configuration like every other setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`; none: spans are not exported.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+    /// Share of new traces sampled (0.0–1.0); a sampled parent is always followed.
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "onshi-gateway".to_string(),
+            sample_ratio: 1.0,
         }
     }
 }

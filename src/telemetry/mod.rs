@@ -7,6 +7,8 @@
 
 pub mod export;
 pub mod grpc_span;
+pub mod logging;
+pub mod metrics;
 pub mod propagation;
 
-pub use export::TraceExport;
+pub use export::{TelemetryConfig, TraceExport};

@@ -14,6 +14,7 @@ pub mod acceptor;
 pub mod client;
 pub mod config;
 pub mod dev_ca;
+pub mod identity;
 pub mod operator_auth;
 pub mod peer;
 

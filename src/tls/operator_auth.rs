@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 
 use super::peer::{OperatorRole, Peer, peer_of};
 use crate::domain::{Reason, Violation};
-use crate::rules::status_of;
+use crate::status::status_of;
 
 const CHANGES: [&str; 4] = [
     "/onshi.v1.ActivationAdminService/CreateActivation",

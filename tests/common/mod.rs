@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use onshi_gateway::admin::{new_activation, window_from};
+use onshi_gateway::activation::seed::{new_activation, window_from};
 use onshi_gateway::clock::ManualClock;
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::domain::facility::{FacilityCode, FacilityKind};
@@ -16,10 +16,10 @@ use onshi_gateway::proto::medical_information_service_server::MedicalInformation
 use onshi_gateway::proto::qualification_service_client::QualificationServiceClient;
 use onshi_gateway::proto::qualification_service_server::QualificationServiceServer;
 use onshi_gateway::proto::*;
-use onshi_gateway::rules::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::server::{self, RunningGateway};
+use onshi_gateway::simulator::{Population, Simulator};
 use onshi_gateway::store::AccessRecord;
-use onshi_gateway::upstream::simulator::{Population, Simulator};
+use onshi_gateway::tls::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
@@ -357,7 +357,7 @@ macro_rules! denied {
         assert_eq!(
             status
                 .metadata()
-                .get(onshi_gateway::audit::layer::ACCESS_RECORD_HEADER)
+                .get(onshi_gateway::pipeline::audit_layer::ACCESS_RECORD_HEADER)
                 .and_then(|v| v.to_str().ok()),
             Some(record.id.as_str()),
             "access-record metadata of {}",

@@ -1,0 +1,154 @@
+//! What each CLI subcommand does.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::cli::{CertsDevArgs, UpstreamArgs};
+use crate::clock::SharedClock;
+use crate::config::GatewayConfig;
+use crate::config::Settings;
+use crate::server::{self, RunningGateway};
+use crate::simulator::Population;
+use crate::tls::identity::IdentitySource;
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve_until_stopped(gateway: RunningGateway) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        // SIGHUP re-reads the certificates without a restart.
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hangups.recv() => match gateway.reload_tls() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "TLS certificates NOT reloaded; the previous ones stay in use"),
+                },
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    stop_signal().await;
+    tracing::info!("stopping: draining calls and flushing the access log");
+    gateway.shutdown().await
+}
+
+pub async fn serve(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<()> {
+    let gateway = server::start(config, clock).await?;
+    println!("onshi-gateway listening on {}", gateway.addr);
+    serve_until_stopped(gateway).await
+}
+
+/// The demo with the gateway `settings` describe; `exit`: stop after the scenario.
+pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow::Result<()> {
+    let mut config = settings.gateway_config();
+    // Real mutual TLS with a development PKI: each demo client is the facility or
+    // operator its certificate names.
+    let facilities: Vec<_> = crate::activation::registry::DEMO_FACILITIES
+        .iter()
+        .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n))
+        .collect();
+    let pki = crate::demo::tls::DemoPki::create(&config.data_dir.join("demo-certs"), &facilities)?;
+    config.tls = Some(pki.files());
+    config.identity = IdentitySource::Certificate;
+    let gateway = server::start(config, clock.clone()).await?;
+    let activation =
+        crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
+    gateway.activations.invalidate();
+    let mut outcome = crate::demo::run(gateway.addr, &activation, &pki).await;
+    if let (Ok(()), Some(admin)) = (&outcome, gateway.admin_addr) {
+        // The writer commits before each response: every call above is already readable.
+        outcome = crate::demo::audit::show(admin, &pki, gateway.store.as_ref()).await;
+        if outcome.is_ok() {
+            outcome = crate::demo::operator::show(admin, &pki, clock.now()).await;
+        }
+    }
+    if let Err(e) = &outcome {
+        eprintln!("demo failed: {e:#}");
+    }
+    if exit || outcome.is_err() {
+        gateway.shutdown().await?;
+        return outcome;
+    }
+    println!(
+        "\nThe gateway keeps serving on {addr} with mutual TLS. Try, with the demo's certificates:\n  \
+         grpcurl -cacert {d}/server-ca.pem -cert {d}/facility-0410110019.pem -key {d}/facility-0410110019.key \
+         -authority localhost {addr} list\nCtrl-C stops it.",
+        addr = gateway.addr,
+        d = pki.dir().display(),
+    );
+    serve_until_stopped(gateway).await
+}
+
+pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
+    let mut settings = crate::config::Upstream::default();
+    args.population.overlay(&mut settings);
+    let population = Arc::new(Population::generate(settings.seed, settings.population));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    println!(
+        "upstream OQS simulator listening on {}",
+        listener.local_addr()?
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = server::spawn_simulator(listener, population, rx);
+    stop_signal().await;
+    let _ = tx.send(());
+    handle.await??;
+    Ok(())
+}
+
+pub fn certs_dev(args: CertsDevArgs) -> anyhow::Result<()> {
+    let facilities: Vec<String> = if args.facility.is_empty() {
+        crate::activation::registry::DEMO_FACILITIES
+            .iter()
+            .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n).to_string())
+            .collect()
+    } else {
+        args.facility.clone()
+    };
+    use crate::tls::dev_ca::{BadName, DevPki};
+    let pki = DevPki::generate_for(&args.name).map_err(|e| match e {
+        BadName::NotAHost(_) => anyhow::Error::new(crate::cli::InvalidInput {
+            flag: "--name".into(),
+            message: e.to_string(),
+        }),
+        BadName::Certificate(e) => e.into(),
+    })?;
+    for path in pki.write(&args.dir, &facilities)? {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "DEVELOPMENT certificates: the CA keys are not kept, so no more certificates can be issued from these CAs.\n\
+         Serve with them: onshi-gateway serve --tls-dir {}",
+        args.dir.display()
+    );
+    Ok(())
+}

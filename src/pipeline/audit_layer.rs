@@ -1,0 +1,237 @@
+//! Wraps the rules and the upstream call: whatever happens inside, one access record
+//! is written, and nothing reaches the caller before that record is committed.
+//! If it cannot be committed the caller gets UNAVAILABLE, never unaudited data.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status};
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::audit::AuditWriter;
+use crate::clock::SharedClock;
+use crate::domain::{Reason, Violation};
+use crate::pipeline::{AccessNote, Note, PatientRequest};
+use crate::status::status_of;
+use crate::store::{AccessRecord, Decision};
+use crate::telemetry::metrics::RequestMetrics;
+use crate::telemetry::metrics::requests::{CallLabels, MethodLabels};
+
+/// Response (or error) metadata naming the committed access record of the call.
+pub const ACCESS_RECORD_HEADER: &str = "x-onshi-access-record";
+
+#[derive(Clone)]
+pub struct AuditLayer {
+    writer: AuditWriter,
+    clock: SharedClock,
+    metrics: RequestMetrics,
+}
+
+impl AuditLayer {
+    pub fn new(writer: AuditWriter, clock: SharedClock, metrics: RequestMetrics) -> Self {
+        AuditLayer {
+            writer,
+            clock,
+            metrics,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService {
+            writer: self.writer.clone(),
+            clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
+            inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuditService<S> {
+    writer: AuditWriter,
+    clock: SharedClock,
+    metrics: RequestMetrics,
+    inner: S,
+}
+
+/// Text as every store can keep it: PostgreSQL refuses NUL in text, and one such
+/// record would fail its whole batch. Validation refuses NUL in request fields; this
+/// keeps the access log committable whatever slips through.
+fn storable(text: &Option<String>) -> Option<String> {
+    text.as_ref().map(|t| t.replace('\u{0}', "\u{FFFD}"))
+}
+
+/// Builds the record of one call from what the rules noted and how it ended.
+pub fn record_of<M: PatientRequest>(
+    note: &AccessNote,
+    code: tonic::Code,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AccessRecord {
+    let decision = match (code, note.forwarded) {
+        (tonic::Code::Ok, _) => Decision::Allowed,
+        (_, true) => Decision::Failed,
+        (_, false) => Decision::Denied,
+    };
+    AccessRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        at,
+        method: M::METHOD.to_string(),
+        items: M::ITEMS.to_string(),
+        facility: note.facility.clone(),
+        staff_id: storable(&note.staff_id),
+        staff_role: note.staff_role.map(str::to_string),
+        patient_key: note.patient_key.clone(),
+        identification: note.identification.map(str::to_string),
+        search_id: storable(&note.search_id),
+        consent_basis: note.consent_basis.map(str::to_string),
+        exemption_reason: storable(&note.exemption_reason),
+        exemption_identification: note.exemption_identification.map(str::to_string),
+        purpose: note.purpose.map(str::to_string),
+        activation_id: note.activation_id.clone(),
+        decision,
+        reason: note.reason.map(|r| r.as_str().to_string()),
+        grpc_code: code as i32,
+        upstream_result: storable(&note.upstream_result),
+        needs_review: note.needs_review,
+    }
+}
+
+impl<M, S> Service<Request<M>> for AuditService<S>
+where
+    M: PatientRequest,
+    S: Service<Request<M>, Response = Response<M::Reply>, Error = Status> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response<M::Reply>;
+    type Error = Status;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<M::Reply>, Status>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<M>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let writer = self.writer.clone();
+        let clock = self.clock.clone();
+        let metrics = self.metrics.clone();
+        let (answer, answered) = oneshot::channel();
+        // The call runs to its record in a task of its own: a caller whose deadline
+        // passes (or who cancels) drops only the wait below, never the record of what
+        // the rules and the upstream did.
+        let call = async move {
+            let started = Instant::now();
+            let note = Note::default();
+            req.extensions_mut().insert(note.clone());
+            let at = clock.now();
+            let result = inner.call(req).await;
+            let code = match &result {
+                // The caller left before the answer: what was fetched was not delivered.
+                Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
+                Ok(_) => tonic::Code::Ok,
+                Err(status) => status.code(),
+            };
+            let (record, reason_code) = {
+                let note = note.lock();
+                (
+                    record_of::<M>(&note, code, at),
+                    note.reason.map_or("", |r| r.as_str()),
+                )
+            };
+            let record_id = record.id.clone();
+            let decision = record.decision;
+            let reason = record.reason.clone();
+            // The call's server span carries its outcome.
+            let call_span = tracing::Span::current();
+            call_span.record("onshi.decision", decision.as_str());
+            if let Some(reason) = &reason {
+                call_span.record("onshi.reason", reason.as_str());
+            }
+            let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
+            let committed = writer.commit(record).instrument(span).await;
+            tracing::info!(
+                method = M::METHOD,
+                decision = decision.as_str(),
+                reason = reason.as_deref().unwrap_or(""),
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "access"
+            );
+            // A call whose record could not be committed was refused for that reason.
+            let (decision_label, reason_label) = match &committed {
+                Ok(()) => (decision.as_str(), reason_code),
+                Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
+            };
+            metrics
+                .calls
+                .get_or_create(&CallLabels {
+                    method: M::METHOD,
+                    decision: decision_label,
+                    reason: reason_label,
+                })
+                .inc();
+            metrics
+                .call_seconds
+                .get_or_create(&MethodLabels { method: M::METHOD })
+                .observe(started.elapsed().as_secs_f64());
+            let reply = match committed {
+                Ok(()) => {
+                    // The terminal can cite its access record, e.g. to a patient or an auditor.
+                    let id = tonic::metadata::MetadataValue::try_from(record_id.as_str()).ok();
+                    match result {
+                        Ok(mut response) => {
+                            if let Some(id) = id {
+                                response.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+                            }
+                            Ok(response)
+                        }
+                        Err(mut status) => {
+                            if let Some(id) = id {
+                                status.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+                            }
+                            Err(status)
+                        }
+                    }
+                }
+                Err(e) => Err(status_of(&Violation::new(
+                    Reason::AuditUnavailable,
+                    "",
+                    format!("{e}; no patient data is served without an access record"),
+                ))),
+            };
+            // The caller may be gone; its record is committed all the same.
+            let _ = answer.send(reply);
+        };
+        Box::pin(async move {
+            tokio::spawn(call.instrument(tracing::Span::current()));
+            answered.await.unwrap_or_else(|_| {
+                Err(Status::internal(
+                    "the call ended without an answer; see its access record",
+                ))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable;
+
+    #[test]
+    fn text_with_nul_is_kept_storable() {
+        assert_eq!(
+            storable(&Some("dr\u{0}-1".into())),
+            Some("dr\u{FFFD}-1".to_string())
+        );
+        assert_eq!(storable(&Some("dr-1".into())), Some("dr-1".to_string()));
+        assert_eq!(storable(&None), None);
+    }
+}

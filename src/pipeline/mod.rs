@@ -1,0 +1,148 @@
+//! The request path, top to bottom, for every patient-data RPC:
+//!
+//! ```text
+//! audit ─ identity ─ rate limit ─ in-flight bound ─ activation ─ identification ─ consent
+//!       ─ [search recorder] ─ upstream
+//! ```
+//!
+//! The audit layer is outermost so that a denial by any rule is recorded too, and so
+//! that nothing (data or denial) reaches the caller before its record is committed.
+//! The per-facility rate limit needs the facility the identity rule establishes; the
+//! in-flight bound comes after it, so a facility over its rate never takes a slot, and
+//! before everything that reads a store or calls the upstream.
+
+pub mod audit_layer;
+pub mod context;
+pub mod forward;
+pub mod in_flight;
+pub mod patient_request;
+pub mod rule;
+pub mod rules;
+pub mod search_recorder;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::{Request, Response, Status};
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceBuilder};
+
+use crate::activation::cache::ActivationCache;
+use crate::audit::AuditWriter;
+use crate::clock::SharedClock;
+use crate::config::GatewayConfig;
+use crate::pipeline::in_flight::{InFlightLayer, InFlightLimit};
+use crate::pipeline::rules::activation::ActivationRule;
+use crate::pipeline::rules::consent::ConsentRule;
+use crate::pipeline::rules::identification::IdentificationRule;
+use crate::pipeline::rules::identity::IdentityRule;
+use crate::pipeline::rules::rate_limit::{FacilityLimiter, RateLimitRule};
+use crate::pipeline::search_recorder::SearchRecorder;
+use crate::proto::SearchPatientsRequest;
+use crate::store::SearchLedger;
+use crate::telemetry::metrics::RequestMetrics;
+use crate::tls::identity::IdentitySource;
+use audit_layer::AuditLayer;
+pub use context::{AccessNote, Note};
+use forward::{Forward, Forwardable};
+pub use patient_request::PatientRequest;
+pub use rule::{Rule, RuleLayer};
+use upstream::Upstream;
+
+/// What the rules and the forwarder need.
+#[derive(Clone)]
+pub struct Deps {
+    pub identity: IdentitySource,
+    pub activations: ActivationCache,
+    pub ledger: Arc<dyn SearchLedger>,
+    pub search_ttl: Duration,
+    pub audit: AuditWriter,
+    pub upstream: Upstream,
+    pub clock: SharedClock,
+    pub limits: Limits,
+    pub metrics: RequestMetrics,
+}
+
+/// The load limits, shared by every patient-data RPC: each facility's token bucket
+/// and the gateway's slots for calls in flight. Either may be off.
+#[derive(Clone, Default)]
+pub struct Limits {
+    pub facility_rate: Option<FacilityLimiter>,
+    pub in_flight: Option<InFlightLimit>,
+}
+
+impl Limits {
+    pub fn from_config(config: &GatewayConfig) -> Limits {
+        Limits {
+            facility_rate: FacilityLimiter::new(
+                config.facility_rate_per_sec,
+                config.facility_burst,
+            ),
+            in_flight: InFlightLimit::new(config.max_in_flight),
+        }
+    }
+}
+
+pub type Guarded<M> =
+    BoxCloneSyncService<Request<M>, Response<<M as PatientRequest>::Reply>, Status>;
+
+/// Puts the rules, in order, in front of `endpoint`.
+pub fn guard<M, S>(deps: &Deps, endpoint: S) -> Guarded<M>
+where
+    M: PatientRequest,
+    S: Service<Request<M>, Response = Response<M::Reply>, Error = Status>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    let stack = ServiceBuilder::new()
+        .layer(AuditLayer::new(
+            deps.audit.clone(),
+            deps.clock.clone(),
+            deps.metrics.clone(),
+        ))
+        .layer(rule(deps, IdentityRule::new(deps.identity)))
+        .option_layer(
+            deps.limits
+                .facility_rate
+                .clone()
+                .map(|limiter| rule(deps, RateLimitRule::new(limiter, deps.clock.clone()))),
+        )
+        .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
+        .layer(rule(
+            deps,
+            ActivationRule::new(deps.activations.clone(), deps.clock.clone()),
+        ))
+        .layer(rule(
+            deps,
+            IdentificationRule::new(deps.ledger.clone(), deps.clock.clone(), deps.search_ttl),
+        ))
+        .layer(rule(deps, ConsentRule))
+        .service(endpoint);
+    BoxCloneSyncService::new(stack)
+}
+
+fn rule<R: Clone>(deps: &Deps, rule: R) -> RuleLayer<R> {
+    RuleLayer::new(rule, deps.metrics.clone())
+}
+
+/// The guarded path of an RPC whose answer goes straight back to the caller.
+pub fn forwarded<M: Forwardable>(deps: &Deps) -> Guarded<M> {
+    guard(
+        deps,
+        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
+    )
+}
+
+/// The guarded path of SearchPatients: the search is recorded for later identification.
+pub fn search(deps: &Deps) -> Guarded<SearchPatientsRequest> {
+    let recorder = SearchRecorder::new(
+        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
+        deps.ledger.clone(),
+        deps.clock.clone(),
+    );
+    guard(deps, recorder)
+}

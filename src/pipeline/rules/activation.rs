@@ -1,0 +1,65 @@
+//! The emergency function must be active for the caller's area now (Japan time,
+//! half-open window): the facility itself, its municipality (from the facility
+//! registry) or its prefecture. The decision is `activation_index::decide`.
+
+use tonic::Request;
+
+use super::identity::CallerFacility;
+use crate::activation::cache::ActivationCache;
+use crate::activation::index::decide;
+use crate::clock::SharedClock;
+use crate::domain::{Reason, Violation};
+use crate::pipeline::{Note, PatientRequest, Rule};
+
+#[derive(Clone)]
+pub struct ActivationRule {
+    cache: ActivationCache,
+    clock: SharedClock,
+}
+
+impl ActivationRule {
+    pub fn new(cache: ActivationCache, clock: SharedClock) -> Self {
+        ActivationRule { cache, clock }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Violation {
+    Violation::new(
+        Reason::ActivationStoreUnavailable,
+        "",
+        format!("the activation registry cannot be read: {e}"),
+    )
+}
+
+impl<M: PatientRequest> Rule<M> for ActivationRule {
+    const NAME: &'static str = "rule.activation";
+
+    async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
+        let facility = req
+            .extensions()
+            .get::<CallerFacility>()
+            .map(|f| f.0.clone())
+            .ok_or_else(|| {
+                Violation::new(Reason::FacilityUnidentified, "", "no identified facility")
+            })?;
+        let now = self.clock.now();
+        let index = self.cache.index().await.map_err(unavailable)?;
+        let registered = match self.cache.facility(facility.as_str()).await {
+            Ok(r) => r,
+            // Without the registry only the facility and prefecture areas can allow;
+            // a refusal then would be a guess, so it is reported as unavailability.
+            Err(e) => {
+                return match decide(&index, &facility, None, now) {
+                    Ok(allowed) => {
+                        Note::of(req).lock().activation_id = Some(allowed.coverage.activation_id);
+                        Ok(())
+                    }
+                    Err(_) => Err(unavailable(e)),
+                };
+            }
+        };
+        let allowed = decide(&index, &facility, registered.as_ref(), now)?;
+        Note::of(req).lock().activation_id = Some(allowed.coverage.activation_id);
+        Ok(())
+    }
+}

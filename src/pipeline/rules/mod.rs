@@ -1,0 +1,8 @@
+//! The rules of the emergency function, one file each; `crate::pipeline` stacks
+//! them in order.
+
+pub mod activation;
+pub mod consent;
+pub mod identification;
+pub mod identity;
+pub mod rate_limit;

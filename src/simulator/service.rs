@@ -1,0 +1,200 @@
+//! The simulator as a gRPC service: both generated server traits over one population.
+//!
+//! It answers as the upstream would, knowing nothing of the gateway's rules:
+//! no activation, consent or audit here. Unknown insured numbers are a normal
+//! result (status NOT_FOUND) for lookups, and a gRPC NOT_FOUND for medical
+//! information, where there is no result to carry the status.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+use super::period::{self, CHECKUP_LOOKBACK_YEARS, DRUG_LOOKBACK_YEARS};
+use super::person::Person;
+use super::population::Population;
+use super::search;
+use crate::proto::medical_information_service_server::{
+    MedicalInformationService, MedicalInformationServiceServer,
+};
+use crate::proto::qualification_service_server::{
+    QualificationService, QualificationServiceServer,
+};
+use crate::proto::{
+    CheckupItem, Dispensing, GetDrugHistoryRequest, GetDrugHistoryResponse,
+    GetHealthCheckupsRequest, GetHealthCheckupsResponse, HealthCheckup, InsuredNumber,
+    LookupQualificationRequest, LookupQualificationResponse, QualificationStatus,
+    SearchPatientsRequest, SearchPatientsResponse,
+};
+
+/// The upstream simulator; cheap to clone (the population is shared).
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    population: Arc<Population>,
+    max_candidates: usize,
+}
+
+impl Simulator {
+    /// Candidates an attribute search returns at most before answering
+    /// TOO_MANY_MATCHES: a screenful a person can compare.
+    pub const DEFAULT_MAX_CANDIDATES: usize = 10;
+
+    pub fn new(population: Arc<Population>) -> Self {
+        Simulator {
+            population,
+            max_candidates: Self::DEFAULT_MAX_CANDIDATES,
+        }
+    }
+
+    /// Sets the candidate bound (at least 1).
+    pub fn with_max_candidates(mut self, max_candidates: usize) -> Self {
+        self.max_candidates = max_candidates.max(1);
+        self
+    }
+
+    pub fn population(&self) -> &Arc<Population> {
+        &self.population
+    }
+
+    pub fn max_candidates(&self) -> usize {
+        self.max_candidates
+    }
+
+    /// Both services, for mounting on a server of one's own.
+    pub fn into_services(
+        self,
+    ) -> (
+        QualificationServiceServer<Simulator>,
+        MedicalInformationServiceServer<Simulator>,
+    ) {
+        (
+            QualificationServiceServer::new(self.clone()),
+            MedicalInformationServiceServer::new(self),
+        )
+    }
+
+    fn person(&self, insured: Option<&InsuredNumber>) -> Result<&Person, Status> {
+        insured
+            .and_then(|i| self.population.find_insured(i))
+            .ok_or_else(|| Status::not_found("no insured person with that number"))
+    }
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    simulator: Simulator,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (qualification, medical) = simulator.into_services();
+    tonic::transport::Server::builder()
+        .add_service(qualification)
+        .add_service(medical)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
+}
+
+fn not_found() -> LookupQualificationResponse {
+    LookupQualificationResponse {
+        status: QualificationStatus::NotFound as i32,
+        qualification: None,
+    }
+}
+
+#[tonic::async_trait]
+impl QualificationService for Simulator {
+    async fn lookup_qualification(
+        &self,
+        request: Request<LookupQualificationRequest>,
+    ) -> Result<Response<LookupQualificationResponse>, Status> {
+        let req = request.into_inner();
+        let Some(person) = req
+            .insured
+            .as_ref()
+            .and_then(|i| self.population.find_insured(i))
+        else {
+            return Ok(Response::new(not_found()));
+        };
+        let birth = req.birth_date.trim();
+        if !birth.is_empty() {
+            let same = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d")
+                .is_ok_and(|b| b == person.birth_date);
+            if !same {
+                return Ok(Response::new(not_found()));
+            }
+        }
+        Ok(Response::new(LookupQualificationResponse {
+            status: person.status,
+            qualification: Some(person.qualification()),
+        }))
+    }
+
+    async fn search_patients(
+        &self,
+        request: Request<SearchPatientsRequest>,
+    ) -> Result<Response<SearchPatientsResponse>, Status> {
+        search::search(&self.population, request.get_ref(), self.max_candidates).map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl MedicalInformationService for Simulator {
+    async fn get_drug_history(
+        &self,
+        request: Request<GetDrugHistoryRequest>,
+    ) -> Result<Response<GetDrugHistoryResponse>, Status> {
+        let req = request.get_ref();
+        let person = self.person(req.insured.as_ref())?;
+        let today = self.population.today();
+        let (from, to) = period::resolve(req.period.as_ref(), today, DRUG_LOOKBACK_YEARS)?;
+        let dispensings = person
+            .drugs
+            .iter()
+            .filter(|d| (from..=to).contains(&d.date))
+            .map(|d| Dispensing {
+                dispensing_date: d.date.to_string(),
+                drug_name: d.drug.name.to_string(),
+                drug_code: d.drug.code.to_string(),
+                dose: d.drug.dose.to_string(),
+                quantity: d.drug.quantity.to_string(),
+                days: i32::from(d.days),
+                dispensing_facility: self.population.pharmacy_name(d.pharmacy).to_string(),
+            })
+            .collect();
+        Ok(Response::new(GetDrugHistoryResponse { dispensings }))
+    }
+
+    async fn get_health_checkups(
+        &self,
+        request: Request<GetHealthCheckupsRequest>,
+    ) -> Result<Response<GetHealthCheckupsResponse>, Status> {
+        let req = request.get_ref();
+        let person = self.person(req.insured.as_ref())?;
+        let today = self.population.today();
+        let (from, to) = period::resolve(req.period.as_ref(), today, CHECKUP_LOOKBACK_YEARS)?;
+        let checkups = person
+            .checkups
+            .iter()
+            .filter(|c| (from..=to).contains(&c.date))
+            .map(|c| HealthCheckup {
+                checkup_date: c.date.to_string(),
+                facility: self.population.checkup_site_name(c.site).to_string(),
+                items: c
+                    .values()
+                    .into_iter()
+                    .map(|v| CheckupItem {
+                        code: v.code.to_string(),
+                        name: v.name.to_string(),
+                        value: v.value,
+                        unit: v.unit.to_string(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(GetHealthCheckupsResponse { checkups }))
+    }
+}

@@ -1,0 +1,144 @@
+//! The one mapping from a refused rule to a gRPC status with `ErrorInfo` and `BadRequest`.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{Reason, Violation};
+
+/// `ErrorInfo.domain` of every denial.
+pub const ERROR_DOMAIN: &str = "onshi.gateway";
+
+/// Violation metadata naming how long the caller should wait before trying again
+/// (milliseconds); a denial that carries it also carries a `google.rpc.RetryInfo`.
+pub const RETRY_AFTER_MS: &str = "retry_after_ms";
+
+pub fn code_of(reason: Reason) -> Code {
+    use Reason::*;
+    match reason {
+        FacilityUnidentified
+        | FacilityCodeFormat
+        | FacilityCodePrefecture
+        | FacilityCodeFeeTable
+        | FacilityCodeCheckDigit => Code::Unauthenticated,
+        AreaNotActivated
+        | FacilityMismatch
+        | OperatorRoleRequired
+        | FacilityNotInRegistry
+        | SearchFacilityMismatch
+        | PatientNotInSearch
+        | PurposeNotPermitted => Code::PermissionDenied,
+        ActivationNotFound => Code::NotFound,
+        ActivationRevisionConflict => Code::Aborted,
+        SearchExpired => Code::FailedPrecondition,
+        SearchNotFound | PatientNotFound => Code::NotFound,
+        ActivationStoreUnavailable
+        | SearchLedgerUnavailable
+        | AuditUnavailable
+        | UpstreamUnavailable => Code::Unavailable,
+        UpstreamTimeout => Code::DeadlineExceeded,
+        RateLimited | Overloaded => Code::ResourceExhausted,
+        UpstreamError => Code::Internal,
+        _ => Code::InvalidArgument,
+    }
+}
+
+/// The refusal with another gRPC code: a reason that is an identity failure on the
+/// terminals' path (a bad facility code) is bad input when an operator types it.
+pub fn status_with_code(v: &Violation, code: Code) -> Status {
+    let status = status_of(v);
+    Status::with_details(code, status.message(), status.details().to_vec().into())
+}
+
+pub fn status_of(v: &Violation) -> Status {
+    let mut metadata: HashMap<String, String> = v.metadata.iter().cloned().collect();
+    if !v.field.is_empty() {
+        metadata.insert("field".into(), v.field.clone());
+    }
+    let retry_after_ms: Option<u64> = metadata.get(RETRY_AFTER_MS).and_then(|ms| ms.parse().ok());
+    let mut details = ErrorDetails::with_error_info(v.reason.as_str(), ERROR_DOMAIN, metadata);
+    if !v.field.is_empty() {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    if let Some(ms) = retry_after_ms {
+        details.set_retry_info(Some(std::time::Duration::from_millis(ms)));
+    }
+    Status::with_error_details(code_of(v.reason), v.description.clone(), details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carries_reason_field_and_code() {
+        let v = Violation::new(
+            Reason::InsurerNumberCheckDigit,
+            "insured.insurer_number",
+            "01234567 fails the check digit",
+        )
+        .with("expected_check_digit", "8");
+        let status = status_of(&v);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "INSURER_NUMBER_CHECK_DIGIT");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(
+            info.metadata
+                .get("expected_check_digit")
+                .map(String::as_str),
+            Some("8")
+        );
+        let bad = status.get_details_bad_request().expect("bad request");
+        assert_eq!(bad.field_violations[0].field, "insured.insurer_number");
+    }
+
+    #[test]
+    fn a_retry_delay_becomes_retry_info() {
+        let v = Violation::new(Reason::RateLimited, "", "slow down").with(RETRY_AFTER_MS, "1250");
+        let status = status_of(&v);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(
+            retry.retry_delay,
+            Some(std::time::Duration::from_millis(1250))
+        );
+        assert!(status.get_details_bad_request().is_none());
+        let plain = status_of(&Violation::new(Reason::UpstreamTimeout, "", "late"));
+        assert!(plain.get_details_retry_info().is_none());
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_upper_snake_name() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let s = r.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{s}");
+            assert!(seen.insert(s), "duplicate {s}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_documented_with_its_code() {
+        let doc = include_str!("../docs/reasons.md");
+        for r in Reason::ALL {
+            let code = format!("{:?}", code_of(*r));
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", r.as_str())))
+                .unwrap_or_else(|| panic!("{} is not in docs/reasons.md", r.as_str()));
+            let documented: String = row.split('|').nth(2).unwrap_or("").trim().replace('_', "");
+            assert!(
+                documented.eq_ignore_ascii_case(&code),
+                "{}: documented {documented}, actual {code}",
+                r.as_str()
+            );
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The process's subscriber: log lines on stderr, human-readable text or one JSON
+//! object per line, filtered by level; and, when a collector is configured, the
+//! gateway's spans exported over OTLP, filtered apart so that a quiet log level does
+//! not thin out traces.
+
+use std::io::IsTerminal;
+
+use serde::{Deserialize, Serialize};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::telemetry::TelemetryConfig;
+use crate::telemetry::TraceExport;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, span), for log
+    /// collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// The level filter, or why `level` is not one (tracing EnvFilter syntax, e.g.
+/// `info` or `warn,onshi_gateway=debug`).
+pub fn filter(level: &str) -> Result<EnvFilter, String> {
+    EnvFilter::builder().parse(level).map_err(|e| {
+        format!(
+            "{level:?} is not a log filter ({e}); e.g. \"info\" or \"warn,onshi_gateway=debug\""
+        )
+    })
+}
+
+/// Installs the process's subscriber: events at `level` and above, written to stderr
+/// in `format`, and the gateway's own spans exported as `telemetry` says. Fails if
+/// `level` does not parse, the exporter cannot be built, or a subscriber is already
+/// set. The returned export must be shut down last, to send the final spans.
+pub fn init(
+    level: &str,
+    format: LogFormat,
+    telemetry: Option<&TelemetryConfig>,
+) -> anyhow::Result<Option<TraceExport>> {
+    let filter = filter(level).map_err(anyhow::Error::msg)?;
+    let fmt = match format {
+        // Colours only for a person at a terminal, not for a journal or a file.
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let export = telemetry.map(TraceExport::start).transpose()?.flatten();
+    // Only the gateway's spans: the call, its rules, the audit commit, the upstream call.
+    let traces = export.as_ref().map(|e| {
+        e.layer()
+            .with_filter(Targets::new().with_target("onshi_gateway", LevelFilter::INFO))
+    });
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(traces)
+        .try_init()?;
+    Ok(export)
+}
