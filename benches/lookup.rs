@@ -375,7 +375,7 @@ fn patients_of(gateway: &RunningGateway) -> Vec<InsuredNumber> {
         .persons()
         .iter()
         .filter(|p| p.status == QualificationStatus::Valid as i32)
-        .map(|p| p.insured_number())
+        .map(onshi_gateway::simulator::Person::insured_number)
         .take(5_000)
         .collect()
 }
@@ -454,7 +454,7 @@ async fn measure(settings: Settings, postgres: Result<String, String>) {
     }
 
     // Warm every path (connections, caches, pools) before measuring.
-    for t in targets.iter_mut() {
+    for t in &mut targets {
         run(t, &patients, concurrency, concurrency * 8, 0).await;
     }
     let per_round = requests.div_ceil(rounds);
@@ -486,7 +486,7 @@ async fn measure(settings: Settings, postgres: Result<String, String>) {
         );
     }
 
-    for t in targets.iter_mut() {
+    for t in &mut targets {
         t.latencies.sort();
         if let Some(g) = t.gateway.take() {
             let store = g.store.clone();

@@ -55,7 +55,7 @@ fn instant_of(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
 }
 
 fn areas(prefectures: &[&str], municipalities: &[&str], facilities: &[&str]) -> Option<Areas> {
-    let own = |s: &[&str]| s.iter().map(|c| c.to_string()).collect();
+    let own = |s: &[&str]| s.iter().map(std::string::ToString::to_string).collect();
     Some(Areas {
         prefectures: own(prefectures),
         municipalities: own(municipalities),

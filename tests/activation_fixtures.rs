@@ -62,7 +62,7 @@ fn instant_of(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
 }
 
 fn strings(codes: &[&str]) -> Vec<String> {
-    codes.iter().map(|c| c.to_string()).collect()
+    codes.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn prefectures(codes: &[&str]) -> Areas {

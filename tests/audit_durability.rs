@@ -102,7 +102,7 @@ async fn kill_under_load(dir: &Path, database: &[&str]) -> Vec<String> {
     }
     // Mid-flight: the terminals are still sending.
     assert!(
-        !terminals.iter().any(|t| t.is_finished()),
+        !terminals.iter().any(tokio::task::JoinHandle::is_finished),
         "a terminal stopped before the kill\n{}",
         gateway.process.log()
     );

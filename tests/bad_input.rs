@@ -595,7 +595,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
         case(
             "check-up period: full-width dates are folded",
             checkups_with(|r| {
-                r.period = period(&full_width("2020-01-01"), &full_width("2022-03-20"))
+                r.period = period(&full_width("2020-01-01"), &full_width("2022-03-20"));
             }),
             served(vec![]),
         ),
@@ -849,7 +849,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
                 access_mut(&mut r.access).identification = Some(Identification {
                     method: 99,
                     search_id: String::new(),
-                })
+                });
             }),
             invalid("IDENTIFICATION_MISSING", "access.identification.method"),
         ),
@@ -873,7 +873,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
             "search id: does not exist",
             lookup_with(|r| {
                 access_mut(&mut r.access).identification =
-                    by_search("0190a0f1-0000-7000-8000-000000000000")
+                    by_search("0190a0f1-0000-7000-8000-000000000000");
             }),
             denied(
                 Code::NotFound,
@@ -884,7 +884,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
         case(
             "search id: 5,000 characters",
             lookup_with(|r| {
-                access_mut(&mut r.access).identification = by_search(&"x".repeat(5000))
+                access_mut(&mut r.access).identification = by_search(&"x".repeat(5000));
             }),
             denied(
                 Code::NotFound,
@@ -1224,13 +1224,13 @@ async fn run(h: &mut Harness, case: Case, refused: &mut Vec<Refused>) {
             for check in checks {
                 match (&check, &reply) {
                     (Check::Status(s), Reply::Lookup(r)) => {
-                        assert_eq!(r.status, *s as i32, "{name}: status")
+                        assert_eq!(r.status, *s as i32, "{name}: status");
                     }
                     (Check::Outcome(o), Reply::Search(r)) => {
-                        assert_eq!(r.outcome, *o as i32, "{name}: {}", r.explanation)
+                        assert_eq!(r.outcome, *o as i32, "{name}: {}", r.explanation);
                     }
                     (Check::StaffId(s), _) => {
-                        assert_eq!(record.staff_id.as_deref(), Some(s.as_str()), "{name}")
+                        assert_eq!(record.staff_id.as_deref(), Some(s.as_str()), "{name}");
                     }
                     (Check::ExemptionReason(s), _) => {
                         assert_eq!(
@@ -1241,7 +1241,7 @@ async fn run(h: &mut Harness, case: Case, refused: &mut Vec<Refused>) {
                         assert!(record.needs_review, "{name}: flagged for review");
                     }
                     (Check::PatientKey(k), _) => {
-                        assert_eq!(record.patient_key.as_deref(), Some(k.as_str()), "{name}")
+                        assert_eq!(record.patient_key.as_deref(), Some(k.as_str()), "{name}");
                     }
                     (check, _) => panic!("{name}: {check:?} does not apply to this call"),
                 }

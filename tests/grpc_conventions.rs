@@ -113,7 +113,7 @@ async fn the_callers_deadline_goes_upstream_and_ends_the_call() {
             .to_string();
         noted
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(timeout);
         let slow = slow_now.load(Ordering::SeqCst);
         async move {
@@ -147,7 +147,10 @@ async fn the_callers_deadline_goes_upstream_and_ends_the_call() {
         .lookup_qualification(request)
         .await
         .expect("allowed in time");
-    let handed = deadlines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let handed = deadlines
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     assert_eq!(handed.len(), 1, "{handed:?}");
     let micros = onshi_gateway::pipeline::forward::caller_deadline(&{
         let mut m = tonic::metadata::MetadataMap::new();

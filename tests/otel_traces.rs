@@ -83,7 +83,7 @@ async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() 
             .unwrap_or("")
             .to_string();
         note.lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(traceparent);
         Ok(req)
     };
@@ -200,7 +200,10 @@ async fn one_call_is_one_trace_with_a_span_per_rule_and_no_patient_identifier() 
     );
 
     // The upstream was handed the same trace, as the child of the gateway's client span.
-    let handed_on = handed_on.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let handed_on = handed_on
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     assert_eq!(
         handed_on,
         vec![format!(

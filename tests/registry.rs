@@ -2,6 +2,8 @@
 //! loading with every bad row reported, the synthetic registry, and the
 //! `registry` subcommands.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed, which is what it should do
+
 #[path = "common/databases.rs"]
 mod databases;
 

@@ -184,7 +184,7 @@ fn patients(source: &Patients) -> Vec<InsuredNumber> {
                 .persons()
                 .iter()
                 .filter(|p| p.status == QualificationStatus::Valid as i32)
-                .map(|p| p.insured_number())
+                .map(onshi_gateway::simulator::Person::insured_number)
                 .take(5_000)
                 .collect()
         }

@@ -179,7 +179,7 @@ async fn publish(reporter: &HealthReporter, gauges: &ComponentGauges, before: &B
     let serving = |board: &Board| {
         REQUIRED
             .iter()
-            .all(|name| board.get(name).is_some_and(|s| s.is_ok()))
+            .all(|name| board.get(name).is_some_and(std::result::Result::is_ok))
     };
     if before.is_empty() || serving(before) != serving(now) {
         for name in TERMINAL_SERVICES {

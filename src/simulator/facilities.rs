@@ -40,7 +40,7 @@ impl Facilities {
         let mut pharmacies = Vec::new();
         let mut sites = Vec::with_capacity(PREFECTURES.len() * SITES_PER_PREFECTURE);
         let mut municipality_offsets = Vec::with_capacity(PREFECTURES.len());
-        for places in PREFECTURES.iter() {
+        for places in &PREFECTURES {
             municipality_offsets.push(pharmacies.len() / PHARMACIES_PER_MUNICIPALITY);
             for muni in places.municipalities {
                 let branch = branch_name(muni.name);

@@ -198,7 +198,7 @@ impl Registry {
         let mut insurers = Vec::with_capacity(47 * 16);
         let mut by_prefecture = Vec::with_capacity(47);
         let mut used_names = std::collections::HashSet::new();
-        for places in PREFECTURES.iter() {
+        for places in &PREFECTURES {
             let code = places.code;
             let mut entry = PrefectureInsurers::default();
             let push = |insurers: &mut Vec<Insurer>, insurer: Insurer| {

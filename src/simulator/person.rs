@@ -110,7 +110,11 @@ impl Person {
             qualification_end: date_or_empty(self.qualification_end),
             card_valid_until: date_or_empty(self.card_valid_until),
             copayment_ratio: self.copayment_ratio.to_string(),
-            certificates: self.certificates.iter().map(|c| c.to_string()).collect(),
+            certificates: self
+                .certificates
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 

@@ -36,9 +36,8 @@ impl Query {
         }
         let birth_date = NaiveDate::parse_from_str(req.birth_date.trim(), "%Y-%m-%d")
             .map_err(|_| Status::invalid_argument("birth_date must be YYYY-MM-DD"))?;
-        let sex = match Sex::try_from(req.sex) {
-            Ok(sex @ (Sex::Male | Sex::Female)) => sex,
-            _ => return Err(Status::invalid_argument("sex is required")),
+        let Ok(sex @ (Sex::Male | Sex::Female)) = Sex::try_from(req.sex) else {
+            return Err(Status::invalid_argument("sex is required"));
         };
         let insurer = non_empty(normalize_text(&req.insurer_name));
         let address = non_empty(normalize_text(&req.address_fragment));

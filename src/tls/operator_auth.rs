@@ -108,7 +108,7 @@ where
         let peer = req
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|i| i.peer_certs())
+            .and_then(tonic::transport::server::TlsConnectInfo::peer_certs)
             .and_then(|certs| certs.first().map(|c| peer_of(c.as_ref())))
             .unwrap_or_else(|| {
                 Err(Violation::new(

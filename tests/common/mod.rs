@@ -150,7 +150,7 @@ impl Harness {
 
     /// Access records of a facility, in the order they were written.
     pub async fn records(&self, facility: Option<&FacilityCode>) -> Vec<AccessRecord> {
-        let f = facility.map(|f| f.to_string());
+        let f = facility.map(std::string::ToString::to_string);
         // In the order written (the chain's), not by time: tests move the clock back.
         self.gateway
             .store

@@ -24,7 +24,10 @@ impl TraceService for Received {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut spans = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for resource in request.into_inner().resource_spans {
             let service = resource
                 .resource
@@ -64,6 +67,9 @@ impl Received {
 
     /// Every span received so far, with its resource's service name.
     pub fn spans(&self) -> Vec<(String, Span)> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

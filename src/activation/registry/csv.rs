@@ -134,7 +134,7 @@ fn read_rows<R: Read, T: for<'de> Deserialize<'de>>(
         let record = match result {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, csv::Position::line);
                 let reason = match e.kind() {
                     ::csv::ErrorKind::Utf8 { .. } => {
                         "not valid UTF-8 (save the file as UTF-8, not Shift_JIS)".to_string()
@@ -145,7 +145,7 @@ fn read_rows<R: Read, T: for<'de> Deserialize<'de>>(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, csv::Position::line);
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -241,7 +241,10 @@ pub fn parse_facilities_csv_lines<R: Read>(
                     None
                 }
             };
-            let expected = prefecture.or_else(|| code.as_ref().map(|c| c.prefecture()));
+            let expected = prefecture.or_else(|| {
+                code.as_ref()
+                    .map(crate::domain::facility::FacilityCode::prefecture)
+            });
             if let (Some(m), Some(p)) = (&municipality, expected)
                 && m.prefecture() != p
             {

@@ -27,7 +27,9 @@ impl<M: PatientRequest> Rule<M> for ConsentRule {
         let decision = decision?;
         n.consent_basis = Some(decision.basis.as_str());
         n.exemption_reason = decision.exemption_reason.clone();
-        n.exemption_identification = decision.exemption_identification.map(|e| e.as_str());
+        n.exemption_identification = decision
+            .exemption_identification
+            .map(crate::domain::consent::ExemptionIdentification::as_str);
         n.purpose = Some("medical_care");
         n.needs_review = decision.needs_review;
         Ok(())

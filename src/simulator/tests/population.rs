@@ -33,7 +33,11 @@ fn every_insurer_number_has_a_valid_check_digit() {
 #[test]
 fn insured_numbers_are_unique_and_found() {
     let population = shared();
-    let keys: HashSet<String> = population.persons().iter().map(|p| p.key()).collect();
+    let keys: HashSet<String> = population
+        .persons()
+        .iter()
+        .map(super::super::person::Person::key)
+        .collect();
     assert_eq!(keys.len(), population.len());
     for p in population.persons().iter().step_by(97) {
         let found = population.find(&p.insurer_number, &p.symbol, &p.number, &p.branch);

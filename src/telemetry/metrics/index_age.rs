@@ -15,11 +15,17 @@ pub struct LoadedAt(Arc<Mutex<Option<Instant>>>);
 
 impl LoadedAt {
     pub fn now(&self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
     fn age_seconds(&self) -> Option<f64> {
-        let at = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         at.map(|at| at.elapsed().as_secs_f64())
     }
 }
