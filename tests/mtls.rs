@@ -451,3 +451,62 @@ async fn certificates_are_reloaded_without_a_restart() {
         .expect("an open connection keeps its session");
     t.pki = new_pki;
 }
+
+/// A refused call is recorded with all that was known when it was refused: the
+/// certificate's facility (even when the request claimed another), the staff, the
+/// consent basis and the purpose it stated.
+#[tokio::test]
+async fn a_refused_claim_is_on_the_certificate_holders_record_with_what_it_stated() {
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    let miyagi = miyagi_clinic().to_string();
+    let tokyo = tokyo_clinic().to_string();
+    let mut impostor = terminal(&t, &t.pki.facility_ca.facility(&tokyo).expect("cert")).await;
+    let mut claim = tonic::Request::new(demo_lookup());
+    claim
+        .metadata_mut()
+        .insert(DEV_FACILITY_HEADER, miyagi.parse().expect("ascii"));
+    assert_denied(
+        impostor.lookup_qualification(claim).await,
+        Code::PermissionDenied,
+        "FACILITY_MISMATCH",
+    );
+    let last = || async {
+        t.gateway
+            .store
+            .chain_records(&t.gateway.chain_id, 0, 100)
+            .await
+            .expect("log")
+            .pop()
+            .expect("a record")
+            .record
+    };
+    let record = last().await;
+    assert_eq!(record.reason.as_deref(), Some("FACILITY_MISMATCH"));
+    assert_eq!(record.facility.as_deref(), Some(tokyo.as_str()));
+    assert_eq!(record.staff_id.as_deref(), Some("dr-0001"));
+    assert_eq!(record.staff_role.as_deref(), Some("doctor"));
+    assert_eq!(record.consent_basis.as_deref(), Some("patient_consent"));
+    assert_eq!(record.purpose.as_deref(), Some("medical_care"));
+
+    // Refused later, by the activation rule: the statement is on the record too.
+    assert_denied(
+        impostor.lookup_qualification(demo_lookup()).await,
+        Code::PermissionDenied,
+        "AREA_NOT_ACTIVATED",
+    );
+    let record = last().await;
+    assert_eq!(record.reason.as_deref(), Some("AREA_NOT_ACTIVATED"));
+    assert_eq!(record.facility.as_deref(), Some(tokyo.as_str()));
+    assert_eq!(
+        (
+            record.staff_id.as_deref(),
+            record.consent_basis.as_deref(),
+            record.purpose.as_deref()
+        ),
+        (
+            Some("dr-0001"),
+            Some("patient_consent"),
+            Some("medical_care")
+        )
+    );
+}

@@ -46,9 +46,7 @@ impl<S> Layer<S> for AuditLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         AuditService {
-            writer: self.writer.clone(),
-            clock: self.clock.clone(),
-            metrics: self.metrics.clone(),
+            parts: self.clone(),
             inner,
         }
     }
@@ -56,9 +54,7 @@ impl<S> Layer<S> for AuditLayer {
 
 #[derive(Clone)]
 pub struct AuditService<S> {
-    writer: AuditWriter,
-    clock: SharedClock,
-    metrics: RequestMetrics,
+    parts: AuditLayer,
     inner: S,
 }
 
@@ -85,7 +81,7 @@ pub fn record_of<M: PatientRequest>(
         at,
         method: M::METHOD.to_string(),
         items: M::ITEMS.to_string(),
-        facility: note.facility.clone(),
+        facility: note.facility.as_ref().map(ToString::to_string),
         staff_id: storable(&note.staff_id),
         staff_role: note.staff_role.map(str::to_string),
         patient_key: note.patient_key.clone(),
@@ -118,98 +114,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<M>) -> Self::Future {
+    fn call(&mut self, req: Request<M>) -> Self::Future {
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let writer = self.writer.clone();
-        let clock = self.clock.clone();
-        let metrics = self.metrics.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
         let (answer, answered) = oneshot::channel();
         // The call runs to its record in a task of its own: a caller whose deadline
         // passes (or who cancels) drops only the wait below, never the record of what
         // the rules and the upstream did.
-        let call = async move {
-            let started = Instant::now();
-            let note = Note::default();
-            req.extensions_mut().insert(note.clone());
-            let at = clock.now();
-            let result = inner.call(req).await;
-            let code = match &result {
-                // The caller left before the answer: what was fetched was not delivered.
-                Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
-                Ok(_) => tonic::Code::Ok,
-                Err(status) => status.code(),
-            };
-            let (record, reason_code) = {
-                let note = note.lock();
-                (
-                    record_of::<M>(&note, code, at),
-                    note.reason.map_or("", |r| r.as_str()),
-                )
-            };
-            let record_id = record.id.clone();
-            let decision = record.decision;
-            let reason = record.reason.clone();
-            // The call's server span carries its outcome.
-            let call_span = tracing::Span::current();
-            call_span.record("onshi.decision", decision.as_str());
-            if let Some(reason) = &reason {
-                call_span.record("onshi.reason", reason.as_str());
-            }
-            let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
-            let committed = writer.commit(record).instrument(span).await;
-            tracing::info!(
-                method = M::METHOD,
-                decision = decision.as_str(),
-                reason = reason.as_deref().unwrap_or(""),
-                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                "access"
-            );
-            // A call whose record could not be committed was refused for that reason.
-            let (decision_label, reason_label) = match &committed {
-                Ok(()) => (decision.as_str(), reason_code),
-                Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
-            };
-            metrics
-                .calls
-                .get_or_create(&CallLabels {
-                    method: M::METHOD,
-                    decision: decision_label,
-                    reason: reason_label,
-                })
-                .inc();
-            metrics
-                .call_seconds
-                .get_or_create(&MethodLabels { method: M::METHOD })
-                .observe(started.elapsed().as_secs_f64());
-            let reply = match committed {
-                Ok(()) => {
-                    // The terminal can cite its access record, e.g. to a patient or an auditor.
-                    let id = tonic::metadata::MetadataValue::try_from(record_id.as_str()).ok();
-                    match result {
-                        Ok(mut response) => {
-                            if let Some(id) = id {
-                                response.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
-                            }
-                            Ok(response)
-                        }
-                        Err(mut status) => {
-                            if let Some(id) = id {
-                                status.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
-                            }
-                            Err(status)
-                        }
-                    }
-                }
-                Err(e) => Err(status_of(&Violation::new(
-                    Reason::AuditUnavailable,
-                    "",
-                    format!("{e}; no patient data is served without an access record"),
-                ))),
-            };
-            // The caller may be gone; its record is committed all the same.
-            let _ = answer.send(reply);
-        };
+        let call = run_to_record(self.parts.clone(), inner, req, answer);
         Box::pin(async move {
             tokio::spawn(call.instrument(tracing::Span::current()));
             answered.await.unwrap_or_else(|_| {
@@ -218,6 +130,111 @@ where
                 ))
             })
         })
+    }
+}
+
+type Answer<M> = oneshot::Sender<Result<Response<<M as PatientRequest>::Reply>, Status>>;
+
+/// Runs the rules and the upstream call, commits the call's record, and only then
+/// answers: with the reply (or refusal) naming its record, or with AUDIT_UNAVAILABLE.
+async fn run_to_record<M, S>(
+    parts: AuditLayer,
+    mut inner: S,
+    mut req: Request<M>,
+    answer: Answer<M>,
+) where
+    M: PatientRequest,
+    S: Service<Request<M>, Response = Response<M::Reply>, Error = Status>,
+{
+    let started = Instant::now();
+    let note = Note::new(AccessNote::stated(req.get_ref().access()));
+    req.extensions_mut().insert(note.clone());
+    let at = parts.clock.now();
+    let result = inner.call(req).await;
+    let code = match &result {
+        // The caller left before the answer: what was fetched was not delivered.
+        Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    let record = record_of::<M>(&note.lock(), code, at);
+    let record_id = record.id.clone();
+    let (decision, reason) = (record.decision, record.reason.clone());
+    // The call's server span carries its outcome.
+    let call_span = tracing::Span::current();
+    call_span.record("onshi.decision", decision.as_str());
+    if let Some(reason) = &reason {
+        call_span.record("onshi.reason", reason.as_str());
+    }
+    let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
+    let committed = parts.writer.commit(record).instrument(span).await;
+    tracing::info!(
+        method = M::METHOD,
+        decision = decision.as_str(),
+        reason = reason.as_deref().unwrap_or(""),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "access"
+    );
+    // A call whose record could not be committed was refused for that reason.
+    let (decision_label, reason_label) = match &committed {
+        Ok(()) => (
+            decision.as_str(),
+            note.lock().reason.map_or("", Reason::as_str),
+        ),
+        Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
+    };
+    parts.count::<M>(decision_label, reason_label, started);
+    let reply = match committed {
+        Ok(()) => with_record_id(result, &record_id),
+        Err(e) => Err(status_of(&Violation::new(
+            Reason::AuditUnavailable,
+            "",
+            format!("{e}; no patient data is served without an access record"),
+        ))),
+    };
+    // The caller may be gone; its record is committed all the same.
+    let _ = answer.send(reply);
+}
+
+impl AuditLayer {
+    fn count<M: PatientRequest>(
+        &self,
+        decision: &'static str,
+        reason: &'static str,
+        started: Instant,
+    ) {
+        self.metrics
+            .calls
+            .get_or_create(&CallLabels {
+                method: M::METHOD,
+                decision,
+                reason,
+            })
+            .inc();
+        self.metrics
+            .call_seconds
+            .get_or_create(&MethodLabels { method: M::METHOD })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// The terminal can cite its access record, e.g. to a patient or an auditor.
+fn with_record_id<R>(
+    result: Result<Response<R>, Status>,
+    record_id: &str,
+) -> Result<Response<R>, Status> {
+    let Ok(id) = tonic::metadata::MetadataValue::try_from(record_id) else {
+        return result;
+    };
+    match result {
+        Ok(mut response) => {
+            response.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+            Ok(response)
+        }
+        Err(mut status) => {
+            status.metadata_mut().insert(ACCESS_RECORD_HEADER, id);
+            Err(status)
+        }
     }
 }
 

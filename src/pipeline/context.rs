@@ -1,13 +1,27 @@
-//! What the rules learn about one call, written as they pass and read by the audit
-//! layer once the call is over (allowed, denied or failed).
+//! The per-call context: what is known about one call, written as the rules pass and
+//! read by the audit layer once the call is over (allowed, denied or failed).
+//!
+//! It starts with what the request *states* (staff, consent, purpose), so that a call
+//! refused early is still recorded with everything that was known when it was
+//! refused; each rule then replaces the statement with what it established. The
+//! caller's facility is set by the identity rule alone, from the transport.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::domain::Reason;
+use crate::domain::consent::{ConsentBasis, ExemptionIdentification};
+use crate::domain::facility::FacilityCode;
+use crate::domain::staff::StaffRole;
+use crate::domain::{Reason, Violation};
+use crate::proto::{AccessContext, Purpose};
+
+/// Stated text longer than this is cut before it is recorded: the rules refuse it,
+/// and the access log keeps a recognisable prefix, not an arbitrary payload.
+const STATED_TEXT_LIMIT: usize = 128;
 
 #[derive(Debug, Default, Clone)]
 pub struct AccessNote {
-    pub facility: Option<String>,
+    /// The caller's facility, from its certificate (or, in development, metadata).
+    pub facility: Option<FacilityCode>,
     pub staff_id: Option<String>,
     pub staff_role: Option<&'static str>,
     pub activation_id: Option<String>,
@@ -26,20 +40,126 @@ pub struct AccessNote {
     pub upstream_result: Option<String>,
 }
 
-/// Shared handle to the note of one call, carried in the request's extensions.
+impl AccessNote {
+    /// What the request states about who is looking and why, before any rule has
+    /// judged it. Values outside the vocabulary are left out.
+    pub fn stated(access: Option<&AccessContext>) -> AccessNote {
+        let Some(access) = access else {
+            return AccessNote::default();
+        };
+        let staff = access.staff.clone().unwrap_or_default();
+        let consent = access.consent.clone().unwrap_or_default();
+        AccessNote {
+            staff_id: stated_text(&staff.staff_id),
+            staff_role: StaffRole::from_wire(staff.role).map(StaffRole::as_str),
+            consent_basis: ConsentBasis::from_wire(consent.basis).map(ConsentBasis::as_str),
+            exemption_reason: stated_text(&consent.exemption_reason),
+            exemption_identification: ExemptionIdentification::from_wire(
+                consent.exemption_identification,
+            )
+            .map(ExemptionIdentification::as_str),
+            purpose: (access.purpose == Purpose::MedicalCare as i32).then_some("medical_care"),
+            ..AccessNote::default()
+        }
+    }
+}
+
+fn stated_text(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.chars().take(STATED_TEXT_LIMIT).collect())
+}
+
+/// Shared handle to the context of one call, carried in the request's extensions.
 #[derive(Debug, Default, Clone)]
 pub struct Note(Arc<Mutex<AccessNote>>);
 
 impl Note {
+    pub fn new(note: AccessNote) -> Note {
+        Note(Arc::new(Mutex::new(note)))
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, AccessNote> {
         // A panic elsewhere must not stop the access record being written.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The note of this request, created when a rule runs without the audit layer (unit tests).
     pub fn of<M>(req: &mut tonic::Request<M>) -> Note {
         req.extensions_mut().get_or_insert_default::<Note>().clone()
+    }
+
+    /// The caller's facility as the identity rule established it: the one way every
+    /// later stage asks for it. Without it the call is refused, never guessed.
+    pub fn facility(&self) -> Result<FacilityCode, Violation> {
+        self.lock().facility.clone().ok_or_else(|| {
+            Violation::new(
+                Reason::FacilityUnidentified,
+                "",
+                "the caller's facility was not established",
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Consent, ConsentBasis as WireBasis, Staff, StaffRole as WireRole};
+
+    #[test]
+    fn a_statement_is_kept_in_the_vocabulary_of_the_log() {
+        let access = AccessContext {
+            staff: Some(Staff {
+                staff_id: " dr-0001 ".into(),
+                role: WireRole::Doctor as i32,
+            }),
+            consent: Some(Consent {
+                basis: WireBasis::LifeOrBodyExemption as i32,
+                exemption_reason: "x".repeat(500),
+                ..Consent::default()
+            }),
+            purpose: Purpose::MedicalCare as i32,
+            ..AccessContext::default()
+        };
+        let note = AccessNote::stated(Some(&access));
+        assert_eq!(note.staff_id.as_deref(), Some("dr-0001"));
+        assert_eq!(note.staff_role, Some("doctor"));
+        assert_eq!(note.consent_basis, Some("life_or_body_exemption"));
+        assert_eq!(
+            note.exemption_reason.map(|r| r.len()),
+            Some(STATED_TEXT_LIMIT)
+        );
+        assert_eq!(note.purpose, Some("medical_care"));
+        assert_eq!(note.facility, None);
+    }
+
+    #[test]
+    fn values_outside_the_vocabulary_are_left_out() {
+        let access = AccessContext {
+            staff: Some(Staff {
+                staff_id: "  ".into(),
+                role: 99,
+            }),
+            purpose: 7,
+            ..AccessContext::default()
+        };
+        let note = AccessNote::stated(Some(&access));
+        assert_eq!(
+            (
+                note.staff_id,
+                note.staff_role,
+                note.consent_basis,
+                note.purpose
+            ),
+            (None, None, None, None)
+        );
+        assert!(AccessNote::stated(None).staff_id.is_none());
+    }
+
+    #[test]
+    fn a_missing_facility_is_refused_as_unidentified() {
+        let note = Note::default();
+        let refused = note.facility().expect_err("no facility established");
+        assert_eq!(refused.reason, Reason::FacilityUnidentified);
     }
 }

@@ -33,40 +33,25 @@ pub trait Forwardable: PatientRequest + Clone {
     fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply>;
 }
 
-impl Forwardable for LookupQualificationRequest {
-    const SPAN: &'static str = "upstream LookupQualification";
+/// Each request goes to its method on the upstream's qualification or medical client.
+macro_rules! forwardable {
+    ($($request:ty => $client:ident . $method:ident as $name:literal;)*) => {$(
+        impl Forwardable for $request {
+            const SPAN: &'static str = concat!("upstream ", $name);
 
-    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
-        let mut c = upstream.qualification.clone();
-        Box::pin(async move { c.lookup_qualification(req).await })
-    }
+            fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
+                let mut c = upstream.$client.clone();
+                Box::pin(async move { c.$method(req).await })
+            }
+        }
+    )*};
 }
 
-impl Forwardable for SearchPatientsRequest {
-    const SPAN: &'static str = "upstream SearchPatients";
-
-    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
-        let mut c = upstream.qualification.clone();
-        Box::pin(async move { c.search_patients(req).await })
-    }
-}
-
-impl Forwardable for GetDrugHistoryRequest {
-    const SPAN: &'static str = "upstream GetDrugHistory";
-
-    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
-        let mut c = upstream.medical.clone();
-        Box::pin(async move { c.get_drug_history(req).await })
-    }
-}
-
-impl Forwardable for GetHealthCheckupsRequest {
-    const SPAN: &'static str = "upstream GetHealthCheckups";
-
-    fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
-        let mut c = upstream.medical.clone();
-        Box::pin(async move { c.get_health_checkups(req).await })
-    }
+forwardable! {
+    LookupQualificationRequest => qualification.lookup_qualification as "LookupQualification";
+    SearchPatientsRequest => qualification.search_patients as "SearchPatients";
+    GetDrugHistoryRequest => medical.get_drug_history as "GetDrugHistory";
+    GetHealthCheckupsRequest => medical.get_health_checkups as "GetHealthCheckups";
 }
 
 /// The time the caller still allows, from its `grpc-timeout` metadata.

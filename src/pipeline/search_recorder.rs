@@ -15,7 +15,6 @@ use crate::domain::insured::parse_insured_number;
 use crate::domain::{Reason, Violation};
 use crate::pipeline::Note;
 use crate::pipeline::rules::identification::candidate_hash;
-use crate::pipeline::rules::identity::CallerFacility;
 use crate::proto::{SearchPatientsRequest, SearchPatientsResponse};
 use crate::status::status_of;
 use crate::store::{SearchLedger, SearchRecord};
@@ -61,14 +60,10 @@ where
         let ledger = self.ledger.clone();
         let clock = self.clock.clone();
         let note = Note::of(&mut req);
-        let facility = req
-            .extensions()
-            .get::<CallerFacility>()
-            .map(|f| f.0.to_string());
+        let facility = note.facility().map_err(|v| status_of(&v));
         Box::pin(async move {
             let mut reply = inner.call(req).await?.into_inner();
-            let facility = facility
-                .ok_or_else(|| Status::internal("search without an identified facility"))?;
+            let facility = facility?.to_string();
             let search_id = uuid::Uuid::new_v4().to_string();
             let candidate_hashes = reply
                 .candidates

@@ -23,9 +23,45 @@ pub enum IdentitySource {
     Certificate,
 }
 
-/// The calling facility of `req` under `source`: from the verified client
-/// certificate, or (development only) from metadata.
+/// The calling facility of `req` under `source`, refusing a request that claims
+/// another one.
 pub fn facility_of<M>(source: IdentitySource, req: &Request<M>) -> Result<FacilityCode, Violation> {
+    let facility = transport_facility(source, req)?;
+    refuse_other_claim(source, req, &facility)?;
+    Ok(facility)
+}
+
+/// What the request says about the caller is never believed: under a certificate,
+/// a request whose metadata names another facility is refused rather than guessed.
+/// The refusal comes after the certificate's facility is known, so that the
+/// attempt is on that facility's record.
+pub fn refuse_other_claim<M>(
+    source: IdentitySource,
+    req: &Request<M>,
+    facility: &FacilityCode,
+) -> Result<(), Violation> {
+    if source != IdentitySource::Certificate {
+        return Ok(());
+    }
+    match req.metadata().get(DEV_FACILITY_HEADER) {
+        Some(claimed) if claimed.to_str().ok().map(str::trim) != Some(facility.as_str()) => {
+            Err(Violation::new(
+                Reason::FacilityMismatch,
+                "",
+                format!("the request claims another facility than the certificate's {facility}"),
+            )
+            .with("facility", facility.to_string()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The calling facility of `req` under `source`, as the transport establishes it:
+/// from the verified client certificate, or (development only) from metadata.
+pub fn transport_facility<M>(
+    source: IdentitySource,
+    req: &Request<M>,
+) -> Result<FacilityCode, Violation> {
     match source {
         IdentitySource::Unconfigured => Err(Violation::new(
             Reason::FacilityUnidentified,
@@ -74,20 +110,6 @@ pub fn facility_of<M>(source: IdentitySource, req: &Request<M>) -> Result<Facili
                     ));
                 }
             };
-            // What the request says about the caller is never believed; if it
-            // contradicts the certificate, the call is refused rather than guessed.
-            if let Some(claimed) = req.metadata().get(DEV_FACILITY_HEADER)
-                && claimed.to_str().ok().map(str::trim) != Some(facility.as_str())
-            {
-                return Err(Violation::new(
-                    Reason::FacilityMismatch,
-                    "",
-                    format!(
-                        "the request claims another facility than the certificate's {facility}"
-                    ),
-                )
-                .with("facility", facility.to_string()));
-            }
             Ok(facility)
         }
     }

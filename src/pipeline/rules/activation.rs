@@ -4,7 +4,6 @@
 
 use tonic::Request;
 
-use super::identity::CallerFacility;
 use crate::activation::cache::ActivationCache;
 use crate::activation::index::decide;
 use crate::clock::SharedClock;
@@ -35,13 +34,7 @@ impl<M: PatientRequest> Rule<M> for ActivationRule {
     const NAME: &'static str = "rule.activation";
 
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
-        let facility = req
-            .extensions()
-            .get::<CallerFacility>()
-            .map(|f| f.0.clone())
-            .ok_or_else(|| {
-                Violation::new(Reason::FacilityUnidentified, "", "no identified facility")
-            })?;
+        let facility = Note::of(req).facility()?;
         let now = self.clock.now();
         let index = self.cache.index().await.map_err(unavailable)?;
         let registered = match self.cache.facility(facility.as_str()).await {

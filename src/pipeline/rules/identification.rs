@@ -9,7 +9,6 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tonic::Request;
 
-use super::identity::CallerFacility;
 use crate::clock::SharedClock;
 use crate::domain::dates::{parse_birth_date, parse_period};
 use crate::domain::insured::{InsuredNumber as Insured, parse_insured_number};
@@ -245,11 +244,7 @@ impl<M: PatientRequest> Rule<M> for IdentificationRule {
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
         let note = Note::of(req);
         let today = today_jst(self.clock.now());
-        let facility = req
-            .extensions()
-            .get::<CallerFacility>()
-            .map(|f| f.0.to_string())
-            .unwrap_or_default();
+        let facility = note.facility()?.to_string();
         let identification = req
             .get_ref()
             .access()

@@ -3,15 +3,10 @@
 
 use tonic::Request;
 
-use crate::domain::facility::FacilityCode;
 use crate::domain::staff::evaluate_staff;
 use crate::domain::{Reason, Violation};
 use crate::pipeline::{Note, PatientRequest, Rule};
-use crate::tls::identity::{IdentitySource, facility_of};
-
-/// The caller's facility, as established by this rule, for the rules after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallerFacility(pub FacilityCode);
+use crate::tls::identity::{IdentitySource, refuse_other_claim, transport_facility};
 
 #[derive(Clone)]
 pub struct IdentityRule {
@@ -22,10 +17,6 @@ impl IdentityRule {
     pub fn new(source: IdentitySource) -> Self {
         IdentityRule { source }
     }
-
-    fn facility<M>(&self, req: &Request<M>) -> Result<FacilityCode, Violation> {
-        facility_of(self.source, req)
-    }
 }
 
 impl<M: PatientRequest> Rule<M> for IdentityRule {
@@ -33,9 +24,9 @@ impl<M: PatientRequest> Rule<M> for IdentityRule {
 
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
         let note = Note::of(req);
-        let facility = self.facility(req)?;
-        note.lock().facility = Some(facility.to_string());
-        req.extensions_mut().insert(CallerFacility(facility));
+        let facility = transport_facility(self.source, req)?;
+        note.lock().facility = Some(facility.clone());
+        refuse_other_claim(self.source, req, &facility)?;
 
         let access = req.get_ref().access().ok_or_else(|| {
             Violation::new(

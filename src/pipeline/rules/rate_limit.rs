@@ -10,7 +10,7 @@
 //! manual clock. Buckets live in a bounded cache and are forgotten after a while idle
 //! (a facility idle that long would have a full bucket anyway).
 //!
-//! The rule runs right after the identity rule, which establishes `CallerFacility`.
+//! The rule runs right after the identity rule, which establishes the caller's facility.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,11 +20,10 @@ use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use tonic::Request;
 
-use super::identity::CallerFacility;
 use crate::clock::SharedClock;
 use crate::domain::facility::FacilityCode;
 use crate::domain::{Reason, Violation};
-use crate::pipeline::{PatientRequest, Rule};
+use crate::pipeline::{Note, PatientRequest, Rule};
 use crate::status::RETRY_AFTER_MS;
 
 /// Facilities whose buckets are kept at once; well above the number of medical
@@ -194,11 +193,7 @@ impl<M: PatientRequest> Rule<M> for RateLimitRule {
 
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
         let limiter = &self.limiter;
-        // Set by the identity rule, which refuses a call whose facility is unknown.
-        let Some(CallerFacility(facility)) = req.extensions().get::<CallerFacility>().cloned()
-        else {
-            return Ok(());
-        };
+        let facility = Note::of(req).facility()?;
         limiter
             .acquire(&facility, self.clock.now())
             .await
