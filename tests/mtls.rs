@@ -509,4 +509,24 @@ async fn a_refused_claim_is_on_the_certificate_holders_record_with_what_it_state
             Some("medical_care")
         )
     );
+
+    // The certificate holder's own log shows the attempt.
+    use tokio_stream::StreamExt;
+    let tokyo_cert = t.pki.facility_ca.facility(&tokyo).expect("cert");
+    let channel = channel(t.gateway.addr, &t.pki, Some(&tokyo_cert))
+        .await
+        .expect("connects");
+    let mut pages = AuditServiceClient::new(channel)
+        .query_facility_access_log(QueryFacilityAccessLogRequest::default())
+        .await
+        .expect("its own records")
+        .into_inner();
+    let mut reasons = Vec::new();
+    while let Some(page) = pages.next().await {
+        reasons.extend(page.expect("page").entries.into_iter().map(|e| e.reason));
+    }
+    assert!(
+        reasons.iter().any(|r| r == "FACILITY_MISMATCH"),
+        "the attempt is in Tokyo's own log: {reasons:?}"
+    );
 }

@@ -80,7 +80,9 @@ impl Note {
 
     pub fn lock(&self) -> MutexGuard<'_, AccessNote> {
         // A panic elsewhere must not stop the access record being written.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The note of this request, created when a rule runs without the audit layer (unit tests).
