@@ -1646,7 +1646,7 @@ fn lookup_by_search_id(search_id: &str) -> LookupQualificationRequest {
     r
 }
 
-/// src/rules/identification.rs `check_attributes`: NAME_MISSING is decided on the
+/// src/pipeline/rules/identification.rs `check_attributes`: NAME_MISSING is decided on the
 /// validated text, but the search compares `normalize_name`, which drops middle dots
 /// (and whitespace). A name of only middle dots passes the gateway, the upstream
 /// refuses it as having no name, and the terminal gets UPSTREAM_ERROR (INTERNAL,
@@ -1668,10 +1668,10 @@ async fn a_name_of_only_middle_dots_is_missing() {
 }
 
 /// Control characters in a search id must not reach the access record: every other
-/// text the record holds (staff id, exemption reason) is validated first. Today the
-/// rule notes `identification.search_id.trim()` raw (src/rules/identification.rs,
-/// `IdentificationRule::check`, the `n.search_id = Some(...)` line), whatever its
-/// length or characters.
+/// text the record holds (staff id, exemption reason) is validated first. The rule
+/// notes `identification.search_id.trim()` only when it is an id the gateway could
+/// have issued (src/pipeline/rules/identification.rs, `IdentificationRule::check`,
+/// the `n.search_id = is_search_id(id).then(...)` line).
 #[tokio::test]
 async fn a_search_id_is_not_written_raw_to_the_access_log() {
     let mut h = Harness::start().await.with_fukushima_2022().await;
