@@ -9,6 +9,7 @@ use crate::audit::export::Exporter;
 use crate::audit::verify::{ChainReport, verify_store};
 use crate::cli::{
     AuditExportArgs, AuditFilterArgs, AuditListArgs, AuditVerifyArgs, DataArgs, ExportFormat,
+    InvalidInput,
 };
 use crate::domain::insured::parse_insured_number;
 use crate::domain::jst::{parse_instant, to_jst_string};
@@ -28,35 +29,39 @@ pub async fn open_store(data: &DataArgs) -> anyhow::Result<std::sync::Arc<dyn St
         .with_context(|| format!("opening the store {location}"))
 }
 
-/// The query the filter flags describe; a malformed flag is an error naming it.
+fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InvalidInput {
+        flag: flag.to_string(),
+        message: message.into(),
+    })
+}
+
+/// The query the filter flags describe; a malformed flag is bad input naming it
+/// (exit 2).
 pub fn query_of(f: &AuditFilterArgs) -> anyhow::Result<AccessQuery> {
     let instant = |flag: &str, v: &Option<String>| {
         v.as_deref()
-            .map(|s| parse_instant(flag, s).map_err(anyhow::Error::msg))
+            .map(|s| {
+                parse_instant(flag, s).map_err(|e| {
+                    let message = e.strip_prefix(&format!("{flag}: ")).unwrap_or(&e);
+                    invalid(flag, message)
+                })
+            })
             .transpose()
     };
     let decision = f
         .decision
         .as_deref()
         .map(|d| {
-            Decision::parse(d).with_context(|| {
-                format!("--decision: {d:?} is not a decision; use allowed, denied or failed")
+            Decision::parse(d).ok_or_else(|| {
+                invalid(
+                    "--decision",
+                    format!("{d:?} is not a decision; use allowed, denied or failed"),
+                )
             })
         })
         .transpose()?;
-    let patient_key = f
-        .patient
-        .as_deref()
-        .map(|p| {
-            let parts: Vec<&str> = p.split('|').collect();
-            let [insurer, symbol, number, branch] = parts[..] else {
-                anyhow::bail!("--patient: give INSURER|SYMBOL|NUMBER|BRANCH, e.g. \"01040013|40250311|152|00\"");
-            };
-            parse_insured_number("patient", insurer, symbol, number, branch)
-                .map(|n| n.key())
-                .map_err(|v| anyhow::anyhow!("--patient: {}", v.description))
-        })
-        .transpose()?;
+    let patient_key = f.patient.as_deref().map(patient_key_of).transpose()?;
     let query = AccessQuery {
         from: instant("--from", &f.from)?,
         until: instant("--until", &f.until)?,
@@ -70,10 +75,26 @@ pub fn query_of(f: &AuditFilterArgs) -> anyhow::Result<AccessQuery> {
         needs_review: f.needs_review.then_some(true),
         after: None,
     };
-    if let (Some(from), Some(until)) = (query.from, query.until) {
-        anyhow::ensure!(from < until, "--until must be after --from");
+    if let (Some(from), Some(until)) = (query.from, query.until)
+        && from >= until
+    {
+        return Err(invalid("--until", "must be after --from"));
     }
     Ok(query)
+}
+
+/// `--patient INSURER|SYMBOL|NUMBER|BRANCH` as the log keys it.
+fn patient_key_of(p: &str) -> anyhow::Result<String> {
+    let parts: Vec<&str> = p.split('|').collect();
+    let [insurer, symbol, number, branch] = parts[..] else {
+        return Err(invalid(
+            "--patient",
+            "give INSURER|SYMBOL|NUMBER|BRANCH, e.g. \"01040013|40250311|152|00\"",
+        ));
+    };
+    parse_insured_number("patient", insurer, symbol, number, branch)
+        .map(|n| n.key())
+        .map_err(|v| invalid("--patient", v.description))
 }
 
 pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {

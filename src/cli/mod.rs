@@ -55,8 +55,8 @@ pub struct LogArgs {
 pub enum Command {
     /// Run the gateway (embedded defaults: SQLite in ./data, built-in upstream simulator).
     Serve(ServeArgs),
-    /// Run the gateway in development identity mode, play a short scenario against it
-    /// and print what a terminal sees; then keep serving until Ctrl-C.
+    /// Run the gateway with mutual TLS and a development PKI, play a short scenario
+    /// against it and print what a terminal sees; then keep serving until Ctrl-C.
     Demo(DemoArgs),
     /// Run only the upstream OQS simulator.
     Upstream(UpstreamArgs),
@@ -113,8 +113,9 @@ pub struct ServeArgs {
     /// Address for terminals. [file: listen.terminals]
     #[arg(long, env = "ONSHI_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Address for operators' services (the audit service). Keep it on loopback
-    /// until operators authenticate by certificate. [file: listen.admin]
+    /// Address for operators' services (activation admin and audit). Keep it on
+    /// loopback unless --tls-dir is set, where operators authenticate by certificate
+    /// and role. [file: listen.admin]
     #[arg(long, env = "ONSHI_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// Address of the Prometheus `/metrics` endpoint. [file: listen.metrics]

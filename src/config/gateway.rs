@@ -41,9 +41,9 @@ pub enum UpstreamTarget {
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
-    /// Where the operators' services (the audit service) listen; none if unset.
-    /// Loopback by default: until operators authenticate by certificate, only
-    /// someone on the host may read the access log.
+    /// Where the operators' services (activation admin and audit) listen; none if
+    /// unset. Loopback by default: without TLS operators are not authenticated, so
+    /// only someone on the host may reach them.
     pub admin_listen: Option<SocketAddr>,
     /// Where Prometheus scrapes `/metrics`; none if unset.
     pub metrics_listen: Option<SocketAddr>,

@@ -1,4 +1,4 @@
-//! A short scenario against a running gateway (development identity mode), printing
+//! A short scenario against a running gateway (mutual TLS, development PKI), printing
 //! what a terminal would see: a search, a lookup, drug history, check-ups, an
 //! exemption access, and denials with their reasons.
 

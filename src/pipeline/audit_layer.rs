@@ -159,31 +159,32 @@ async fn run_to_record<M, S>(
     };
     let record = record_of::<M>(&note.lock(), code, at);
     let record_id = record.id.clone();
-    let (decision, reason) = (record.decision, record.reason.clone());
     // The call's server span carries its outcome.
     let call_span = tracing::Span::current();
-    call_span.record("onshi.decision", decision.as_str());
-    if let Some(reason) = &reason {
+    call_span.record("onshi.decision", record.decision.as_str());
+    if let Some(reason) = &record.reason {
         call_span.record("onshi.reason", reason.as_str());
     }
+    let decision = record.decision;
     let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
     let committed = parts.writer.commit(record).instrument(span).await;
-    tracing::info!(
-        method = M::METHOD,
-        decision = decision.as_str(),
-        reason = reason.as_deref().unwrap_or(""),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "access"
-    );
-    // A call whose record could not be committed was refused for that reason.
-    let (decision_label, reason_label) = match &committed {
+    // A call whose record could not be committed was refused for that reason: the
+    // log line and the metrics say what the caller got.
+    let (decision, reason) = match &committed {
         Ok(()) => (
             decision.as_str(),
             note.lock().reason.map_or("", Reason::as_str),
         ),
         Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
     };
-    parts.count::<M>(decision_label, reason_label, started);
+    tracing::info!(
+        method = M::METHOD,
+        decision,
+        reason,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "access"
+    );
+    parts.count::<M>(decision, reason, started);
     let reply = match committed {
         Ok(()) => with_record_id(result, &record_id),
         Err(e) => Err(status_of(&Violation::new(
