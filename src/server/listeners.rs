@@ -23,6 +23,7 @@ use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
 use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
+use crate::server::reflection::{OPERATORS, TERMINAL};
 use crate::server::terminal::{MedicalGateway, QualificationGateway};
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -48,10 +49,6 @@ pub(super) async fn start_terminals(
     health: &HealthReporter,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
     let limit = config.max_message_bytes;
     // gzip both ways when the caller offers it: drug histories compress well, and
     // shelters are often on thin links.
@@ -84,10 +81,12 @@ pub(super) async fn start_terminals(
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .tcp_keepalive(Some(config.keepalive_interval))
+        // Keep reflection::TERMINAL in step with what is added here.
         .add_service(HealthServer::new(HealthService::from_health_reporter(
             health.clone(),
         )))
-        .add_service(reflection)
+        .add_service(TERMINAL.v1()?)
+        .add_service(TERMINAL.v1alpha()?)
         .add_service(qualification)
         .add_service(medical)
         .add_service(own_log);
@@ -160,15 +159,14 @@ pub(super) async fn start_admin(
         .with_context(|| format!("binding the admin address {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
     let router = Server::builder()
         .trace_fn(crate::telemetry::grpc_span::server_span)
         .layer(OperatorAuthLayer {
             enforce: tls.is_some(),
         })
-        .add_service(reflection)
+        // Keep reflection::OPERATORS in step with what is added here.
+        .add_service(OPERATORS.v1()?)
+        .add_service(OPERATORS.v1alpha()?)
         .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
         .add_service(ActivationAdminServiceServer::new(activations));
     let stopped = async {

@@ -4,6 +4,7 @@
 
 pub mod health;
 mod listeners;
+mod reflection;
 mod retention;
 mod shutdown;
 mod storage;
