@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,30 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
-use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
 use tower::filter::AsyncFilterLayer;
 
-#[tokio::test]
-async fn reflection_lists_the_terminal_services_and_health() {
-    let h = Harness::start().await;
-    let channel = Channel::from_shared(format!("http://{}", h.gateway.addr))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect");
+/// The services reflection lists over `addr`, asked in protocol v1.
+async fn listed_v1(addr: std::net::SocketAddr) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut replies = ServerReflectionClient::new(channel)
+    let reply = ServerReflectionClient::new(channel(addr).await)
         .server_reflection_info(tokio_stream::iter(vec![request]))
         .await
-        .expect("reflection answers")
-        .into_inner();
-    let reply: ServerReflectionResponse = replies
+        .expect("reflection v1 answers")
+        .into_inner()
         .message()
         .await
         .expect("a reply")
@@ -45,18 +39,109 @@ async fn reflection_lists_the_terminal_services_and_health() {
     let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
         panic!("not a service list: {reply:?}");
     };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in [
+    list.service.into_iter().map(|s| s.name).collect()
+}
+
+/// The services reflection lists over `addr`, asked in protocol v1alpha.
+async fn listed_v1alpha(addr: std::net::SocketAddr) -> BTreeSet<String> {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let reply = ServerReflectionClient::new(channel(addr).await)
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection v1alpha answers")
+        .into_inner()
+        .message()
+        .await
+        .expect("a reply")
+        .expect("not empty");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("not a service list: {reply:?}");
+    };
+    list.service.into_iter().map(|s| s.name).collect()
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+fn names(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn reflection_lists_exactly_each_listeners_services_in_v1_and_v1alpha() {
+    let h = Harness::start().await;
+    let reflection = [
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    let mut terminal = names(&[
         "onshi.v1.QualificationService",
         "onshi.v1.MedicalInformationService",
+        // The facility's own access log.
         "onshi.v1.AuditService",
         "grpc.health.v1.Health",
+    ]);
+    terminal.extend(names(&reflection));
+    let mut operators = names(&["onshi.v1.AuditService", "onshi.v1.ActivationAdminService"]);
+    operators.extend(names(&reflection));
+
+    let admin = h.gateway.admin_addr.expect("the operators' listener");
+    for (listener, addr, expected) in [
+        ("terminal", h.gateway.addr, &terminal),
+        ("operators", admin, &operators),
     ] {
-        assert!(
-            names.iter().any(|n| n == expected),
-            "{expected} in {names:?}"
+        assert_eq!(
+            &listed_v1(addr).await,
+            expected,
+            "v1 over the {listener} listener"
+        );
+        assert_eq!(
+            &listed_v1alpha(addr).await,
+            expected,
+            "v1alpha over the {listener} listener"
         );
     }
+}
+
+#[tokio::test]
+async fn reflection_v1alpha_describes_a_listed_service() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let h = Harness::start().await;
+    let admin = h.gateway.admin_addr.expect("the operators' listener");
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "onshi.v1.ActivationAdminService".into(),
+        )),
+    };
+    let reply = ServerReflectionClient::new(channel(admin).await)
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("reflection v1alpha answers")
+        .into_inner()
+        .message()
+        .await
+        .expect("a reply")
+        .expect("not empty");
+    let Some(MessageResponse::FileDescriptorResponse(files)) = reply.message_response else {
+        panic!("not a file descriptor: {reply:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
 }
 
 #[tokio::test]

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use ed25519_dalek::VerifyingKey;
+
 use super::chain::{GENESIS, parse_hash, record_hash};
 use super::signer::{chain_id_of, checkpoint_is_signed_by, parse_public_key};
-use crate::store::{AuditStore, ChainInfo, Checkpoint, StoreError};
+use crate::store::{AuditStore, ChainInfo, Checkpoint, StoreError, StoredRecord};
 
 /// Records read per round trip while walking a chain.
 const PAGE: u32 = 5000;
@@ -121,17 +123,53 @@ pub async fn verify_chain(
     trusted_keys: &[String],
 ) -> Result<ChainReport, StoreError> {
     let mut report = ChainReport::empty(&chain.chain_id, &chain.public_key);
-    let broken = |seq: u64, kind: BreakKind, detail: String| Break { seq, kind, detail };
+    let key = match chain_key(chain, trusted_keys) {
+        Ok(key) => key,
+        Err(b) => {
+            report.first_break = Some(b);
+            return Ok(report);
+        }
+    };
+    let (checkpoints, bad_signature) = signed_checkpoints(store, &chain.chain_id, &key).await?;
+    let mut walk = Walk {
+        chain_id: &chain.chain_id,
+        checkpoints: &checkpoints,
+        bad_signature: bad_signature.as_ref(),
+        report,
+        prev: None,
+        expected: 1,
+    };
+    let mut after = 0u64;
+    let mut first_break = loop {
+        let page = store.chain_records(&chain.chain_id, after, PAGE).await?;
+        let Some(last) = page.last() else {
+            break None;
+        };
+        after = last.seq;
+        if let Some(b) = page.iter().find_map(|r| walk.step(r).err()) {
+            break Some(b);
+        }
+    };
+    let mut report = walk.report;
+    first_break = first_break.or(bad_signature);
+    report.first_break = first_break.or_else(|| truncation(&report, &checkpoints));
+    Ok(report)
+}
 
+fn broken(seq: u64, kind: BreakKind, detail: String) -> Break {
+    Break { seq, kind, detail }
+}
+
+/// The chain's key, if it is well formed, hashes to the chain id and is trusted.
+fn chain_key(chain: &ChainInfo, trusted_keys: &[String]) -> Result<VerifyingKey, Break> {
     let key = match parse_public_key(&chain.public_key) {
         Some(k) if chain_id_of(&k) == chain.chain_id => k,
         _ => {
-            report.first_break = Some(broken(
+            return Err(broken(
                 0,
                 BreakKind::BadKey,
                 "the chain's public key is malformed or does not match its chain id".into(),
             ));
-            return Ok(report);
         }
     };
     if !trusted_keys.is_empty()
@@ -139,7 +177,7 @@ pub async fn verify_chain(
             .iter()
             .any(|k| k.trim().eq_ignore_ascii_case(&chain.public_key))
     {
-        report.first_break = Some(broken(
+        return Err(broken(
             0,
             BreakKind::UntrustedKey,
             format!(
@@ -147,14 +185,21 @@ pub async fn verify_chain(
                 chain.public_key
             ),
         ));
-        return Ok(report);
     }
+    Ok(key)
+}
 
-    // Checkpoints by sequence number; a bad signature is a break at its position.
+/// Checkpoints by sequence number, and the first whose signature fails (a break at
+/// its position).
+async fn signed_checkpoints(
+    store: &dyn AuditStore,
+    chain_id: &str,
+    key: &VerifyingKey,
+) -> Result<(BTreeMap<u64, Checkpoint>, Option<Break>), StoreError> {
     let mut checkpoints: BTreeMap<u64, Checkpoint> = BTreeMap::new();
     let mut bad_signature: Option<Break> = None;
-    for c in store.checkpoints(&chain.chain_id).await? {
-        if !checkpoint_is_signed_by(&c, &key) && bad_signature.is_none() {
+    for c in store.checkpoints(chain_id).await? {
+        if !checkpoint_is_signed_by(&c, key) && bad_signature.is_none() {
             bad_signature = Some(broken(
                 c.seq,
                 BreakKind::BadSignature,
@@ -166,127 +211,134 @@ pub async fn verify_chain(
         }
         checkpoints.insert(c.seq, c);
     }
+    Ok((checkpoints, bad_signature))
+}
 
-    let mut prev: Option<[u8; 32]> = None;
-    let mut expected = 1u64;
-    let mut after = 0u64;
-    'walk: loop {
-        let page = store.chain_records(&chain.chain_id, after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for r in &page {
-            // A checkpoint that fails its signature is trusted for nothing, not even
-            // the record at its own position.
-            if let Some(b) = bad_signature.as_ref().filter(|b| b.seq <= r.seq) {
-                report.first_break = Some(b.clone());
-                break 'walk;
-            }
-            let link = match prev {
-                Some(p) => p,
-                None => {
-                    report.first_seq = Some(r.seq);
-                    match anchor(r.seq, &checkpoints) {
-                        Some(a) => a,
-                        None => {
-                            report.first_break = Some(broken(
-                                r.seq,
-                                BreakKind::Unanchored,
-                                format!(
-                                    "the chain starts at record {} and no checkpoint at {} anchors it: earlier records were deleted",
-                                    r.seq,
-                                    r.seq - 1
-                                ),
-                            ));
-                            break 'walk;
-                        }
-                    }
-                }
-            };
-            if prev.is_some() && r.seq != expected {
-                let (kind, detail) = if r.seq > expected {
-                    (
-                        BreakKind::Missing,
-                        format!("records {expected} to {} are missing", r.seq - 1),
-                    )
-                } else {
-                    (
-                        BreakKind::Unlinked,
-                        format!(
-                            "record {} appears again after record {}",
-                            r.seq,
-                            expected - 1
-                        ),
-                    )
-                };
-                report.first_break = Some(broken(expected, kind, detail));
-                break 'walk;
-            }
-            if parse_hash(&r.prev_hash) != Some(link) {
-                report.first_break = Some(broken(
-                    r.seq,
-                    BreakKind::Unlinked,
-                    format!(
-                        "record {} does not follow the record before it: a record was inserted, deleted or moved",
-                        r.seq
-                    ),
-                ));
-                break 'walk;
-            }
-            let hash = record_hash(&link, &chain.chain_id, r.seq, &r.record);
-            if parse_hash(&r.hash) != Some(hash) {
-                report.first_break = Some(broken(
-                    r.seq,
-                    BreakKind::Altered,
-                    format!(
-                        "record {} was altered: its content does not match its hash",
-                        r.seq
-                    ),
-                ));
-                break 'walk;
-            }
-            if let Some(c) = checkpoints.get(&r.seq) {
-                if parse_hash(&c.head_hash) != Some(hash) {
-                    report.first_break = Some(broken(
-                        r.seq,
-                        BreakKind::CheckpointMismatch,
-                        format!(
-                            "the signed checkpoint at {} names another head: records up to it were rewritten",
-                            r.seq
-                        ),
-                    ));
-                    break 'walk;
-                }
-                report.checkpoints_verified += 1;
-                report.signed_through = Some(r.seq);
-            }
-            prev = Some(hash);
-            expected = r.seq + 1;
-            report.records_verified += 1;
-            report.last_seq = Some(r.seq);
+/// The walk along a chain's records, in order, up to the first break.
+struct Walk<'a> {
+    chain_id: &'a str,
+    checkpoints: &'a BTreeMap<u64, Checkpoint>,
+    bad_signature: Option<&'a Break>,
+    report: ChainReport,
+    /// The hash of the record before, once the first has been seen.
+    prev: Option<[u8; 32]>,
+    expected: u64,
+}
+
+impl Walk<'_> {
+    /// Checks record `r` against the one before it and any checkpoint at its position.
+    fn step(&mut self, r: &StoredRecord) -> Result<(), Break> {
+        // A checkpoint that fails its signature is trusted for nothing, not even
+        // the record at its own position.
+        if let Some(b) = self.bad_signature.filter(|b| b.seq <= r.seq) {
+            return Err(b.clone());
         }
-    }
-    if report.first_break.is_none() {
-        report.first_break = bad_signature;
-    }
-    if report.first_break.is_none() {
-        // Records up to the first kept one's predecessor were pruned; with none kept,
-        // up to the oldest checkpoint, which pruning leaves as the anchor.
-        let pruned_through = match report.first_seq {
-            Some(first) => first - 1,
-            None => checkpoints.keys().next().copied().unwrap_or(0),
-        };
-        let head = report.last_seq.unwrap_or(0).max(pruned_through);
-        if let Some((&seq, _)) = checkpoints.range(head + 1..).next() {
-            report.first_break = Some(broken(
-                head + 1,
-                BreakKind::Truncated,
+        let link = self.link(r)?;
+        if parse_hash(&r.prev_hash) != Some(link) {
+            return Err(broken(
+                r.seq,
+                BreakKind::Unlinked,
                 format!(
-                    "a signed checkpoint attests to {seq} records but the chain ends at {head}: records were deleted from its end"
+                    "record {} does not follow the record before it: a record was inserted, deleted or moved",
+                    r.seq
                 ),
             ));
         }
+        let hash = record_hash(&link, self.chain_id, r.seq, &r.record);
+        if parse_hash(&r.hash) != Some(hash) {
+            return Err(broken(
+                r.seq,
+                BreakKind::Altered,
+                format!(
+                    "record {} was altered: its content does not match its hash",
+                    r.seq
+                ),
+            ));
+        }
+        self.checkpoint_at(r.seq, hash)?;
+        self.prev = Some(hash);
+        self.expected = r.seq + 1;
+        self.report.records_verified += 1;
+        self.report.last_seq = Some(r.seq);
+        Ok(())
     }
-    Ok(report)
+
+    /// What `r` must follow: the record before, or for the first kept record its
+    /// anchor; records must come without gap or repeat.
+    fn link(&mut self, r: &StoredRecord) -> Result<[u8; 32], Break> {
+        let Some(prev) = self.prev else {
+            self.report.first_seq = Some(r.seq);
+            return anchor(r.seq, self.checkpoints).ok_or_else(|| {
+                broken(
+                    r.seq,
+                    BreakKind::Unanchored,
+                    format!(
+                        "the chain starts at record {} and no checkpoint at {} anchors it: earlier records were deleted",
+                        r.seq,
+                        r.seq - 1
+                    ),
+                )
+            });
+        };
+        let expected = self.expected;
+        if r.seq > expected {
+            return Err(broken(
+                expected,
+                BreakKind::Missing,
+                format!("records {expected} to {} are missing", r.seq - 1),
+            ));
+        }
+        if r.seq < expected {
+            return Err(broken(
+                expected,
+                BreakKind::Unlinked,
+                format!(
+                    "record {} appears again after record {}",
+                    r.seq,
+                    expected - 1
+                ),
+            ));
+        }
+        Ok(prev)
+    }
+
+    /// A signed checkpoint at `seq` must name `hash` as its head.
+    fn checkpoint_at(&mut self, seq: u64, hash: [u8; 32]) -> Result<(), Break> {
+        let Some(c) = self.checkpoints.get(&seq) else {
+            return Ok(());
+        };
+        if parse_hash(&c.head_hash) != Some(hash) {
+            return Err(broken(
+                seq,
+                BreakKind::CheckpointMismatch,
+                format!(
+                    "the signed checkpoint at {seq} names another head: records up to it were rewritten"
+                ),
+            ));
+        }
+        self.report.checkpoints_verified += 1;
+        self.report.signed_through = Some(seq);
+        Ok(())
+    }
+}
+
+/// A signed checkpoint beyond the chain's head: records were deleted from its end.
+fn truncation(report: &ChainReport, checkpoints: &BTreeMap<u64, Checkpoint>) -> Option<Break> {
+    // Records up to the first kept one's predecessor were pruned; with none kept,
+    // up to the oldest checkpoint, which pruning leaves as the anchor.
+    let pruned_through = match report.first_seq {
+        Some(first) => first - 1,
+        None => checkpoints.keys().next().copied().unwrap_or(0),
+    };
+    let head = report.last_seq.unwrap_or(0).max(pruned_through);
+    let (&seq, _) = checkpoints.range(head + 1..).next()?;
+    Some(broken(
+        head + 1,
+        BreakKind::Truncated,
+        format!(
+            "a signed checkpoint attests to {seq} records but the chain ends at {head}: records were deleted from its end"
+        ),
+    ))
 }
 
 /// What the first kept record must follow: nothing for a chain's first record, else

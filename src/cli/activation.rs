@@ -22,9 +22,9 @@ pub enum ActivationCommand {
     /// Add areas, with their own window, to a running activation.
     AddAreas(AddAreasArgs),
     /// Move the end of some areas (default: all) later.
-    Extend(ExtendArgs),
+    Extend(NewEndArgs),
     /// Move the end of some areas (default: all still open) earlier.
-    End(EndArgs),
+    End(NewEndArgs),
     /// One activation: its areas and windows, now or as known at a past instant.
     Show(ShowArgs),
     /// Every revision of an activation: who changed what, when, on which notice.
@@ -182,21 +182,9 @@ pub struct AddAreasArgs {
     pub change: ChangeArgs,
 }
 
+/// Extend or end: the activation, its areas and their new end.
 #[derive(Debug, Args)]
-pub struct ExtendArgs {
-    #[command(flatten)]
-    pub admin: AdminArgs,
-    pub activation_id: String,
-    #[command(flatten)]
-    pub areas: AreaArgs,
-    #[command(flatten)]
-    pub end: NewEnd,
-    #[command(flatten)]
-    pub change: ChangeArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct EndArgs {
+pub struct NewEndArgs {
     #[command(flatten)]
     pub admin: AdminArgs,
     pub activation_id: String,
@@ -256,6 +244,11 @@ fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {
 
 fn instant(flag: &str, s: &str) -> anyhow::Result<DateTime<Utc>> {
     parse_instant(flag, s).map_err(|m| invalid(flag, m))
+}
+
+/// The instant `flag` gives, if any, for the admin service.
+fn optional_instant(flag: &str, s: Option<&str>) -> anyhow::Result<Option<prost_types::Timestamp>> {
+    s.map(|s| instant(flag, s).map(timestamp)).transpose()
 }
 
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
@@ -324,199 +317,219 @@ fn print_area(indent: &str, a: &proto::AreaWindow) {
 
 pub async fn run(command: ActivationCommand) -> anyhow::Result<()> {
     match command {
-        ActivationCommand::Create(a) => {
-            let request = proto::CreateActivationRequest {
-                event: a.event.clone(),
-                areas: a.areas.to_proto(),
-                window: Some(a.window.to_proto()?),
-                change: a.change.to_proto(),
-            };
-            let v = client(&a.admin)
-                .await?
-                .create_activation(request)
-                .await
-                .map_err(refused)?;
-            print_view(v.get_ref());
-        }
-        ActivationCommand::AddAreas(a) => {
-            let request = proto::AddAreasRequest {
-                activation_id: a.activation_id.clone(),
-                areas: a.areas.to_proto(),
-                window: Some(a.window.to_proto()?),
-                change: a.change.to_proto(),
-            };
-            let v = client(&a.admin)
-                .await?
-                .add_areas(request)
-                .await
-                .map_err(refused)?;
-            print_view(v.get_ref());
-        }
-        ActivationCommand::Extend(a) => {
+        ActivationCommand::Create(a) => create(a).await,
+        ActivationCommand::AddAreas(a) => add_areas(a).await,
+        ActivationCommand::Extend(a) => move_end(a, Direction::Later).await,
+        ActivationCommand::End(a) => move_end(a, Direction::Earlier).await,
+        ActivationCommand::Show(a) => show(a).await,
+        ActivationCommand::History(a) => history(a).await,
+        ActivationCommand::List(a) => list(&a).await,
+        ActivationCommand::Preview(a) => preview(a).await,
+        ActivationCommand::Check(a) => check(a).await,
+    }
+}
+
+/// One change through the admin service, then the activation as it now stands.
+async fn change<F, Fut>(admin: &AdminArgs, call: F) -> anyhow::Result<()>
+where
+    F: FnOnce(ActivationAdminServiceClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<proto::ActivationView>, tonic::Status>>,
+{
+    let v = call(client(admin).await?).await.map_err(refused)?;
+    print_view(v.get_ref());
+    Ok(())
+}
+
+async fn create(a: CreateArgs) -> anyhow::Result<()> {
+    let request = proto::CreateActivationRequest {
+        event: a.event.clone(),
+        areas: a.areas.to_proto(),
+        window: Some(a.window.to_proto()?),
+        change: a.change.to_proto(),
+    };
+    change(&a.admin, |mut c| async move {
+        c.create_activation(request).await
+    })
+    .await
+}
+
+async fn add_areas(a: AddAreasArgs) -> anyhow::Result<()> {
+    let request = proto::AddAreasRequest {
+        activation_id: a.activation_id.clone(),
+        areas: a.areas.to_proto(),
+        window: Some(a.window.to_proto()?),
+        change: a.change.to_proto(),
+    };
+    change(&a.admin, |mut c| async move { c.add_areas(request).await }).await
+}
+
+/// Which way `extend` and `end` move an end.
+enum Direction {
+    Later,
+    Earlier,
+}
+
+async fn move_end(a: NewEndArgs, direction: Direction) -> anyhow::Result<()> {
+    let end = Some(a.end.to_proto()?);
+    let activation_id = a.activation_id.clone();
+    let (areas, change) = (a.areas.to_proto(), a.change.to_proto());
+    let mut c = client(&a.admin).await?;
+    let v = match direction {
+        Direction::Later => {
             let request = proto::ExtendWindowRequest {
-                activation_id: a.activation_id.clone(),
-                areas: a.areas.to_proto(),
-                until: Some(a.end.to_proto()?),
-                change: a.change.to_proto(),
+                activation_id,
+                areas,
+                until: end,
+                change,
             };
-            let v = client(&a.admin)
-                .await?
-                .extend_window(request)
-                .await
-                .map_err(refused)?;
-            print_view(v.get_ref());
+            c.extend_window(request).await
         }
-        ActivationCommand::End(a) => {
+        Direction::Earlier => {
             let request = proto::EndEarlyRequest {
-                activation_id: a.activation_id.clone(),
-                areas: a.areas.to_proto(),
-                at: Some(a.end.to_proto()?),
-                change: a.change.to_proto(),
+                activation_id,
+                areas,
+                at: end,
+                change,
             };
-            let v = client(&a.admin)
-                .await?
-                .end_early(request)
-                .await
-                .map_err(refused)?;
-            print_view(v.get_ref());
+            c.end_early(request).await
         }
-        ActivationCommand::Show(a) => {
-            let as_known_at = a
-                .as_of
-                .as_deref()
-                .map(|s| instant("--as-of", s).map(timestamp))
-                .transpose()?;
-            let v = client(&a.admin)
-                .await?
-                .get_activation(proto::GetActivationRequest {
-                    activation_id: a.activation_id.clone(),
-                    as_known_at,
-                })
-                .await
-                .map_err(refused)?;
-            print_view(v.get_ref());
+    };
+    print_view(v.map_err(refused)?.get_ref());
+    Ok(())
+}
+
+async fn show(a: ShowArgs) -> anyhow::Result<()> {
+    let request = proto::GetActivationRequest {
+        activation_id: a.activation_id.clone(),
+        as_known_at: optional_instant("--as-of", a.as_of.as_deref())?,
+    };
+    change(
+        &a.admin,
+        |mut c| async move { c.get_activation(request).await },
+    )
+    .await
+}
+
+async fn history(a: IdArgs) -> anyhow::Result<()> {
+    let h = client(&a.admin)
+        .await?
+        .get_history(proto::GetHistoryRequest {
+            activation_id: a.activation_id.clone(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if let Some(v) = &h.activation {
+        print_view(v);
+    }
+    for r in &h.revisions {
+        println!(
+            "revision {} {} at {} by {} (notice {:?})",
+            r.number,
+            r.kind,
+            shown(r.recorded_at.as_ref()),
+            r.author,
+            r.notice
+        );
+        for w in &r.windows {
+            print_area("    ", w);
         }
-        ActivationCommand::History(a) => {
-            let h = client(&a.admin)
-                .await?
-                .get_history(proto::GetHistoryRequest {
-                    activation_id: a.activation_id.clone(),
-                })
-                .await
-                .map_err(refused)?
-                .into_inner();
-            if let Some(v) = &h.activation {
-                print_view(v);
-            }
-            for r in &h.revisions {
-                println!(
-                    "revision {} {} at {} by {} (notice {:?})",
-                    r.number,
-                    r.kind,
-                    shown(r.recorded_at.as_ref()),
-                    r.author,
-                    r.notice
-                );
-                for w in &r.windows {
-                    print_area("    ", w);
-                }
-            }
-        }
-        ActivationCommand::List(a) => {
-            let list = client(&a)
-                .await?
-                .list_activations(proto::ListActivationsRequest {})
-                .await
-                .map_err(refused)?
-                .into_inner();
-            for v in &list.activations {
-                print_view(v);
-            }
-        }
-        ActivationCommand::Preview(a) => {
-            let p = client(&a.admin)
-                .await?
-                .preview_areas(proto::PreviewAreasRequest {
-                    areas: a.areas.to_proto(),
-                })
-                .await
-                .map_err(refused)?
-                .into_inner();
-            println!("facilities opened: {}", p.facilities_opened);
-            for pref in &p.prefectures {
-                println!(
-                    "{} {}{}: {} facilities opened, {} not",
-                    pref.code,
-                    pref.name,
-                    if pref.whole {
-                        " (whole prefecture)"
-                    } else {
-                        ""
-                    },
-                    pref.facilities_opened,
-                    pref.facilities_not_opened
-                );
-                for m in &pref.municipalities_opened {
-                    println!(
-                        "  opened      {} {} ({} facilities)",
-                        m.code, m.name, m.facilities
-                    );
-                }
-                for m in &pref.municipalities_not_opened {
-                    println!(
-                        "  not opened  {} {} ({} facilities)",
-                        m.code, m.name, m.facilities
-                    );
-                }
-            }
-            for f in &p.facilities {
-                println!(
-                    "facility {} {} {}",
-                    f.code,
-                    f.name,
-                    if f.in_registry {
-                        format!("in municipality {}", f.municipality)
-                    } else {
-                        "NOT in the registry".to_string()
-                    }
-                );
-            }
-        }
-        ActivationCommand::Check(a) => {
-            let at =
-                a.at.as_deref()
-                    .map(|s| instant("--at", s).map(timestamp))
-                    .transpose()?;
-            let as_known_at = a
-                .as_of
-                .as_deref()
-                .map(|s| instant("--as-of", s).map(timestamp))
-                .transpose()?;
-            let d = client(&a.admin)
-                .await?
-                .check_facility(proto::CheckFacilityRequest {
-                    facility_code: a.facility.clone(),
-                    at,
-                    as_known_at,
-                })
-                .await
-                .map_err(refused)?
-                .into_inner();
-            if d.allowed {
-                let area = d.area.unwrap_or_default();
-                println!(
-                    "ALLOWED by {} ({}) through {} {} [{} .. {})",
-                    d.activation_id,
-                    d.event,
-                    area.kind,
-                    area.code,
-                    shown(area.start.as_ref()),
-                    shown(area.end.as_ref())
-                );
+    }
+    Ok(())
+}
+
+async fn list(admin: &AdminArgs) -> anyhow::Result<()> {
+    let list = client(admin)
+        .await?
+        .list_activations(proto::ListActivationsRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner();
+    for v in &list.activations {
+        print_view(v);
+    }
+    Ok(())
+}
+
+async fn preview(a: PreviewArgs) -> anyhow::Result<()> {
+    let p = client(&a.admin)
+        .await?
+        .preview_areas(proto::PreviewAreasRequest {
+            areas: a.areas.to_proto(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    println!("facilities opened: {}", p.facilities_opened);
+    for pref in &p.prefectures {
+        print_prefecture(pref);
+    }
+    for f in &p.facilities {
+        println!(
+            "facility {} {} {}",
+            f.code,
+            f.name,
+            if f.in_registry {
+                format!("in municipality {}", f.municipality)
             } else {
-                println!("REFUSED {}: {}", d.reason, d.explanation);
+                "NOT in the registry".to_string()
             }
+        );
+    }
+    Ok(())
+}
+
+fn print_prefecture(pref: &proto::PrefecturePreview) {
+    println!(
+        "{} {}{}: {} facilities opened, {} not",
+        pref.code,
+        pref.name,
+        if pref.whole {
+            " (whole prefecture)"
+        } else {
+            ""
+        },
+        pref.facilities_opened,
+        pref.facilities_not_opened
+    );
+    for (label, municipalities) in [
+        ("opened    ", &pref.municipalities_opened),
+        ("not opened", &pref.municipalities_not_opened),
+    ] {
+        for m in municipalities {
+            println!(
+                "  {label}  {} {} ({} facilities)",
+                m.code, m.name, m.facilities
+            );
         }
+    }
+}
+
+async fn check(a: CheckArgs) -> anyhow::Result<()> {
+    let request = proto::CheckFacilityRequest {
+        facility_code: a.facility.clone(),
+        at: optional_instant("--at", a.at.as_deref())?,
+        as_known_at: optional_instant("--as-of", a.as_of.as_deref())?,
+    };
+    let d = client(&a.admin)
+        .await?
+        .check_facility(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
+    if d.allowed {
+        let area = d.area.unwrap_or_default();
+        println!(
+            "ALLOWED by {} ({}) through {} {} [{} .. {})",
+            d.activation_id,
+            d.event,
+            area.kind,
+            area.code,
+            shown(area.start.as_ref()),
+            shown(area.end.as_ref())
+        );
+    } else {
+        println!("REFUSED {}: {}", d.reason, d.explanation);
     }
     Ok(())
 }

@@ -11,14 +11,42 @@ use crate::tls::TlsFiles;
 
 pub fn check(s: &Settings) -> Vec<Problem> {
     let mut p = Problems(Vec::new());
+    store_and_upstream(&mut p, s);
+    tls_and_limits(&mut p, s);
+    audit(&mut p, s);
+    // Each of these counts something a gateway needs at least one of.
+    for (key, value) in [
+        ("activations.refresh_ms", s.activations.refresh_ms),
+        ("search.ttl_secs", s.search.ttl_secs),
+        ("grpc.max_message_bytes", s.grpc.max_message_bytes as u64),
+        (
+            "grpc.keepalive_interval_secs",
+            s.grpc.keepalive_interval_secs,
+        ),
+        ("grpc.keepalive_timeout_secs", s.grpc.keepalive_timeout_secs),
+        (
+            "grpc.max_concurrent_streams",
+            u64::from(s.grpc.max_concurrent_streams),
+        ),
+        ("health.check_interval_ms", s.health.check_interval_ms),
+    ] {
+        p.at_least(key, value, 1);
+    }
+    telemetry(&mut p, s);
+    if let Err(why) = crate::telemetry::logging::filter(&s.log.level) {
+        p.add("log.level", why);
+    }
+    too_large_for_toml(&mut p, s);
+    p.0
+}
 
+fn store_and_upstream(p: &mut Problems, s: &Settings) {
     if s.store.data_dir.as_os_str().is_empty() {
         p.add("store.data_dir", "must name a directory");
     }
     if let Some(Err(why)) = s.store.database_url.as_deref().map(postgres_url) {
         p.add("store.database_url", why);
     }
-
     match &s.upstream.url {
         Some(url) => {
             if let Err(why) = http_url(url) {
@@ -29,9 +57,11 @@ pub fn check(s: &Settings) -> Vec<Problem> {
     }
     p.at_least("upstream.timeout_ms", s.upstream.timeout_ms, 1);
     p.at_least("upstream.max_in_flight", s.upstream.max_in_flight as u64, 1);
+}
 
+fn tls_and_limits(p: &mut Problems, s: &Settings) {
     if let Some(dir) = &s.tls.dir {
-        tls_dir(&mut p, dir);
+        tls_dir(p, dir);
         if s.tls.dev_identity_from_metadata {
             p.add(
                 "tls.dev_identity_from_metadata",
@@ -39,7 +69,6 @@ pub fn check(s: &Settings) -> Vec<Problem> {
             );
         }
     }
-
     if s.limits.facility_rate_per_sec > 0 {
         p.at_least(
             "limits.facility_burst",
@@ -47,37 +76,20 @@ pub fn check(s: &Settings) -> Vec<Problem> {
             1,
         );
     }
+}
 
+fn audit(p: &mut Problems, s: &Settings) {
     if let Some(key) = &s.audit.key {
-        audit_key(&mut p, key);
+        audit_key(p, key);
     }
     p.at_least("audit.max_batch", s.audit.max_batch as u64, 1);
     p.at_least("audit.checkpoint_records", s.audit.checkpoint_records, 1);
     p.at_least("audit.checkpoint_secs", s.audit.checkpoint_secs, 1);
     // Zero days would prune every record at the first checkpoint.
     p.at_least("audit.retention_days", s.audit.retention_days, 1);
+}
 
-    p.at_least("activations.refresh_ms", s.activations.refresh_ms, 1);
-    p.at_least("search.ttl_secs", s.search.ttl_secs, 1);
-
-    p.at_least("grpc.max_message_bytes", s.grpc.max_message_bytes as u64, 1);
-    p.at_least(
-        "grpc.keepalive_interval_secs",
-        s.grpc.keepalive_interval_secs,
-        1,
-    );
-    p.at_least(
-        "grpc.keepalive_timeout_secs",
-        s.grpc.keepalive_timeout_secs,
-        1,
-    );
-    p.at_least(
-        "grpc.max_concurrent_streams",
-        u64::from(s.grpc.max_concurrent_streams),
-        1,
-    );
-    p.at_least("health.check_interval_ms", s.health.check_interval_ms, 1);
-
+fn telemetry(p: &mut Problems, s: &Settings) {
     if let Some(Err(why)) = s.telemetry.otlp_endpoint.as_deref().map(http_url) {
         p.add("telemetry.otlp_endpoint", why);
     }
@@ -91,13 +103,6 @@ pub fn check(s: &Settings) -> Vec<Problem> {
             format!("{ratio} is not a share of traces between 0.0 and 1.0"),
         );
     }
-
-    if let Err(why) = crate::telemetry::logging::filter(&s.log.level) {
-        p.add("log.level", why);
-    }
-
-    too_large_for_toml(&mut p, s);
-    p.0
 }
 
 struct Problems(Vec<Problem>);

@@ -101,101 +101,111 @@ pub struct Revision {
 pub fn apply(current: &[AreaWindow], change: &Change) -> Result<Vec<AreaWindow>, Violation> {
     match change {
         Change::Create { areas, window } | Change::AddAreas { areas, window } => {
-            distinct_areas(areas)?;
-            if let Some(a) = areas.iter().find(|a| current.iter().any(|c| &c.area == *a)) {
-                return Err(Violation::new(
-                    Reason::ActivationAreaAlreadyIncluded,
-                    "areas",
-                    format!("{a} is already in this activation; extend or end its window instead"),
-                )
-                .with("area", a.to_string()));
-            }
-            Ok(areas
-                .iter()
-                .map(|area| AreaWindow {
-                    area: area.clone(),
-                    window: *window,
-                })
-                .collect())
+            add(current, areas, *window)
         }
         Change::Extend { areas, until } => targets(current, areas)?
             .into_iter()
-            .map(|c| {
-                if *until <= c.window.end {
-                    return Err(contradiction(
-                        "until",
-                        format!(
-                            "an extension of {} must end after its current end {}, not at {}",
-                            c.area,
-                            to_jst_string(c.window.end),
-                            to_jst_string(*until)
-                        ),
-                        &c.area,
-                    ));
-                }
-                Ok(AreaWindow {
-                    area: c.area.clone(),
-                    window: Window {
-                        start: c.window.start,
-                        end: *until,
-                    },
-                })
-            })
+            .map(|c| extended(c, *until))
             .collect(),
-        Change::End { areas, at } => {
-            let named = !areas.is_empty();
-            let mut out = Vec::new();
-            for c in targets(current, areas)? {
-                // Ending "every area" leaves alone those not open at `at`: already
-                // closed, or not yet open (a facility kept open from a later day).
-                let open_at = c.window.start < *at && *at < c.window.end;
-                if !named && !open_at {
-                    continue;
-                }
-                if c.window.end <= *at {
-                    return Err(contradiction(
-                        "at",
-                        format!(
-                            "{} already ends at {}, not after {}",
-                            c.area,
-                            to_jst_string(c.window.end),
-                            to_jst_string(*at)
-                        ),
-                        &c.area,
-                    ));
-                }
-                if *at <= c.window.start {
-                    return Err(contradiction(
-                        "at",
-                        format!(
-                            "{} opens at {}; it cannot end at {}, before it opened",
-                            c.area,
-                            to_jst_string(c.window.start),
-                            to_jst_string(*at)
-                        ),
-                        &c.area,
-                    ));
-                }
-                out.push(AreaWindow {
-                    area: c.area.clone(),
-                    window: Window {
-                        start: c.window.start,
-                        end: *at,
-                    },
-                });
-            }
-            if out.is_empty() {
-                return Err(contradiction(
-                    "at",
-                    format!(
-                        "no area of this activation is open at {}",
-                        to_jst_string(*at)
-                    ),
-                    &AreaKey::Prefecture(0),
-                ));
-            }
-            Ok(out)
+        Change::End { areas, at } => end(current, areas, *at),
+    }
+}
+
+/// New areas, each with `window`.
+fn add(
+    current: &[AreaWindow],
+    areas: &[AreaKey],
+    window: Window,
+) -> Result<Vec<AreaWindow>, Violation> {
+    distinct_areas(areas)?;
+    if let Some(a) = areas.iter().find(|a| current.iter().any(|c| &c.area == *a)) {
+        return Err(Violation::new(
+            Reason::ActivationAreaAlreadyIncluded,
+            "areas",
+            format!("{a} is already in this activation; extend or end its window instead"),
+        )
+        .with("area", a.to_string()));
+    }
+    Ok(areas
+        .iter()
+        .map(|area| AreaWindow {
+            area: area.clone(),
+            window,
+        })
+        .collect())
+}
+
+/// `c`'s window to a later end.
+fn extended(c: &AreaWindow, until: DateTime<Utc>) -> Result<AreaWindow, Violation> {
+    if until <= c.window.end {
+        let (area, end) = (&c.area, to_jst_string(c.window.end));
+        let until = to_jst_string(until);
+        return Err(contradiction(
+            "until",
+            format!("an extension of {area} must end after its current end {end}, not at {until}"),
+            area,
+        ));
+    }
+    Ok(with_end(c, until))
+}
+
+/// The named areas, or every area open at `at`, ending at `at`.
+fn end(
+    current: &[AreaWindow],
+    areas: &[AreaKey],
+    at: DateTime<Utc>,
+) -> Result<Vec<AreaWindow>, Violation> {
+    let named = !areas.is_empty();
+    let mut out = Vec::new();
+    for c in targets(current, areas)? {
+        // Ending "every area" leaves alone those not open at `at`: already
+        // closed, or not yet open (a facility kept open from a later day).
+        let open_at = c.window.start < at && at < c.window.end;
+        if named || open_at {
+            out.push(ended(c, at)?);
         }
+    }
+    if out.is_empty() {
+        return Err(contradiction(
+            "at",
+            format!(
+                "no area of this activation is open at {}",
+                to_jst_string(at)
+            ),
+            &AreaKey::Prefecture(0),
+        ));
+    }
+    Ok(out)
+}
+
+/// `c`'s window to an earlier end, which must fall inside it.
+fn ended(c: &AreaWindow, at: DateTime<Utc>) -> Result<AreaWindow, Violation> {
+    let area = &c.area;
+    let when = to_jst_string(at);
+    let refused = |description: String| contradiction("at", description, area);
+    if c.window.end <= at {
+        let end = to_jst_string(c.window.end);
+        return Err(refused(format!(
+            "{area} already ends at {end}, not after {when}"
+        )));
+    }
+    if at <= c.window.start {
+        let start = to_jst_string(c.window.start);
+        return Err(refused(format!(
+            "{area} opens at {start}; it cannot end at {when}, before it opened"
+        )));
+    }
+    Ok(with_end(c, at))
+}
+
+/// `c`'s area with its window's end moved to `end`.
+fn with_end(c: &AreaWindow, end: DateTime<Utc>) -> AreaWindow {
+    AreaWindow {
+        area: c.area.clone(),
+        window: Window {
+            start: c.window.start,
+            end,
+        },
     }
 }
 
@@ -343,63 +353,30 @@ mod tests {
             area: muni("17204"),
             window: w,
         }];
+        let extend = |areas: Vec<AreaKey>, until| Change::Extend { areas, until };
+        let end = |areas: Vec<AreaKey>, at| Change::End { areas, at };
+        let add = |areas: Vec<AreaKey>| Change::AddAreas { areas, window: w };
+        let contradicts = Reason::ActivationRevisionContradicts;
         let cases = [
+            (extend(vec![], t(8, 0, 0)), contradicts, "until"),
+            (end(vec![muni("17204")], t(9, 0, 0)), contradicts, "at"),
+            (end(vec![muni("17204")], t(1, 0, 0)), contradicts, "at"),
             (
-                Change::Extend {
-                    areas: vec![],
-                    until: t(8, 0, 0),
-                },
-                Reason::ActivationRevisionContradicts,
-                "until",
-            ),
-            (
-                Change::End {
-                    areas: vec![muni("17204")],
-                    at: t(9, 0, 0),
-                },
-                Reason::ActivationRevisionContradicts,
-                "at",
-            ),
-            (
-                Change::End {
-                    areas: vec![muni("17204")],
-                    at: t(1, 0, 0),
-                },
-                Reason::ActivationRevisionContradicts,
-                "at",
-            ),
-            (
-                Change::Extend {
-                    areas: vec![muni("17201")],
-                    until: t(9, 0, 0),
-                },
+                extend(vec![muni("17201")], t(9, 0, 0)),
                 Reason::ActivationAreaNotIncluded,
                 "areas",
             ),
             (
-                Change::AddAreas {
-                    areas: vec![muni("17204")],
-                    window: w,
-                },
+                add(vec![muni("17204")]),
                 Reason::ActivationAreaAlreadyIncluded,
                 "areas",
             ),
             (
-                Change::AddAreas {
-                    areas: vec![muni("17201"), muni("17201")],
-                    window: w,
-                },
+                add(vec![muni("17201"), muni("17201")]),
                 Reason::ActivationAreaDuplicate,
                 "areas",
             ),
-            (
-                Change::AddAreas {
-                    areas: vec![],
-                    window: w,
-                },
-                Reason::ActivationAreasMissing,
-                "areas",
-            ),
+            (add(vec![]), Reason::ActivationAreasMissing, "areas"),
         ];
         for (change, reason, field) in cases {
             let v = apply(&cur, &change).expect_err("refused");
@@ -407,16 +384,7 @@ mod tests {
         }
         // The last instant before the end is a valid early end; the end itself is not.
         let last = w.end - chrono::Duration::nanoseconds(1);
-        assert!(
-            apply(
-                &cur,
-                &Change::End {
-                    areas: vec![],
-                    at: last
-                }
-            )
-            .is_ok()
-        );
+        assert!(apply(&cur, &end(vec![], last)).is_ok());
     }
 
     #[test]

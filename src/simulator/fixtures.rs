@@ -64,135 +64,79 @@ const fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 /// The demo patient: 協会けんぽ宮城支部, lives in 石巻市, on warfarin among others.
+#[rustfmt::skip]
 pub const DEMO_PATIENT: Fixture = Fixture {
-    insurer_number: "01040013",
-    insurer_name: "全国健康保険協会宮城支部",
-    symbol: "40250311",
-    number: "152",
-    branch: "00",
-    name: "山田 太郎",
-    name_kana: "ヤマダ タロウ",
-    birth_date: ymd(1958, 4, 12),
-    sex: Sex::Male,
-    prefecture: 4,
-    address: "宮城県石巻市中央二丁目3番5号",
-    postcode: "986-0822",
+    insurer_number: "01040013", insurer_name: "全国健康保険協会宮城支部", symbol: "40250311", number: "152", branch: "00",
+    name: "山田 太郎", name_kana: "ヤマダ タロウ", birth_date: ymd(1958, 4, 12), sex: Sex::Male,
+    prefecture: 4, address: "宮城県石巻市中央二丁目3番5号", postcode: "986-0822",
 };
 
 /// The demo patient's wife, his dependant on the same card (branch 01).
+#[rustfmt::skip]
 pub const DEMO_SPOUSE: Fixture = Fixture {
     branch: "01",
-    name: "山田 恵子",
-    name_kana: "ヤマダ ケイコ",
-    birth_date: ymd(1961, 9, 3),
-    sex: Sex::Female,
+    name: "山田 恵子", name_kana: "ヤマダ ケイコ", birth_date: ymd(1961, 9, 3), sex: Sex::Female,
     ..DEMO_PATIENT
 };
 
 /// 佐藤 花子 in Koriyama, 協会けんぽ福島支部.
+#[rustfmt::skip]
 pub const SAME_NAME_FUKUSHIMA: Fixture = Fixture {
-    insurer_number: "01070010",
-    insurer_name: "全国健康保険協会福島支部",
-    symbol: "21030507",
-    number: "884",
-    branch: "00",
-    name: "佐藤 花子",
-    name_kana: "サトウ ハナコ",
-    birth_date: ymd(1990, 1, 1),
-    sex: Sex::Female,
-    prefecture: 7,
-    address: "福島県郡山市駅前一丁目8番2号",
-    postcode: "963-8002",
+    insurer_number: "01070010", insurer_name: "全国健康保険協会福島支部", symbol: "21030507", number: "884", branch: "00",
+    name: "佐藤 花子", name_kana: "サトウ ハナコ", birth_date: ymd(1990, 1, 1), sex: Sex::Female,
+    prefecture: 7, address: "福島県郡山市駅前一丁目8番2号", postcode: "963-8002",
 };
 
 /// Another 佐藤 花子 born the same day, in Tokyo, with a health insurance society.
+#[rustfmt::skip]
 pub const SAME_NAME_TOKYO: Fixture = Fixture {
-    insurer_number: "06139018",
-    insurer_name: "東都情報サービス健康保険組合",
-    symbol: "27",
-    number: "431",
-    prefecture: 13,
-    address: "東京都練馬区旭町三丁目12番7号",
-    postcode: "179-0071",
+    insurer_number: "06139018", insurer_name: "東都情報サービス健康保険組合", symbol: "27", number: "431",
+    prefecture: 13, address: "東京都練馬区旭町三丁目12番7号", postcode: "179-0071",
     ..SAME_NAME_FUKUSHIMA
 };
 
 /// Left his job: qualification lost 40 days before the reference day (status 2).
+#[rustfmt::skip]
 pub const LOST_QUALIFICATION: Fixture = Fixture {
-    insurer_number: "06049019",
-    insurer_name: "杜の都運輸健康保険組合",
-    symbol: "3",
-    number: "218",
-    branch: "00",
-    name: "高橋 健一",
-    name_kana: "タカハシ ケンイチ",
-    birth_date: ymd(1972, 11, 23),
-    sex: Sex::Male,
-    prefecture: 4,
-    address: "宮城県仙台市宮城野区栄町四丁目1番9号",
-    postcode: "983-0014",
+    insurer_number: "06049019", insurer_name: "杜の都運輸健康保険組合", symbol: "3", number: "218", branch: "00",
+    name: "高橋 健一", name_kana: "タカハシ ケンイチ", birth_date: ymd(1972, 11, 23), sex: Sex::Male,
+    prefecture: 4, address: "宮城県仙台市宮城野区栄町四丁目1番9号", postcode: "983-0014",
 };
 /// Days before the reference day on which [`LOST_QUALIFICATION`] lost it.
 pub const LOST_QUALIFICATION_DAYS_AGO: i64 = 40;
 
 /// Old record of a person who moved to national health insurance 20 days before
 /// the reference day (status 3: a newer qualification exists).
+#[rustfmt::skip]
 pub const CHANGED_INSURER_OLD: Fixture = Fixture {
-    insurer_number: "01040013",
-    insurer_name: "全国健康保険協会宮城支部",
-    symbol: "40250377",
-    number: "96",
-    branch: "00",
-    name: "伊藤 美咲",
-    name_kana: "イトウ ミサキ",
-    birth_date: ymd(1985, 6, 15),
-    sex: Sex::Female,
-    prefecture: 4,
-    address: "宮城県仙台市青葉区本町二丁目6番1号",
-    postcode: "980-0014",
+    insurer_number: "01040013", insurer_name: "全国健康保険協会宮城支部", symbol: "40250377", number: "96", branch: "00",
+    name: "伊藤 美咲", name_kana: "イトウ ミサキ", birth_date: ymd(1985, 6, 15), sex: Sex::Female,
+    prefecture: 4, address: "宮城県仙台市青葉区本町二丁目6番1号", postcode: "980-0014",
 };
 
 /// The valid new record of [`CHANGED_INSURER_OLD`].
+#[rustfmt::skip]
 pub const CHANGED_INSURER_NEW: Fixture = Fixture {
-    insurer_number: "040105",
-    insurer_name: "仙台市国民健康保険",
-    symbol: "07",
-    number: "0000318",
+    insurer_number: "040105", insurer_name: "仙台市国民健康保険", symbol: "07", number: "0000318",
     ..CHANGED_INSURER_OLD
 };
 /// Days before the reference day on which [`CHANGED_INSURER_OLD`] changed insurer.
 pub const CHANGED_INSURER_DAYS_AGO: i64 = 20;
 
 /// Joined three days before the reference day; not yet registered (status 6).
+#[rustfmt::skip]
 pub const VALID_UNREGISTERED: Fixture = Fixture {
-    insurer_number: "01130012",
-    insurer_name: "全国健康保険協会東京支部",
-    symbol: "52014411",
-    number: "77",
-    branch: "00",
-    name: "小林 翔太",
-    name_kana: "コバヤシ ショウタ",
-    birth_date: ymd(2001, 8, 20),
-    sex: Sex::Male,
-    prefecture: 13,
-    address: "東京都新宿区若葉町二丁目4番11号",
-    postcode: "160-0011",
+    insurer_number: "01130012", insurer_name: "全国健康保険協会東京支部", symbol: "52014411", number: "77", branch: "00",
+    name: "小林 翔太", name_kana: "コバヤシ ショウタ", birth_date: ymd(2001, 8, 20), sex: Sex::Male,
+    prefecture: 13, address: "東京都新宿区若葉町二丁目4番11号", postcode: "160-0011",
 };
 
 /// Registered with the variant kanji 髙; a search for 高橋 美穂 must find her.
+#[rustfmt::skip]
 pub const VARIANT_KANJI: Fixture = Fixture {
-    insurer_number: "170308",
-    insurer_name: "輪島市国民健康保険",
-    symbol: "11",
-    number: "0000542",
-    branch: "00",
-    name: "髙橋 美穂",
-    name_kana: "タカハシ ミホ",
-    birth_date: ymd(1976, 2, 29),
-    sex: Sex::Female,
-    prefecture: 17,
-    address: "石川県輪島市河井町一丁目5番3号",
-    postcode: "928-0001",
+    insurer_number: "170308", insurer_name: "輪島市国民健康保険", symbol: "11", number: "0000542", branch: "00",
+    name: "髙橋 美穂", name_kana: "タカハシ ミホ", birth_date: ymd(1976, 2, 29), sex: Sex::Female,
+    prefecture: 17, address: "石川県輪島市河井町一丁目5番3号", postcode: "928-0001",
 };
 
 /// The crowd: this many men named 鈴木 一郎 born 1980-01-01 live in Tokyo, so a

@@ -6,6 +6,8 @@
 //! the late-elderly union (39, for age 75 and over, cards without a symbol).
 //! Every insurer number carries a valid check digit.
 
+use std::collections::HashSet;
+
 use rand::Rng;
 
 use super::places::{PREFECTURES, PrefecturePlaces};
@@ -191,92 +193,108 @@ pub fn late_elderly_number(pref: u8) -> String {
     with_check_digit(&format!("39{pref:02}001"))
 }
 
+/// The insurers so far, and the society names already given.
+struct Builder {
+    insurers: Vec<Insurer>,
+    used_names: HashSet<String>,
+}
+
+impl Builder {
+    fn push(&mut self, insurer: Insurer) -> usize {
+        self.insurers.push(insurer);
+        self.insurers.len() - 1
+    }
+
+    /// One prefecture's insurers: the kyokai branch, societies, two mutual-aid
+    /// associations, each municipality's national health insurance and the
+    /// late-elderly union.
+    fn prefecture(&mut self, rng: &mut impl Rng, places: &PrefecturePlaces) -> PrefectureInsurers {
+        let code = places.code;
+        let mut entry = PrefectureInsurers {
+            kyokai: self.push(Insurer {
+                number: kyokai_number(code),
+                name: kyokai_name(places),
+                kind: InsurerKind::KyokaiKenpo,
+                next: 1000,
+            }),
+            ..PrefectureInsurers::default()
+        };
+        entry.societies = self.societies(rng, places);
+        for (prefix, name) in [
+            ("32", format!("{}市町村職員共済組合", places.name)),
+            ("34", format!("公立学校共済組合{}支部", places.short_name)),
+        ] {
+            let association = Insurer::new(
+                &format!("{prefix}{code:02}001"),
+                name,
+                InsurerKind::MutualAid,
+            );
+            entry.mutual_aid.push(self.push(association));
+        }
+        entry.national_health = self.national_health(places);
+        entry.late_elderly = self.push(Insurer {
+            number: late_elderly_number(code),
+            name: format!("{}後期高齢者医療広域連合", places.name),
+            kind: InsurerKind::LateElderly,
+            next: 1000,
+        });
+        entry
+    }
+
+    /// Health insurance societies, more in bigger prefectures, at distinct codes.
+    fn societies(&mut self, rng: &mut impl Rng, places: &PrefecturePlaces) -> Vec<usize> {
+        let wanted = 2 + (places.weight / 120) as usize;
+        let mut societies = Vec::with_capacity(wanted);
+        let mut society_codes = HashSet::new();
+        while societies.len() < wanted {
+            let society_code = rng.gen_range(100u32..=899);
+            if !society_codes.insert(society_code) {
+                continue;
+            }
+            let name = society_name(rng, places, society_code, &mut self.used_names);
+            let body = format!("06{:02}{society_code:03}", places.code);
+            societies.push(self.push(Insurer::new(&body, name, InsurerKind::Society)));
+        }
+        societies
+    }
+
+    /// Each municipality's national health insurer; the wards of a designated city
+    /// share the city's.
+    fn national_health(&mut self, places: &PrefecturePlaces) -> Vec<usize> {
+        let mut national_health: Vec<usize> = Vec::with_capacity(places.municipalities.len());
+        for (i, muni) in places.municipalities.iter().enumerate() {
+            let city = insuring_municipality(muni.name);
+            let same_city = places.municipalities[..i]
+                .iter()
+                .position(|earlier| insuring_municipality(earlier.name) == city);
+            let idx = match same_city {
+                Some(first) => national_health[first],
+                None => self.push(Insurer {
+                    number: national_health_number(places.code, i),
+                    name: national_health_name(muni.name),
+                    kind: InsurerKind::NationalHealth,
+                    next: 1000,
+                }),
+            };
+            national_health.push(idx);
+        }
+        national_health
+    }
+}
+
 impl Registry {
     /// Builds every prefecture's insurers. Society codes are drawn from 100..=899;
     /// codes 900 and up are left to fixtures.
     pub fn new(rng: &mut impl Rng) -> Self {
-        let mut insurers = Vec::with_capacity(47 * 16);
+        let mut builder = Builder {
+            insurers: Vec::with_capacity(47 * 16),
+            used_names: HashSet::new(),
+        };
         let mut by_prefecture = Vec::with_capacity(47);
-        let mut used_names = std::collections::HashSet::new();
         for places in &PREFECTURES {
-            let code = places.code;
-            let mut entry = PrefectureInsurers::default();
-            let push = |insurers: &mut Vec<Insurer>, insurer: Insurer| {
-                insurers.push(insurer);
-                insurers.len() - 1
-            };
-            entry.kyokai = push(
-                &mut insurers,
-                Insurer {
-                    number: kyokai_number(code),
-                    name: kyokai_name(places),
-                    kind: InsurerKind::KyokaiKenpo,
-                    next: 1000,
-                },
-            );
-            let societies = 2 + (places.weight / 120) as usize;
-            let mut society_codes = std::collections::HashSet::new();
-            while entry.societies.len() < societies {
-                let society_code = rng.gen_range(100u32..=899);
-                if !society_codes.insert(society_code) {
-                    continue;
-                }
-                let name = society_name(rng, places, society_code, &mut used_names);
-                let body = format!("06{code:02}{society_code:03}");
-                let idx = push(
-                    &mut insurers,
-                    Insurer::new(&body, name, InsurerKind::Society),
-                );
-                entry.societies.push(idx);
-            }
-            entry.mutual_aid.push(push(
-                &mut insurers,
-                Insurer::new(
-                    &format!("32{code:02}001"),
-                    format!("{}市町村職員共済組合", places.name),
-                    InsurerKind::MutualAid,
-                ),
-            ));
-            entry.mutual_aid.push(push(
-                &mut insurers,
-                Insurer::new(
-                    &format!("34{code:02}001"),
-                    format!("公立学校共済組合{}支部", places.short_name),
-                    InsurerKind::MutualAid,
-                ),
-            ));
-            for (i, muni) in places.municipalities.iter().enumerate() {
-                let city = insuring_municipality(muni.name);
-                let same_city = places.municipalities[..i]
-                    .iter()
-                    .position(|earlier| insuring_municipality(earlier.name) == city);
-                if let Some(first) = same_city {
-                    let idx = entry.national_health[first];
-                    entry.national_health.push(idx);
-                    continue;
-                }
-                let idx = push(
-                    &mut insurers,
-                    Insurer {
-                        number: national_health_number(code, i),
-                        name: national_health_name(muni.name),
-                        kind: InsurerKind::NationalHealth,
-                        next: 1000,
-                    },
-                );
-                entry.national_health.push(idx);
-            }
-            entry.late_elderly = push(
-                &mut insurers,
-                Insurer {
-                    number: late_elderly_number(code),
-                    name: format!("{}後期高齢者医療広域連合", places.name),
-                    kind: InsurerKind::LateElderly,
-                    next: 1000,
-                },
-            );
-            by_prefecture.push(entry);
+            by_prefecture.push(builder.prefecture(rng, places));
         }
+        let mut insurers = builder.insurers;
         // Each insurer has handed out numbers for years: start somewhere in its range.
         for insurer in &mut insurers {
             insurer.next = rng.gen_range(1000..200_000);

@@ -66,94 +66,54 @@ impl Checkup {
 
     /// The items in the order of the check-up result form.
     pub fn values(&self) -> [CheckupValue; 13] {
-        let v = |code, name, value: String, unit| CheckupValue {
-            code,
-            name,
-            value,
-            unit,
-        };
-        [
-            v(
-                "9N001000000000001",
-                "身長",
-                format!("{:.1}", self.height_cm),
-                "cm",
-            ),
-            v(
-                "9N006000000000001",
-                "体重",
-                format!("{:.1}", self.weight_kg),
-                "kg",
-            ),
-            v(
-                "9N011000000000001",
-                "BMI",
-                format!("{:.1}", self.bmi()),
-                "kg/m2",
-            ),
-            v(
-                "9N016160100000001",
-                "腹囲(実測)",
-                format!("{:.1}", self.waist_cm),
-                "cm",
-            ),
-            v(
-                "9A755000000000001",
-                "収縮期血圧",
-                self.systolic_mmhg.to_string(),
-                "mmHg",
-            ),
-            v(
-                "9A765000000000001",
-                "拡張期血圧",
-                self.diastolic_mmhg.to_string(),
-                "mmHg",
-            ),
-            v(
-                "3D046000001906202",
-                "HbA1c(NGSP値)",
-                format!("{:.1}", self.hba1c_percent),
-                "%",
-            ),
-            v(
-                "3F015000002327101",
-                "中性脂肪(トリグリセリド)",
-                self.triglycerides_mg_dl.to_string(),
-                "mg/dL",
-            ),
-            v(
-                "3F070000002327101",
-                "HDLコレステロール",
-                self.hdl_mg_dl.to_string(),
-                "mg/dL",
-            ),
-            v(
-                "3F077000002327101",
-                "LDLコレステロール",
-                self.ldl_mg_dl.to_string(),
-                "mg/dL",
-            ),
-            v(
-                "3B035000002327201",
-                "AST(GOT)",
-                self.ast_u_l.to_string(),
-                "U/L",
-            ),
-            v(
-                "3B045000002327201",
-                "ALT(GPT)",
-                self.alt_u_l.to_string(),
-                "U/L",
-            ),
-            v(
-                "3B090000002327101",
-                "γ-GT(γ-GTP)",
-                self.ggt_u_l.to_string(),
-                "U/L",
-            ),
-        ]
+        ITEMS.map(|item| CheckupValue {
+            code: item.code,
+            name: item.name,
+            value: (item.value)(self),
+            unit: item.unit,
+        })
     }
 }
+
+/// A check-up item of the result form: JLAC10 code, name, unit, and how its value
+/// is read and written.
+struct Item {
+    code: &'static str,
+    name: &'static str,
+    unit: &'static str,
+    value: fn(&Checkup) -> String,
+}
+
+const fn item(
+    code: &'static str,
+    name: &'static str,
+    unit: &'static str,
+    value: fn(&Checkup) -> String,
+) -> Item {
+    Item {
+        code,
+        name,
+        unit,
+        value,
+    }
+}
+
+#[rustfmt::skip]
+const ITEMS: [Item; 13] = [
+    item("9N001000000000001", "身長", "cm", |c| format!("{:.1}", c.height_cm)),
+    item("9N006000000000001", "体重", "kg", |c| format!("{:.1}", c.weight_kg)),
+    item("9N011000000000001", "BMI", "kg/m2", |c| format!("{:.1}", c.bmi())),
+    item("9N016160100000001", "腹囲(実測)", "cm", |c| format!("{:.1}", c.waist_cm)),
+    item("9A755000000000001", "収縮期血圧", "mmHg", |c| c.systolic_mmhg.to_string()),
+    item("9A765000000000001", "拡張期血圧", "mmHg", |c| c.diastolic_mmhg.to_string()),
+    item("3D046000001906202", "HbA1c(NGSP値)", "%", |c| format!("{:.1}", c.hba1c_percent)),
+    item("3F015000002327101", "中性脂肪(トリグリセリド)", "mg/dL", |c| c.triglycerides_mg_dl.to_string()),
+    item("3F070000002327101", "HDLコレステロール", "mg/dL", |c| c.hdl_mg_dl.to_string()),
+    item("3F077000002327101", "LDLコレステロール", "mg/dL", |c| c.ldl_mg_dl.to_string()),
+    item("3B035000002327201", "AST(GOT)", "U/L", |c| c.ast_u_l.to_string()),
+    item("3B045000002327201", "ALT(GPT)", "U/L", |c| c.alt_u_l.to_string()),
+    item("3B090000002327101", "γ-GT(γ-GTP)", "U/L", |c| c.ggt_u_l.to_string()),
+];
 
 /// A set of chronic conditions, as a bit mask (no allocation per person).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -325,69 +325,23 @@ impl<'a> Generator<'a> {
     }
 
     /// Generates one household (sometimes with a namesake or an old record) and
-    /// appends its records, stopping at `target`.
+    /// appends its records, stopping at `target`. (The order of the draws is the
+    /// population's identity: changing it changes every seed's patients.)
     fn household(&mut self, out: &mut Vec<Person>, target: usize) {
         let pref_idx = self.prefectures.sample(&mut self.rng);
         let home = self.home(pref_idx);
         let family = self.family_name(pref_idx);
         let band = self.bands.sample(&mut self.rng) as u32;
         let head_age = 20 + 5 * band + self.rng.gen_range(0..5);
-        let today = self.today;
-
         if head_age >= 75 {
-            let sex = if self.rng.gen_bool(0.45) {
-                Sex::Male
-            } else {
-                Sex::Female
-            };
-            self.elderly(out, target, &home, family, sex, head_age);
-            if self.rng.gen_bool(0.4) {
-                let spouse_age = (head_age - self.rng.gen_range(0..5)).max(75);
-                self.elderly(out, target, &home, family, opposite(sex), spouse_age);
-            }
+            self.elderly_household(out, target, &home, family, head_age);
             return;
         }
-
-        let national = self.rng.gen_bool(if head_age >= 65 { 0.7 } else { 0.22 });
-        let insurer = if national {
-            self.registry.national_health(pref_idx, home.muni)
-        } else {
-            self.registry.employee(pref_idx, &mut self.rng)
-        };
+        let (national, insurer, card) = self.insurance(&home, head_age);
         let kind = self.registry.insurers[insurer].kind;
-        let card = self.card(insurer);
-        let married = self.rng.gen_bool(match head_age {
-            ..25 => 0.05,
-            25..30 => 0.3,
-            30..40 => 0.6,
-            _ => 0.7,
-        });
-        let head_sex = if self
-            .rng
-            .gen_bool(if married && !national { 0.8 } else { 0.5 })
-        {
-            Sex::Male
-        } else {
-            Sex::Female
-        };
+        let (married, head_sex) = self.marriage(head_age, national);
         let head_birth = self.birth_for_age(head_age);
-
-        // Status of the whole household's records.
-        let roll: f64 = self.rng.r#gen();
-        let (status, start, end) = if roll < UNREGISTERED_SHARE {
-            let start = today - TimeDelta::days(self.rng.gen_range(1..=14));
-            (6, start, None)
-        } else {
-            let lo = years_after(head_birth, if national { 18 } else { 22 })
-                .max(today - TimeDelta::days(30 * 365));
-            let start = date_between(&mut self.rng, lo, today - TimeDelta::days(30));
-            if roll < UNREGISTERED_SHARE + LOST_SHARE {
-                let end = today - TimeDelta::days(self.rng.gen_range(1..=365));
-                (2, start.min(end - TimeDelta::days(30)), Some(end))
-            } else {
-                (1, start, None)
-            }
-        };
+        let (status, start, end) = self.household_status(head_birth, national);
         let changed = status == 1 && self.rng.gen_bool(CHANGED_SHARE);
 
         let mut member = Member {
@@ -412,72 +366,176 @@ impl<'a> Generator<'a> {
             self.previous_record(out, &head, &home, pref_idx);
         }
         out.push(head);
-
         if married && out.len() < target {
-            let spouse_age = (head_age as i32 + self.rng.gen_range(-4..=4)).clamp(20, 74) as u32;
-            let spouse_birth = self.birth_for_age(spouse_age);
-            let dependant_spouse = kind == InsurerKind::NationalHealth || self.rng.gen_bool(0.5);
-            if dependant_spouse {
-                member.branch = 1;
-                member.dependant = kind.has_dependants();
-                member.sex = opposite(head_sex);
-                member.birth = spouse_birth;
-                let p = self.person(&member, &home, kind);
-                out.push(p);
-            } else {
-                // Works and is insured in their own right, at the same address.
-                let own = self.registry.employee(pref_idx, &mut self.rng);
-                let own_card = self.card(own);
-                let lo = years_after(spouse_birth, 22).max(today - TimeDelta::days(30 * 365));
-                let own_start = date_between(&mut self.rng, lo, today - TimeDelta::days(30));
-                let spouse = Member {
-                    card: &own_card,
-                    branch: 0,
-                    dependant: false,
-                    family,
-                    sex: opposite(head_sex),
-                    birth: spouse_birth,
-                    start: own_start,
-                    end: None,
-                    status: 1,
-                };
-                let p = self.person(&spouse, &home, kind_of(&self.registry, own));
-                out.push(p);
-            }
+            self.spouse(out, &mut member, &home, kind, head_age);
         }
-
         if (25..=59).contains(&head_age) && (married || self.rng.gen_bool(0.1)) {
-            let children = *[0, 0, 1, 1, 2, 2, 2, 3]
-                .get(self.rng.gen_range(0..8))
-                .unwrap_or(&0);
-            let oldest = (head_age - 23).min(22);
-            for c in 0..children {
-                if out.len() >= target {
-                    break;
-                }
-                let age = self.rng.gen_range(0..=oldest);
-                let birth = self.birth_for_age(age);
-                if end.is_some_and(|end| birth >= end) {
-                    continue; // born after the card was lost: never on it
-                }
-                member.branch = 2 + c;
-                member.dependant = kind.has_dependants();
-                member.sex = if self.rng.gen_bool(0.51) {
-                    Sex::Male
-                } else {
-                    Sex::Female
-                };
-                member.birth = birth;
-                member.start = start.max(birth);
-                let p = self.person(&member, &home, kind);
-                out.push(p);
-            }
+            self.children(out, target, &mut member, &home, kind, head_age);
         }
-
         if namesake && out.len() < target {
             self.namesake(
                 out, pref_idx, insurer, &head_name, &head_kana, head_sex, head_birth,
             );
+        }
+    }
+
+    /// One or two persons of 75 or more, each insured in the late-elderly scheme.
+    fn elderly_household(
+        &mut self,
+        out: &mut Vec<Person>,
+        target: usize,
+        home: &Home,
+        family: NamePart,
+        head_age: u32,
+    ) {
+        let sex = if self.rng.gen_bool(0.45) {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
+        self.elderly(out, target, home, family, sex, head_age);
+        if self.rng.gen_bool(0.4) {
+            let spouse_age = (head_age - self.rng.gen_range(0..5)).max(75);
+            self.elderly(out, target, home, family, opposite(sex), spouse_age);
+        }
+    }
+
+    /// Whether the head is in national health insurance (more likely from 65), the
+    /// insurer, and the household's card.
+    fn insurance(&mut self, home: &Home, head_age: u32) -> (bool, usize, Card) {
+        let national = self.rng.gen_bool(if head_age >= 65 { 0.7 } else { 0.22 });
+        let insurer = if national {
+            self.registry.national_health(home.pref_idx, home.muni)
+        } else {
+            self.registry.employee(home.pref_idx, &mut self.rng)
+        };
+        let card = self.card(insurer);
+        (national, insurer, card)
+    }
+
+    /// Whether the head is married, and the head's sex (mostly male for an
+    /// employee with a dependent spouse).
+    fn marriage(&mut self, head_age: u32, national: bool) -> (bool, Sex) {
+        let married = self.rng.gen_bool(match head_age {
+            ..25 => 0.05,
+            25..30 => 0.3,
+            30..40 => 0.6,
+            _ => 0.7,
+        });
+        let head_sex = if self
+            .rng
+            .gen_bool(if married && !national { 0.8 } else { 0.5 })
+        {
+            Sex::Male
+        } else {
+            Sex::Female
+        };
+        (married, head_sex)
+    }
+
+    /// The status, start and end shared by the household's records: mostly
+    /// qualified, a few lost or not yet registered.
+    fn household_status(
+        &mut self,
+        head_birth: NaiveDate,
+        national: bool,
+    ) -> (i32, NaiveDate, Option<NaiveDate>) {
+        let today = self.today;
+        let roll: f64 = self.rng.r#gen();
+        if roll < UNREGISTERED_SHARE {
+            let start = today - TimeDelta::days(self.rng.gen_range(1..=14));
+            return (6, start, None);
+        }
+        let lo = years_after(head_birth, if national { 18 } else { 22 })
+            .max(today - TimeDelta::days(30 * 365));
+        let start = date_between(&mut self.rng, lo, today - TimeDelta::days(30));
+        if roll < UNREGISTERED_SHARE + LOST_SHARE {
+            let end = today - TimeDelta::days(self.rng.gen_range(1..=365));
+            (2, start.min(end - TimeDelta::days(30)), Some(end))
+        } else {
+            (1, start, None)
+        }
+    }
+
+    /// The head's spouse (`member` is still the head): on the head's card, or
+    /// insured in their own right at the same address.
+    fn spouse(
+        &mut self,
+        out: &mut Vec<Person>,
+        member: &mut Member<'_>,
+        home: &Home,
+        kind: InsurerKind,
+        head_age: u32,
+    ) {
+        let today = self.today;
+        let head_sex = member.sex;
+        let spouse_age = (head_age as i32 + self.rng.gen_range(-4..=4)).clamp(20, 74) as u32;
+        let spouse_birth = self.birth_for_age(spouse_age);
+        let dependant_spouse = kind == InsurerKind::NationalHealth || self.rng.gen_bool(0.5);
+        if dependant_spouse {
+            member.branch = 1;
+            member.dependant = kind.has_dependants();
+            member.sex = opposite(head_sex);
+            member.birth = spouse_birth;
+            let p = self.person(member, home, kind);
+            out.push(p);
+            return;
+        }
+        let own = self.registry.employee(home.pref_idx, &mut self.rng);
+        let own_card = self.card(own);
+        let lo = years_after(spouse_birth, 22).max(today - TimeDelta::days(30 * 365));
+        let own_start = date_between(&mut self.rng, lo, today - TimeDelta::days(30));
+        let spouse = Member {
+            card: &own_card,
+            branch: 0,
+            dependant: false,
+            family: member.family,
+            sex: opposite(head_sex),
+            birth: spouse_birth,
+            start: own_start,
+            end: None,
+            status: 1,
+        };
+        let p = self.person(&spouse, home, kind_of(&self.registry, own));
+        out.push(p);
+    }
+
+    /// Up to three children on the household's card (`member` carries its start
+    /// and end), none born after the card was lost.
+    fn children(
+        &mut self,
+        out: &mut Vec<Person>,
+        target: usize,
+        member: &mut Member<'_>,
+        home: &Home,
+        kind: InsurerKind,
+        head_age: u32,
+    ) {
+        let (start, end) = (member.start, member.end);
+        let children = *[0, 0, 1, 1, 2, 2, 2, 3]
+            .get(self.rng.gen_range(0..8))
+            .unwrap_or(&0);
+        let oldest = (head_age - 23).min(22);
+        for c in 0..children {
+            if out.len() >= target {
+                break;
+            }
+            let age = self.rng.gen_range(0..=oldest);
+            let birth = self.birth_for_age(age);
+            if end.is_some_and(|end| birth >= end) {
+                continue; // born after the card was lost: never on it
+            }
+            member.branch = 2 + c;
+            member.dependant = kind.has_dependants();
+            member.sex = if self.rng.gen_bool(0.51) {
+                Sex::Male
+            } else {
+                Sex::Female
+            };
+            member.birth = birth;
+            member.start = start.max(birth);
+            let p = self.person(member, home, kind);
+            out.push(p);
         }
     }
 

@@ -6,11 +6,15 @@
 //! information, where there is no result to carry the status.
 
 use std::future::Future;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
+
+use chrono::NaiveDate;
 
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+use super::medical;
 use super::period::{self, CHECKUP_LOOKBACK_YEARS, DRUG_LOOKBACK_YEARS};
 use super::person::Person;
 use super::population::Population;
@@ -24,7 +28,7 @@ use crate::proto::qualification_service_server::{
 use crate::proto::{
     CheckupItem, Dispensing, GetDrugHistoryRequest, GetDrugHistoryResponse,
     GetHealthCheckupsRequest, GetHealthCheckupsResponse, HealthCheckup, InsuredNumber,
-    LookupQualificationRequest, LookupQualificationResponse, QualificationStatus,
+    LookupQualificationRequest, LookupQualificationResponse, Period, QualificationStatus,
     SearchPatientsRequest, SearchPatientsResponse,
 };
 
@@ -147,24 +151,11 @@ impl MedicalInformationService for Simulator {
         &self,
         request: Request<GetDrugHistoryRequest>,
     ) -> Result<Response<GetDrugHistoryResponse>, Status> {
-        let req = request.get_ref();
-        let person = self.person(req.insured.as_ref())?;
-        let today = self.population.today();
-        let (from, to) = period::resolve(req.period.as_ref(), today, DRUG_LOOKBACK_YEARS)?;
-        let dispensings = person
-            .drugs
-            .iter()
-            .filter(|d| (from..=to).contains(&d.date))
-            .map(|d| Dispensing {
-                dispensing_date: d.date.to_string(),
-                drug_name: d.drug.name.to_string(),
-                drug_code: d.drug.code.to_string(),
-                dose: d.drug.dose.to_string(),
-                quantity: d.drug.quantity.to_string(),
-                days: i32::from(d.days),
-                dispensing_facility: self.population.pharmacy_name(d.pharmacy).to_string(),
-            })
-            .collect();
+        let r = request.into_inner();
+        let (person, days) =
+            self.asked(r.insured.as_ref(), r.period.as_ref(), DRUG_LOOKBACK_YEARS)?;
+        let dispensings = within(&person.drugs, &days, |d| d.date);
+        let dispensings = dispensings.map(|d| self.dispensing(d)).collect();
         Ok(Response::new(GetDrugHistoryResponse { dispensings }))
     }
 
@@ -172,29 +163,65 @@ impl MedicalInformationService for Simulator {
         &self,
         request: Request<GetHealthCheckupsRequest>,
     ) -> Result<Response<GetHealthCheckupsResponse>, Status> {
-        let req = request.get_ref();
-        let person = self.person(req.insured.as_ref())?;
-        let today = self.population.today();
-        let (from, to) = period::resolve(req.period.as_ref(), today, CHECKUP_LOOKBACK_YEARS)?;
-        let checkups = person
-            .checkups
-            .iter()
-            .filter(|c| (from..=to).contains(&c.date))
-            .map(|c| HealthCheckup {
-                checkup_date: c.date.to_string(),
-                facility: self.population.checkup_site_name(c.site).to_string(),
-                items: c
-                    .values()
-                    .into_iter()
-                    .map(|v| CheckupItem {
-                        code: v.code.to_string(),
-                        name: v.name.to_string(),
-                        value: v.value,
-                        unit: v.unit.to_string(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Response::new(GetHealthCheckupsResponse { checkups }))
+        let r = request.into_inner();
+        let lookback = CHECKUP_LOOKBACK_YEARS;
+        let (person, days) = self.asked(r.insured.as_ref(), r.period.as_ref(), lookback)?;
+        let checkups = within(&person.checkups, &days, |c| c.date);
+        Ok(Response::new(GetHealthCheckupsResponse {
+            checkups: checkups.map(|c| self.checkup(c)).collect(),
+        }))
+    }
+}
+
+/// The records of `days`, by the date `date` reads.
+fn within<'r, T>(
+    records: &'r [T],
+    days: &RangeInclusive<NaiveDate>,
+    date: impl Fn(&T) -> NaiveDate,
+) -> impl Iterator<Item = &'r T> {
+    records.iter().filter(move |r| days.contains(&date(r)))
+}
+
+impl Simulator {
+    /// The person `insured` names and the days asked for: `period`, or the last
+    /// `lookback_years` up to the population's today.
+    fn asked(
+        &self,
+        insured: Option<&InsuredNumber>,
+        period: Option<&Period>,
+        lookback_years: u32,
+    ) -> Result<(&Person, RangeInclusive<NaiveDate>), Status> {
+        let person = self.person(insured)?;
+        let (from, to) = period::resolve(period, self.population.today(), lookback_years)?;
+        Ok((person, from..=to))
+    }
+
+    fn dispensing(&self, d: &medical::Dispensing) -> Dispensing {
+        Dispensing {
+            dispensing_date: d.date.to_string(),
+            drug_name: d.drug.name.to_string(),
+            drug_code: d.drug.code.to_string(),
+            dose: d.drug.dose.to_string(),
+            quantity: d.drug.quantity.to_string(),
+            days: i32::from(d.days),
+            dispensing_facility: self.population.pharmacy_name(d.pharmacy).to_string(),
+        }
+    }
+
+    fn checkup(&self, c: &medical::Checkup) -> HealthCheckup {
+        HealthCheckup {
+            checkup_date: c.date.to_string(),
+            facility: self.population.checkup_site_name(c.site).to_string(),
+            items: c
+                .values()
+                .into_iter()
+                .map(|v| CheckupItem {
+                    code: v.code.to_string(),
+                    name: v.name.to_string(),
+                    value: v.value,
+                    unit: v.unit.to_string(),
+                })
+                .collect(),
+        }
     }
 }

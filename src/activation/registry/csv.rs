@@ -13,7 +13,7 @@ use std::io::Read;
 
 use serde::Deserialize;
 
-use crate::domain::facility::{FacilityKind, parse_facility_code};
+use crate::domain::facility::{FacilityCode, FacilityKind, parse_facility_code};
 use crate::domain::municipality::parse_municipality_code;
 use crate::domain::prefecture::Prefecture;
 use crate::store::{Municipality, RegisteredFacility};
@@ -86,62 +86,22 @@ fn read_rows<R: Read, T: for<'de> Deserialize<'de>>(
     columns: &[&str],
     mut check: impl FnMut(u64, T, &mut Vec<RowError>),
 ) -> Vec<RowError> {
-    let mut errors = Vec::new();
     let mut csv = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .trim(::csv::Trim::All)
         .from_reader(reader);
-    let headers = match csv.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            errors.push(RowError::new(1, "header", format!("unreadable: {e}")));
-            return errors;
-        }
+    let names = match header(&mut csv, columns) {
+        Ok(names) => names,
+        Err(errors) => return errors,
     };
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
-        .collect();
-    if names.iter().all(String::is_empty) {
-        errors.push(RowError::new(
-            1,
-            "header",
-            format!(
-                "the file is empty; its first line must name the columns {}",
-                columns.join(",")
-            ),
-        ));
-        return errors;
-    }
-    for column in columns {
-        if !names.iter().any(|n| n == column) {
-            errors.push(RowError::new(
-                1,
-                column,
-                format!(
-                    "missing column (the header must name {})",
-                    columns.join(",")
-                ),
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return errors;
-    }
+    let mut errors = Vec::new();
     let normalised = ::csv::StringRecord::from(names.clone());
     for result in csv.records() {
         let record = match result {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                let reason = match e.kind() {
-                    ::csv::ErrorKind::Utf8 { .. } => {
-                        "not valid UTF-8 (save the file as UTF-8, not Shift_JIS)".to_string()
-                    }
-                    _ => e.to_string(),
-                };
-                errors.push(RowError::new(line, "row", reason));
+                errors.push(unreadable(&e));
                 continue;
             }
         };
@@ -149,22 +109,8 @@ fn read_rows<R: Read, T: for<'de> Deserialize<'de>>(
         if record.iter().all(str::is_empty) {
             continue;
         }
-        if let Some(missing) = names
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| *i >= record.len() && columns.contains(&n.as_str()))
-            .map(|(_, n)| n)
-            .next()
-        {
-            errors.push(RowError::new(
-                line,
-                missing,
-                format!(
-                    "missing: the row has {} fields, the header {}",
-                    record.len(),
-                    names.len()
-                ),
-            ));
+        if let Some(short) = short_row(&names, columns, &record, line) {
+            errors.push(short);
             continue;
         }
         match record.deserialize::<T>(Some(&normalised)) {
@@ -175,114 +121,101 @@ fn read_rows<R: Read, T: for<'de> Deserialize<'de>>(
     errors
 }
 
+/// The header's column names, normalised (no BOM, trimmed, lower case), if it
+/// names every one of `columns`.
+fn header<R: Read>(
+    csv: &mut ::csv::Reader<R>,
+    columns: &[&str],
+) -> Result<Vec<String>, Vec<RowError>> {
+    let headers = csv
+        .headers()
+        .map_err(|e| vec![RowError::new(1, "header", format!("unreadable: {e}"))])?;
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
+        .collect();
+    if names.iter().all(String::is_empty) {
+        return Err(vec![RowError::new(
+            1,
+            "header",
+            format!(
+                "the file is empty; its first line must name the columns {}",
+                columns.join(",")
+            ),
+        )]);
+    }
+    let missing: Vec<RowError> = columns
+        .iter()
+        .filter(|column| !names.iter().any(|n| n == *column))
+        .map(|column| {
+            RowError::new(
+                1,
+                column,
+                format!(
+                    "missing column (the header must name {})",
+                    columns.join(",")
+                ),
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(names)
+    } else {
+        Err(missing)
+    }
+}
+
+/// A row the CSV reader could not read, e.g. one not in UTF-8.
+fn unreadable(e: &::csv::Error) -> RowError {
+    let line = e.position().map_or(0, csv::Position::line);
+    let reason = match e.kind() {
+        ::csv::ErrorKind::Utf8 { .. } => {
+            "not valid UTF-8 (save the file as UTF-8, not Shift_JIS)".to_string()
+        }
+        _ => e.to_string(),
+    };
+    RowError::new(line, "row", reason)
+}
+
+/// The first required column a row is too short to have.
+fn short_row(
+    names: &[String],
+    columns: &[&str],
+    record: &::csv::StringRecord,
+    line: u64,
+) -> Option<RowError> {
+    let missing = names
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| *i >= record.len() && columns.contains(&n.as_str()))
+        .map(|(_, n)| n)
+        .next()?;
+    Some(RowError::new(
+        line,
+        missing,
+        format!(
+            "missing: the row has {} fields, the header {}",
+            record.len(),
+            names.len()
+        ),
+    ))
+}
+
 /// Parses a facilities file; each facility with the line it came from.
 pub fn parse_facilities_csv_lines<R: Read>(
     reader: R,
 ) -> Result<Vec<(u64, RegisteredFacility)>, Vec<RowError>> {
-    let mut out = Vec::new();
+    let mut out: Vec<(u64, RegisteredFacility)> = Vec::new();
     let mut lines_of: HashMap<String, u64> = HashMap::new();
     let errors = read_rows(
         reader,
         &FACILITY_COLUMNS,
         |line, row: FacilityRow, errors| {
-            let before = errors.len();
-            let mut bad =
-                |field: &str, reason: String| errors.push(RowError::new(line, field, reason));
-            let code = match parse_facility_code("code", &row.code) {
-                Ok(c) => Some(c),
-                Err(v) => {
-                    bad("code", v.description);
-                    None
-                }
-            };
-            if row.name.is_empty() {
-                bad("name", "the facility's name is empty".into());
+            let mut bad = Bad { line, errors };
+            if let Some(facility) = facility_of(row, &lines_of, &mut bad) {
+                lines_of.insert(facility.code.clone(), line);
+                out.push((line, facility));
             }
-            let kind = parse_kind(&row.kind);
-            match (kind, &code) {
-                (None, _) => bad(
-                    "kind",
-                    format!(
-                        "{:?} is not a kind: use medical, dental, pharmacy or visiting_nursing",
-                        row.kind
-                    ),
-                ),
-                (Some(kind), Some(code)) if code.kind() != kind => bad(
-                    "kind",
-                    format!(
-                        "{} disagrees with the code {code}, whose fee-table digit {} is {}",
-                        kind.as_str(),
-                        code.kind().digit(),
-                        code.kind().as_str()
-                    ),
-                ),
-                _ => {}
-            }
-            let prefecture = Prefecture::parse(&row.prefecture);
-            match (prefecture, &code) {
-                (None, _) => bad(
-                    "prefecture",
-                    format!("{:?} is not a prefecture code (01-47)", row.prefecture),
-                ),
-                (Some(p), Some(code)) if code.prefecture() != p => bad(
-                    "prefecture",
-                    format!(
-                        "{} disagrees with the code {code}, which is of prefecture {}",
-                        pref_label(p),
-                        pref_label(code.prefecture())
-                    ),
-                ),
-                _ => {}
-            }
-            let municipality = match parse_municipality_code("municipality", &row.municipality) {
-                Ok(m) => Some(m),
-                Err(v) => {
-                    bad("municipality", v.description);
-                    None
-                }
-            };
-            let expected = prefecture.or_else(|| {
-                code.as_ref()
-                    .map(crate::domain::facility::FacilityCode::prefecture)
-            });
-            if let (Some(m), Some(p)) = (&municipality, expected)
-                && m.prefecture() != p
-            {
-                bad(
-                    "municipality",
-                    format!(
-                        "{m} is a municipality of prefecture {}, not of {}",
-                        pref_label(m.prefecture()),
-                        pref_label(p)
-                    ),
-                );
-            }
-            if let Some(code) = &code
-                && let Some(first) = lines_of.get(code.as_str())
-            {
-                bad(
-                    "code",
-                    format!("{code} is already on line {first}: each facility once"),
-                );
-            }
-            if errors.len() > before {
-                return;
-            }
-            let (Some(code), Some(kind), Some(p), Some(m)) = (code, kind, prefecture, municipality)
-            else {
-                return;
-            };
-            lines_of.insert(code.to_string(), line);
-            out.push((
-                line,
-                RegisteredFacility {
-                    code: code.to_string(),
-                    name: row.name,
-                    kind,
-                    prefecture: p.code(),
-                    municipality: m.to_string(),
-                },
-            ));
         },
     );
     if errors.is_empty() {
@@ -290,6 +223,116 @@ pub fn parse_facilities_csv_lines<R: Read>(
     } else {
         Err(errors)
     }
+}
+
+/// The problems found in one row, at its line.
+struct Bad<'e> {
+    line: u64,
+    errors: &'e mut Vec<RowError>,
+}
+
+impl Bad<'_> {
+    fn add(&mut self, field: &str, reason: impl Into<String>) {
+        self.errors.push(RowError::new(self.line, field, reason));
+    }
+}
+
+/// The facility a row describes, if every field is valid and agrees with the code,
+/// and the code is not on an earlier line.
+fn facility_of(
+    row: FacilityRow,
+    lines_of: &HashMap<String, u64>,
+    bad: &mut Bad<'_>,
+) -> Option<RegisteredFacility> {
+    let before = bad.errors.len();
+    let code = parse_facility_code("code", &row.code)
+        .map_err(|v| bad.add("code", v.description))
+        .ok();
+    if row.name.is_empty() {
+        bad.add("name", "the facility's name is empty");
+    }
+    let kind = kind_of(&row.kind, code.as_ref(), bad);
+    let prefecture = prefecture_of(&row.prefecture, code.as_ref(), bad);
+    let municipality = parse_municipality_code("municipality", &row.municipality)
+        .map_err(|v| bad.add("municipality", v.description))
+        .ok();
+    let expected = prefecture.or_else(|| code.as_ref().map(FacilityCode::prefecture));
+    if let (Some(m), Some(p)) = (&municipality, expected)
+        && m.prefecture() != p
+    {
+        bad.add(
+            "municipality",
+            format!(
+                "{m} is a municipality of prefecture {}, not of {}",
+                pref_label(m.prefecture()),
+                pref_label(p)
+            ),
+        );
+    }
+    if let Some(code) = &code
+        && let Some(first) = lines_of.get(code.as_str())
+    {
+        bad.add(
+            "code",
+            format!("{code} is already on line {first}: each facility once"),
+        );
+    }
+    if bad.errors.len() > before {
+        return None;
+    }
+    let (Some(code), Some(kind), Some(p), Some(m)) = (code, kind, prefecture, municipality) else {
+        return None;
+    };
+    Some(RegisteredFacility {
+        code: code.to_string(),
+        name: row.name,
+        kind,
+        prefecture: p.code(),
+        municipality: m.to_string(),
+    })
+}
+
+/// The row's kind, which must be the one the code's fee-table digit says.
+fn kind_of(s: &str, code: Option<&FacilityCode>, bad: &mut Bad<'_>) -> Option<FacilityKind> {
+    let kind = parse_kind(s);
+    match (kind, code) {
+        (None, _) => bad.add(
+            "kind",
+            format!("{s:?} is not a kind: use medical, dental, pharmacy or visiting_nursing"),
+        ),
+        (Some(kind), Some(code)) if code.kind() != kind => bad.add(
+            "kind",
+            format!(
+                "{} disagrees with the code {code}, whose fee-table digit {} is {}",
+                kind.as_str(),
+                code.kind().digit(),
+                code.kind().as_str()
+            ),
+        ),
+        _ => {}
+    }
+    kind
+}
+
+/// The row's prefecture, which must be the code's.
+fn prefecture_of(s: &str, code: Option<&FacilityCode>, bad: &mut Bad<'_>) -> Option<Prefecture> {
+    let prefecture = Prefecture::parse(s);
+    match (prefecture, code) {
+        (None, _) => bad.add(
+            "prefecture",
+            format!("{s:?} is not a prefecture code (01-47)"),
+        ),
+        (Some(p), Some(code)) if code.prefecture() != p => bad.add(
+            "prefecture",
+            format!(
+                "{} disagrees with the code {code}, which is of prefecture {}",
+                pref_label(p),
+                pref_label(code.prefecture())
+            ),
+        ),
+        _ => {}
+    }
+    prefecture
 }
 
 /// Parses a facilities file (`code,name,kind,prefecture,municipality`): all its

@@ -296,80 +296,10 @@ pub fn synthetic(seed: u64) -> (Vec<Municipality>, Vec<RegisteredFacility>) {
                 .collect()
         })
         .collect();
-
-    for (pref_munis, pref) in by_prefecture.iter().zip(1..=47u8) {
-        for (index, m) in pref_munis.iter().enumerate() {
-            let place = short_name(&m.name);
-            for kind in FacilityKind::ALL {
-                out.add(
-                    m,
-                    fixture_code(pref, index, kind),
-                    kind,
-                    fixture_name(kind, place),
-                );
-            }
-        }
-    }
-    for ((pref, kind, number, municipality), name) in DEMO_FACILITIES.into_iter().zip(DEMO_NAMES) {
-        let m = municipalities
-            .iter()
-            .find(|m| m.code == municipality)
-            .expect("demo municipalities are in the master");
-        let code = make_facility_code(prefecture(pref), kind, 1, number).to_string();
-        out.add(m, code, kind, name.to_string());
-    }
-
+    out.add_fixtures(&by_prefecture);
+    out.add_demo_facilities(&municipalities);
     let generated = SYNTHETIC_FACILITIES.saturating_sub(out.facilities.len());
-    let populations: Vec<u64> = (1..=47u8)
-        .map(|p| u64::from(prefecture_population(p)))
-        .collect();
-    let kinds =
-        WeightedIndex::new(KIND_WEIGHTS.iter().map(|(_, w)| *w)).expect("positive kind weights");
-    let mut next_number: HashMap<(u8, FacilityKind, u8), u16> = HashMap::new();
-    for ((pref_munis, pref), count) in by_prefecture
-        .iter()
-        .zip(1..=47u8)
-        .zip(apportion(generated, &populations))
-    {
-        let weights: Vec<u32> = pref_munis
-            .iter()
-            .map(|m| Class::of(&m.code, &m.name).weight())
-            .collect();
-        let Ok(where_) = WeightedIndex::new(&weights) else {
-            continue;
-        };
-        let n = pref_munis.len();
-        for _ in 0..count {
-            let index = where_.sample(&mut rng);
-            let m = pref_munis[index];
-            let kind = KIND_WEIGHTS[kinds.sample(&mut rng)].0;
-            // The municipality's district, or the next with numbers left.
-            let home = 1 + index * LAST_GENERATED_DISTRICT / n.max(1);
-            let Some((district, used)) = (0..LAST_GENERATED_DISTRICT)
-                .map(|k| ((home - 1 + k) % LAST_GENERATED_DISTRICT + 1) as u8)
-                .map(|d| (d, *next_number.get(&(pref, kind, d)).unwrap_or(&0)))
-                .find(|(_, used)| *used < generated_capacity(kind))
-            else {
-                continue;
-            };
-            next_number.insert((pref, kind, district), used + 1);
-            let number = number_base(kind) + GENERATED_OFFSET + used;
-            let code = make_facility_code(prefecture(pref), kind, district, number).to_string();
-            let place = short_name(&m.name);
-            let taken = out.names.entry(m.code.clone()).or_default();
-            let mut name = facility_name(&mut rng, kind, place);
-            for _ in 0..8 {
-                if !taken.contains(&name) {
-                    break;
-                }
-                name = facility_name(&mut rng, kind, place);
-            }
-            if taken.contains(&name) {
-                name = format!("{name} {}", taken.len() + 1);
-            }
-            out.add(m, code, kind, name);
-        }
-    }
+    out.add_generated(&mut rng, &by_prefecture, generated);
     let mut facilities = out.facilities;
     facilities.sort_by(|a, b| a.code.cmp(&b.code));
     (municipalities, facilities)
@@ -395,6 +325,108 @@ impl Builder {
             prefecture: m.prefecture,
             municipality: m.code.clone(),
         });
+    }
+
+    /// One facility of each kind in every municipality, at fixed codes.
+    fn add_fixtures(&mut self, by_prefecture: &[Vec<&Municipality>]) {
+        for (pref_munis, pref) in by_prefecture.iter().zip(1..=47u8) {
+            for (index, m) in pref_munis.iter().enumerate() {
+                let place = short_name(&m.name);
+                for kind in FacilityKind::ALL {
+                    self.add(
+                        m,
+                        fixture_code(pref, index, kind),
+                        kind,
+                        fixture_name(kind, place),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The facilities the demo calls from.
+    fn add_demo_facilities(&mut self, municipalities: &[Municipality]) {
+        for ((pref, kind, number, municipality), name) in
+            DEMO_FACILITIES.into_iter().zip(DEMO_NAMES)
+        {
+            let m = municipalities
+                .iter()
+                .find(|m| m.code == municipality)
+                .expect("demo municipalities are in the master");
+            let code = make_facility_code(prefecture(pref), kind, 1, number).to_string();
+            self.add(m, code, kind, name.to_string());
+        }
+    }
+
+    /// `generated` facilities spread over the prefectures by population and over
+    /// their municipalities by class, of kinds in their national proportions.
+    fn add_generated(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        by_prefecture: &[Vec<&Municipality>],
+        generated: usize,
+    ) {
+        let populations: Vec<u64> = (1..=47u8)
+            .map(|p| u64::from(prefecture_population(p)))
+            .collect();
+        let kinds = WeightedIndex::new(KIND_WEIGHTS.iter().map(|(_, w)| *w))
+            .expect("positive kind weights");
+        let mut next_number: HashMap<(u8, FacilityKind, u8), u16> = HashMap::new();
+        for ((pref_munis, pref), count) in by_prefecture
+            .iter()
+            .zip(1..=47u8)
+            .zip(apportion(generated, &populations))
+        {
+            let weights: Vec<u32> = pref_munis
+                .iter()
+                .map(|m| Class::of(&m.code, &m.name).weight())
+                .collect();
+            let Ok(where_) = WeightedIndex::new(&weights) else {
+                continue;
+            };
+            let n = pref_munis.len();
+            for _ in 0..count {
+                let index = where_.sample(rng);
+                let m = pref_munis[index];
+                let kind = KIND_WEIGHTS[kinds.sample(rng)].0;
+                // The municipality's district, or the next with numbers left.
+                let home = 1 + index * LAST_GENERATED_DISTRICT / n.max(1);
+                let Some((district, used)) = (0..LAST_GENERATED_DISTRICT)
+                    .map(|k| ((home - 1 + k) % LAST_GENERATED_DISTRICT + 1) as u8)
+                    .map(|d| (d, *next_number.get(&(pref, kind, d)).unwrap_or(&0)))
+                    .find(|(_, used)| *used < generated_capacity(kind))
+                else {
+                    continue;
+                };
+                next_number.insert((pref, kind, district), used + 1);
+                let number = number_base(kind) + GENERATED_OFFSET + used;
+                let code = make_facility_code(prefecture(pref), kind, district, number).to_string();
+                let name = self.unused_name(rng, m, kind);
+                self.add(m, code, kind, name);
+            }
+        }
+    }
+
+    /// A generated name not yet used in `m` (numbered after a few tries).
+    fn unused_name(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        m: &Municipality,
+        kind: FacilityKind,
+    ) -> String {
+        let place = short_name(&m.name);
+        let taken = self.names.entry(m.code.clone()).or_default();
+        let mut name = facility_name(rng, kind, place);
+        for _ in 0..8 {
+            if !taken.contains(&name) {
+                break;
+            }
+            name = facility_name(rng, kind, place);
+        }
+        if taken.contains(&name) {
+            name = format!("{name} {}", taken.len() + 1);
+        }
+        name
     }
 }
 

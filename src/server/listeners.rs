@@ -1,0 +1,184 @@
+//! The gateway's listeners: the terminals' services, the operators' services,
+//! plaintext health and Prometheus metrics, each on its own address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding::Gzip;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+
+use crate::activation::admin::ActivationAdmin;
+use crate::audit::facility_view::FacilityAuditView;
+use crate::audit::service::AuditQueryService;
+use crate::config::GatewayConfig;
+use crate::pipeline::Deps;
+use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
+use crate::proto::audit_service_server::AuditServiceServer;
+use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
+use crate::proto::qualification_service_server::QualificationServiceServer;
+use crate::server::reflection::{OPERATORS, TERMINAL};
+use crate::server::terminal::{MedicalGateway, QualificationGateway};
+use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
+use crate::tls::operator_auth::OperatorAuthLayer;
+use crate::tls::{self, acceptor::ReloadableTls};
+
+/// A listener started: its address, what stops it, and its task.
+pub(super) type Serving<E> = (SocketAddr, oneshot::Sender<()>, JoinHandle<Result<(), E>>);
+
+/// Accepted connections with Nagle's algorithm off: replies are small and must not
+/// wait for an ACK (it cost ~40 ms at p99 otherwise).
+pub fn nodelay(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// The terminals' services (patient data, their facility's own access log), with
+/// health and reflection, on `config.listen`. `deps` is dropped once the services
+/// hold what they need, so that the access-log writer can later close.
+pub(super) async fn start_terminals(
+    config: &GatewayConfig,
+    deps: Deps,
+    store: Arc<dyn Store>,
+    health: &HealthReporter,
+    tls: Option<&ReloadableTls>,
+) -> anyhow::Result<Serving<tonic::transport::Error>> {
+    let limit = config.max_message_bytes;
+    // gzip both ways when the caller offers it: drug histories compress well, and
+    // shelters are often on thin links.
+    let qualification = QualificationServiceServer::new(QualificationGateway::new(&deps))
+        .max_decoding_message_size(limit)
+        .accept_compressed(Gzip)
+        .send_compressed(Gzip);
+    let medical = MedicalInformationServiceServer::new(MedicalGateway::new(&deps))
+        .max_decoding_message_size(limit)
+        .accept_compressed(Gzip)
+        .send_compressed(Gzip);
+    let own_log = AuditServiceServer::new(FacilityAuditView::new(
+        AuditQueryService::new(store),
+        config.identity,
+    ))
+    .accept_compressed(Gzip)
+    .send_compressed(Gzip);
+    drop(deps);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let router = Server::builder()
+        .trace_fn(crate::telemetry::grpc_span::server_span)
+        .http2_max_pending_accept_reset_streams(Some(64))
+        .max_concurrent_streams(Some(config.max_concurrent_streams))
+        // Pings find terminals behind dead links, so their streams are freed.
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
+        .tcp_keepalive(Some(config.keepalive_interval))
+        // Keep reflection::TERMINAL in step with what is added here.
+        .add_service(HealthServer::new(HealthService::from_health_reporter(
+            health.clone(),
+        )))
+        .add_service(TERMINAL.v1()?)
+        .add_service(TERMINAL.v1alpha()?)
+        .add_service(qualification)
+        .add_service(medical)
+        .add_service(own_log);
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let server = match tls {
+        Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+            tls.incoming(listener, tls::acceptor::Listener::Terminal),
+            stopped,
+        )),
+        None => tokio::spawn(router.serve_with_incoming_shutdown(nodelay(listener), stopped)),
+    };
+    tracing::info!(%addr, tls = tls.is_some(), "gateway listening");
+    Ok((addr, tx, server))
+}
+
+/// Prometheus `/metrics` on its own listener.
+pub(super) async fn start_metrics(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Serving<std::io::Error>> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the metrics address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let server = crate::telemetry::metrics::serve(listener, metrics, async {
+        let _ = rx.await;
+    });
+    tracing::info!(%addr, "metrics on /metrics");
+    Ok((addr, tx, server))
+}
+
+/// `grpc.health.v1` alone, in plaintext: it says whether this replica serves, and
+/// nothing about any patient, so it needs no client certificate.
+pub(super) async fn start_health(
+    listen: SocketAddr,
+    reporter: &HealthReporter,
+) -> anyhow::Result<Serving<tonic::transport::Error>> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the health address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let service = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(nodelay(listener), async {
+                let _ = rx.await;
+            }),
+    );
+    tracing::info!(%addr, "health listening (plaintext)");
+    Ok((addr, tx, server))
+}
+
+/// The operators' services (activations and the audit log), apart from the terminals'.
+pub(super) async fn start_admin(
+    listen: SocketAddr,
+    store: Arc<dyn Store>,
+    activations: ActivationAdmin,
+    tls: Option<&ReloadableTls>,
+) -> anyhow::Result<Serving<tonic::transport::Error>> {
+    if !listen.ip().is_loopback() && tls.is_none() {
+        tracing::warn!(%listen, "the operators' services listen beyond loopback and do not yet authenticate operators");
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the admin address {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    let router = Server::builder()
+        .trace_fn(crate::telemetry::grpc_span::server_span)
+        .layer(OperatorAuthLayer {
+            enforce: tls.is_some(),
+        })
+        // Keep reflection::OPERATORS in step with what is added here.
+        .add_service(OPERATORS.v1()?)
+        .add_service(OPERATORS.v1alpha()?)
+        .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
+        .add_service(ActivationAdminServiceServer::new(activations));
+    let stopped = async {
+        let _ = rx.await;
+    };
+    let server = match tls {
+        Some(tls) => tokio::spawn(router.serve_with_incoming_shutdown(
+            tls.incoming(listener, tls::acceptor::Listener::Operators),
+            stopped,
+        )),
+        None => tokio::spawn(router.serve_with_incoming_shutdown(nodelay(listener), stopped)),
+    };
+    tracing::info!(%addr, "operators' services listening");
+    Ok((addr, tx, server))
+}

@@ -1,0 +1,73 @@
+//! The upstream the gateway forwards to: a remote OQS, or the built-in simulator
+//! started here on a loopback port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::SharedClock;
+use crate::config::{GatewayConfig, UpstreamTarget};
+use crate::pipeline::upstream::{Upstream, UpstreamConfig};
+use crate::simulator::{self, Population, Simulator};
+
+pub(super) struct StartedUpstream {
+    pub url: String,
+    pub client: Upstream,
+    /// The built-in upstream's population and address, when it runs in-process.
+    pub population: Option<Arc<Population>>,
+    pub addr: Option<SocketAddr>,
+}
+
+/// Serves the built-in upstream simulator on `listener` until `stop` fires.
+pub fn spawn_simulator(
+    listener: TcpListener,
+    population: Arc<Population>,
+    stop: oneshot::Receiver<()>,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
+    tokio::spawn(simulator::serve(
+        listener,
+        Simulator::new(population),
+        async {
+            let _ = stop.await;
+        },
+    ))
+}
+
+/// Connects (lazily) to the configured upstream, first starting the built-in one
+/// if so configured; its stop signal goes to `stop`.
+pub(super) async fn start(
+    config: &GatewayConfig,
+    clock: &SharedClock,
+    stop: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<StartedUpstream> {
+    let (url, population, addr) = match &config.upstream {
+        UpstreamTarget::Remote(url) => (url.clone(), None, None),
+        UpstreamTarget::Builtin { seed, population } => {
+            // The same clock as the rules: the synthetic histories end at the gateway's "today".
+            let today = crate::domain::jst::today_jst(clock.now());
+            let population = Arc::new(Population::generate_at(*seed, *population, today));
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let (tx, rx) = oneshot::channel();
+            stop.push(tx);
+            spawn_simulator(listener, population.clone(), rx);
+            (format!("http://{addr}"), Some(population), Some(addr))
+        }
+    };
+    let client = Upstream::connect_lazy(&UpstreamConfig {
+        url: url.clone(),
+        timeout: config.upstream_timeout,
+        connect_timeout: Duration::from_millis(500),
+        max_in_flight: config.upstream_max_in_flight,
+    })?;
+    Ok(StartedUpstream {
+        url,
+        client,
+        population,
+        addr,
+    })
+}
