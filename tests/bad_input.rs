@@ -134,6 +134,8 @@ enum Expect {
         field: String,
         /// `ErrorInfo.metadata` entries that must be present.
         metadata: Vec<(&'static str, String)>,
+        /// Further `BadRequest` fields, after `field`: the other fields at fault.
+        also: Vec<&'static str>,
     },
     Served(Vec<Check>),
 }
@@ -144,6 +146,7 @@ fn denied(code: Code, reason: &'static str, field: &str) -> Expect {
         reason,
         field: field.to_string(),
         metadata: Vec::new(),
+        also: Vec::new(),
     }
 }
 
@@ -163,6 +166,14 @@ impl Expect {
     fn with_metadata(mut self, key: &'static str, value: impl Into<String>) -> Expect {
         if let Expect::Denied { metadata, .. } = &mut self {
             metadata.push((key, value.into()));
+        }
+        self
+    }
+
+    /// Another field the refusal's `BadRequest` names, in order after the first.
+    fn also(mut self, field: &'static str) -> Expect {
+        if let Expect::Denied { also, .. } = &mut self {
+            also.push(field);
         }
         self
     }
@@ -306,8 +317,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
         case(
             "facility code: wrong check digit",
             Call::Lookup(demo_lookup()),
-            unauthenticated("FACILITY_CODE_CHECK_DIGIT")
-                .with_metadata("expected_check_digit", clinic[9..].to_string()),
+            unauthenticated("FACILITY_CODE_CHECK_DIGIT"),
         )
         .from(Caller::Header(wrong_check_digit(&clinic))),
         case(
@@ -364,8 +374,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
         case(
             "insurer number: wrong check digit",
             insured_with(|i| i.insurer_number = "01040014".into()),
-            invalid("INSURER_NUMBER_CHECK_DIGIT", "insured.insurer_number")
-                .with_metadata("expected_check_digit", "3"),
+            invalid("INSURER_NUMBER_CHECK_DIGIT", "insured.insurer_number"),
         ),
         case(
             "insurer number: public sample 01234567",
@@ -699,7 +708,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
                 r.insurer_name = String::new();
                 r.address_fragment = " ".into();
             }),
-            invalid("INSURER_OR_ADDRESS_MISSING", "insurer_name"),
+            invalid("INSURER_OR_ADDRESS_MISSING", "insurer_name").also("address_fragment"),
         ),
         case(
             "insurer name: 101 characters",
@@ -750,7 +759,7 @@ fn corpus(ids: &Ids) -> Vec<Case> {
         case(
             "staff: absent",
             lookup_with(|r| access_mut(&mut r.access).staff = None),
-            invalid("STAFF_ID_MISSING", "access.staff.staff_id"),
+            invalid("STAFF_ID_MISSING", "access.staff.staff_id").also("access.staff.role"),
         ),
         case(
             "access context: absent",
@@ -1088,6 +1097,14 @@ fn sql_cases() -> Vec<Case> {
 // ---------------------------------------------------------------------------------
 // Running a case.
 
+/// Every field a refusal's `BadRequest` names, in order.
+fn bad_fields(status: &Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
 enum Reply {
     Lookup(Box<LookupQualificationResponse>),
     Search(Box<SearchPatientsResponse>),
@@ -1165,6 +1182,7 @@ async fn run(h: &mut Harness, case: Case, refused: &mut Vec<Refused>) {
                 reason,
                 field,
                 metadata,
+                also,
             },
             Err(status),
         ) => {
@@ -1183,6 +1201,14 @@ async fn run(h: &mut Harness, case: Case, refused: &mut Vec<Refused>) {
                 "{name}: a sentence for the user"
             );
             assert_eq!(bad_field(&status), field, "{name}: BadRequest field");
+            let mut fields = vec![field.as_str()];
+            fields.extend(also);
+            fields.retain(|f| !f.is_empty());
+            assert_eq!(bad_fields(&status), fields, "{name}: every field at fault");
+            assert!(
+                !info.metadata.contains_key("expected_check_digit"),
+                "{name}: the right check digit is never told"
+            );
             if field.is_empty() {
                 assert!(
                     status.get_details_bad_request().is_none(),
@@ -1789,4 +1815,298 @@ async fn a_nul_in_the_search_id_is_not_found_on_postgresql() {
     drop(client);
     gateway.shutdown().await.expect("clean shutdown");
     db.drop_schema().await;
+}
+
+// ---------------------------------------------------------------------------------
+// Several faults in one request: one refusal, with the first fault's reason and a
+// `BadRequest` that names every field at fault, so one correction fixes them all.
+
+struct MultiFault {
+    name: &'static str,
+    call: Call,
+    reason: &'static str,
+    fields: &'static [&'static str],
+}
+
+fn multi_fault_corpus() -> Vec<MultiFault> {
+    vec![
+        MultiFault {
+            name: "search: neither insurer name nor address fragment",
+            call: search_with(|r| r.address_fragment = String::new()),
+            reason: "INSURER_OR_ADDRESS_MISSING",
+            fields: &["insurer_name", "address_fragment"],
+        },
+        MultiFault {
+            name: "search: a birth date that does not exist, and no sex",
+            call: search_with(|r| {
+                r.birth_date = "1958-02-30".into();
+                r.sex = 0;
+            }),
+            reason: "BIRTH_DATE_INVALID",
+            fields: &["birth_date", "sex"],
+        },
+        MultiFault {
+            name: "search: nothing but the access context",
+            call: search_with(|r| {
+                r.name = String::new();
+                r.birth_date = String::new();
+                r.sex = 0;
+                r.address_fragment = String::new();
+            }),
+            reason: "NAME_MISSING",
+            fields: &[
+                "name",
+                "birth_date",
+                "sex",
+                "insurer_name",
+                "address_fragment",
+            ],
+        },
+        MultiFault {
+            name: "search: a name with a NUL and an insurer name too long",
+            call: search_with(|r| {
+                r.name = "山田\u{0}".into();
+                r.insurer_name = "協".repeat(101);
+            }),
+            reason: "NAME_INVALID",
+            fields: &["name", "insurer_name"],
+        },
+        MultiFault {
+            name: "lookup: a wrong insurer check digit and a malformed branch",
+            call: insured_with(|i| {
+                i.insurer_number = "01234567".into();
+                i.branch = "1a".into();
+            }),
+            reason: "INSURER_NUMBER_CHECK_DIGIT",
+            fields: &["insured.insurer_number", "insured.branch"],
+        },
+        MultiFault {
+            name: "lookup: every part of the card wrong, and the birth date",
+            call: lookup_with(|r| {
+                r.birth_date = "2023-02-30".into();
+                let i = r.insured.as_mut().expect("insured");
+                i.insurer_number = "0104001".into();
+                i.symbol = "記号 1".into();
+                i.number = String::new();
+                i.branch = "000".into();
+            }),
+            reason: "INSURER_NUMBER_FORMAT",
+            fields: &[
+                "insured.insurer_number",
+                "insured.symbol",
+                "insured.number",
+                "insured.branch",
+                "birth_date",
+            ],
+        },
+        MultiFault {
+            name: "lookup: a bad insurer number and no identification method",
+            call: lookup_with(|r| {
+                r.insured.as_mut().expect("insured").insurer_number = "O1040013".into();
+                access_mut(&mut r.access).identification = None;
+            }),
+            reason: "INSURER_NUMBER_FORMAT",
+            fields: &["insured.insurer_number", "access.identification.method"],
+        },
+        MultiFault {
+            name: "drug history: no number and neither end of the period a date",
+            call: drugs_with(|r| {
+                r.insured.as_mut().expect("insured").number = String::new();
+                r.period = period("2022-02-30", "2021-13-01");
+            }),
+            reason: "NUMBER_MISSING",
+            fields: &["insured.number", "period.from", "period.to"],
+        },
+        MultiFault {
+            name: "lookup by search: no search id and a bad branch",
+            call: lookup_with(|r| {
+                r.insured.as_mut().expect("insured").branch = String::new();
+                access_mut(&mut r.access).identification = by_search(" ");
+            }),
+            reason: "BRANCH_INVALID",
+            fields: &["insured.branch", "access.identification.search_id"],
+        },
+        MultiFault {
+            name: "staff: no id and an unknown role",
+            call: lookup_with(|r| {
+                let staff = staff_mut(&mut r.access);
+                staff.staff_id = String::new();
+                staff.role = 99;
+            }),
+            reason: "STAFF_ID_MISSING",
+            fields: &["access.staff.staff_id", "access.staff.role"],
+        },
+        MultiFault {
+            name: "consent: the exemption with neither reason nor identification, and no purpose",
+            call: lookup_with(|r| {
+                exemption(&mut r.access, "");
+                consent_mut(&mut r.access).exemption_identification = 0;
+                access_mut(&mut r.access).purpose = 0;
+            }),
+            reason: "EXEMPTION_REASON_MISSING",
+            fields: &[
+                "access.consent.exemption_reason",
+                "access.consent.exemption_identification",
+                "access.purpose",
+            ],
+        },
+        MultiFault {
+            name: "consent: no basis and a purpose other than care",
+            call: lookup_with(|r| {
+                consent_mut(&mut r.access).basis = 0;
+                access_mut(&mut r.access).purpose = 2;
+            }),
+            reason: "CONSENT_BASIS_MISSING",
+            fields: &["access.consent.basis", "access.purpose"],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn several_faults_are_refused_once_naming_every_field() {
+    let mut h = Harness::start().await.with_fukushima_2022().await;
+    let clinic = Caller::Header(miyagi_clinic().to_string());
+    for case in multi_fault_corpus() {
+        let name = case.name;
+        let before = h.records(None).await.len();
+        let Err(status) = send(&mut h, &clinic, case.call).await else {
+            panic!("{name}: served");
+        };
+        let info = status
+            .get_details_error_info()
+            .unwrap_or_else(|| panic!("{name}: no ErrorInfo in {status:?}"));
+        assert_eq!(info.reason, case.reason, "{name}: {}", status.message());
+        assert_eq!(status.code(), Code::InvalidArgument, "{name}");
+        assert_eq!(bad_fields(&status), case.fields, "{name}");
+        assert_eq!(
+            info.metadata.get("field").map(String::as_str),
+            Some(case.fields[0]),
+            "{name}: ErrorInfo names the first field"
+        );
+        let bad = status.get_details_bad_request().expect("BadRequest");
+        for v in &bad.field_violations {
+            assert!(!v.description.is_empty(), "{name}: {} explained", v.field);
+            assert!(
+                status.message().contains(&v.description),
+                "{name}: the message holds {:?}",
+                v.description
+            );
+        }
+        // One call, one refusal, one access record with the first fault's reason.
+        let records = h.records(None).await;
+        assert_eq!(records.len(), before + 1, "{name}");
+        let record = records.last().expect("a record");
+        assert_eq!(record.decision, Decision::Denied, "{name}");
+        assert_eq!(record.reason.as_deref(), Some(case.reason), "{name}");
+        assert_eq!(
+            record_id(status.metadata()),
+            Some(record.id.clone()),
+            "{name}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Check digits: a wrong one is refused without telling the digit that would pass,
+// which would turn a mistyped number into another valid one.
+
+/// The refusal says the check digit does not match, names the field, and holds the
+/// right digit nowhere: not in its message, not in any description or metadata.
+#[track_caller]
+fn no_right_digit(status: &Status, reason: &str, field: &str, right: u8) {
+    let right = char::from(b'0' + right);
+    let info = status.get_details_error_info().expect("ErrorInfo");
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert!(
+        status.message().contains("does not match its check digit"),
+        "{}",
+        status.message()
+    );
+    assert!(!status.message().contains(right), "{}", status.message());
+    for (key, value) in &info.metadata {
+        assert!(
+            !key.contains("expected") && !value.contains(right),
+            "{reason}: metadata {key}={value}"
+        );
+    }
+    if field.is_empty() {
+        assert!(status.get_details_bad_request().is_none());
+    } else {
+        assert_eq!(bad_fields(status), [field]);
+        let bad = status.get_details_bad_request().expect("BadRequest");
+        assert!(!bad.field_violations[0].description.contains(right));
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_check_digit_is_refused_without_telling_the_right_one() {
+    use onshi_gateway::domain::check_digit::oqs_check_digit;
+    use onshi_gateway::domain::municipality::municipality_check_digit;
+
+    let mut h = Harness::start().await.with_fukushima_2022().await;
+    let clinic = Caller::Header(miyagi_clinic().to_string());
+
+    // The insurer number 01234567 of the public samples: 6 would be right.
+    let right = oqs_check_digit("0123456").expect("digits");
+    assert_eq!(right, 6);
+    for last in (0..=9).filter(|d| *d != right) {
+        let call = insured_with(|i| i.insurer_number = format!("0123456{last}"));
+        let Err(status) = send(&mut h, &clinic, call).await else {
+            panic!("0123456{last} served");
+        };
+        no_right_digit(
+            &status,
+            "INSURER_NUMBER_CHECK_DIGIT",
+            "insured.insurer_number",
+            right,
+        );
+    }
+
+    // The facility code of the caller (from the connection: no request field).
+    let code = miyagi_clinic().to_string();
+    let facility_right = oqs_check_digit(&code[..9]).expect("digits");
+    let Err(status) = send(
+        &mut h,
+        &Caller::Header(wrong_check_digit(&code)),
+        Call::Lookup(demo_lookup()),
+    )
+    .await
+    else {
+        panic!("a wrong facility check digit served");
+    };
+    assert_eq!(status.code(), Code::Unauthenticated);
+    no_right_digit(&status, "FACILITY_CODE_CHECK_DIGIT", "", facility_right);
+
+    // A 6-digit municipality code, through the operators' preview: 17201 has 4.
+    let right = municipality_check_digit("17201").expect("digits");
+    assert_eq!(right, 4);
+    let mut operators = admin(&h).await;
+    for last in (0..=9).filter(|d| *d != right) {
+        let status = operators
+            .preview_areas(preview(&format!("17201{last}")))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        no_right_digit(
+            &status,
+            "MUNICIPALITY_CODE_CHECK_DIGIT",
+            "areas.municipalities[0]",
+            right,
+        );
+    }
+    // Nor the facility code an operator types, where it is bad input.
+    let status = operators
+        .check_facility(CheckFacilityRequest {
+            facility_code: wrong_check_digit(&code),
+            ..CheckFacilityRequest::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    no_right_digit(
+        &status,
+        "FACILITY_CODE_CHECK_DIGIT",
+        "facility_code",
+        facility_right,
+    );
 }

@@ -370,7 +370,7 @@ fn every_bad_facility_row_is_reported_with_its_line() {
         "municipality",
         "04202 is a municipality of prefecture 04",
     );
-    has(&errors, 7, "municipality", "expected 9");
+    has(&errors, 7, "municipality", "does not match its check digit");
     has(&errors, 8, "kind", "\"clinic\"");
     has(&errors, 9, "prefecture", "missing");
     has(&errors, 10, "code", "already on line 2");
@@ -413,7 +413,7 @@ fn municipalities_file() {
     );
     let bad = "code,name\n17201,金沢市\n172048,輪島市\n1720,短い\n48201,県外\n17205,\n17201,金沢\n";
     let errors = parse_municipalities_csv(bad.as_bytes()).unwrap_err();
-    has(&errors, 3, "code", "expected 9");
+    has(&errors, 3, "code", "does not match its check digit");
     has(&errors, 4, "code", "5 digits");
     has(&errors, 5, "code", "01-47");
     has(&errors, 6, "name", "empty");

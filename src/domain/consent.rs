@@ -3,8 +3,9 @@
 //! body or property when consent is hard to obtain) needs a stated reason and how
 //! the patient was identified, and is flagged for the operator's review.
 
+use super::input::WireEnum;
 use super::names::validate_text;
-use super::{Reason, Violation};
+use super::{Gather, Reason, Violation};
 
 /// At most this many characters in the exemption reason: a sentence or two.
 pub const EXEMPTION_REASON_MAX_CHARS: usize = 500;
@@ -93,98 +94,114 @@ pub struct ConsentDecision {
     pub needs_review: bool,
 }
 
+const BASIS: WireEnum<ConsentBasis> = WireEnum {
+    field: FIELD_BASIS,
+    decode: ConsentBasis::from_wire,
+    missing: (
+        Reason::ConsentBasisMissing,
+        "state the basis for viewing: the patient's consent (oral is enough), or the life-or-body exemption",
+    ),
+    unknown: (Reason::ConsentBasisUnknown, |n| {
+        format!(
+            "consent basis {n} is not known; use 1 (patient consent) or 2 (life-or-body exemption)"
+        )
+    }),
+};
+
+const PURPOSE: WireEnum<()> = WireEnum {
+    field: FIELD_PURPOSE,
+    decode: |n| (n == 1).then_some(()),
+    missing: (
+        Reason::PurposeMissing,
+        "state the purpose of viewing: 1 (the patient's medical care)",
+    ),
+    unknown: (Reason::PurposeNotPermitted, |n| {
+        format!(
+            "viewing is permitted only for the medical care given to this patient; any other use is forbidden (purpose {n})"
+        )
+    }),
+};
+
 /// Decides consent and purpose from the wire values:
 /// - `basis`: 0 unspecified, 1 patient consent, 2 life-or-body exemption;
 /// - `exemption_identification`: 0 unspecified, 1 id document, 2 family information;
 /// - `purpose`: 0 unspecified, 1 medical care.
 ///
 /// With patient consent the exemption fields are ignored (terminals may leave them
-/// filled in) and not recorded. Checked in order: basis, exemption reason,
-/// exemption identification, purpose.
+/// filled in) and not recorded; with a basis that is missing or unknown they are not
+/// judged, since whether they are needed is not known. Every field at fault is
+/// named, in the order basis, exemption reason, exemption identification, purpose;
+/// the first gives the reason.
 pub fn evaluate_consent(
     basis: i32,
     exemption_reason: &str,
     exemption_identification: i32,
     purpose: i32,
 ) -> Result<ConsentDecision, Violation> {
-    let basis = match basis {
-        0 => {
-            return Err(Violation::new(
-                Reason::ConsentBasisMissing,
-                FIELD_BASIS,
-                "state the basis for viewing: the patient's consent (oral is enough), or the life-or-body exemption",
-            ));
-        }
-        n => ConsentBasis::from_wire(n).ok_or_else(|| {
-            Violation::new(
-                Reason::ConsentBasisUnknown,
-                FIELD_BASIS,
-                format!("consent basis {n} is not known; use 1 (patient consent) or 2 (life-or-body exemption)"),
-            )
-            .with("value", n.to_string())
-        })?,
-    };
+    let decision = BASIS
+        .parse(basis)
+        .and_then(|basis| decide(basis, exemption_reason, exemption_identification));
+    let (decision, ()) = decision.gather(PURPOSE.parse(purpose))?;
+    Ok(decision)
+}
 
-    let decision = match basis {
-        ConsentBasis::PatientConsent => ConsentDecision {
+/// The decision on a known basis: the exemption needs a reason and how the patient
+/// was identified, and is flagged for review.
+fn decide(
+    basis: ConsentBasis,
+    exemption_reason: &str,
+    exemption_identification: i32,
+) -> Result<ConsentDecision, Violation> {
+    if basis == ConsentBasis::PatientConsent {
+        return Ok(ConsentDecision {
             basis,
             exemption_reason: None,
             exemption_identification: None,
             needs_review: false,
-        },
-        ConsentBasis::LifeOrBodyExemption => {
-            let reason = validate_text(
-                FIELD_EXEMPTION_REASON,
-                exemption_reason,
-                EXEMPTION_REASON_MAX_CHARS,
-                Reason::ExemptionReasonInvalid,
-            )?;
-            if reason.is_empty() {
-                return Err(Violation::new(
-                    Reason::ExemptionReasonMissing,
-                    FIELD_EXEMPTION_REASON,
-                    "viewing without consent requires the reason consent could not be obtained (e.g. 意識不明で搬送)",
-                ));
-            }
-            let identification = ExemptionIdentification::from_wire(exemption_identification).ok_or_else(|| {
-                let found = if exemption_identification == 0 {
-                    "none was given".to_owned()
-                } else {
-                    format!("{exemption_identification} is not known")
-                };
-                Violation::new(
-                    Reason::ExemptionIdentificationMissing,
-                    FIELD_EXEMPTION_IDENTIFICATION,
-                    format!(
-                        "viewing without consent requires how the patient was identified: 1 (an identity document) or 2 (information from family); {found}"
-                    ),
-                )
-            })?;
-            ConsentDecision {
-                basis,
-                exemption_reason: Some(reason),
-                exemption_identification: Some(identification),
-                needs_review: true,
-            }
-        }
-    };
+        });
+    }
+    let (reason, identification) = exemption_reason_of(exemption_reason)
+        .gather(exemption_identification_of(exemption_identification))?;
+    Ok(ConsentDecision {
+        basis,
+        exemption_reason: Some(reason),
+        exemption_identification: Some(identification),
+        needs_review: true,
+    })
+}
 
-    match purpose {
-        1 => Ok(decision),
-        0 => Err(Violation::new(
-            Reason::PurposeMissing,
-            FIELD_PURPOSE,
-            "state the purpose of viewing: 1 (the patient's medical care)",
-        )),
-        n => Err(Violation::new(
-            Reason::PurposeNotPermitted,
-            FIELD_PURPOSE,
+fn exemption_reason_of(raw: &str) -> Result<String, Violation> {
+    let reason = validate_text(
+        FIELD_EXEMPTION_REASON,
+        raw,
+        EXEMPTION_REASON_MAX_CHARS,
+        Reason::ExemptionReasonInvalid,
+    )?;
+    if reason.is_empty() {
+        return Err(Violation::new(
+            Reason::ExemptionReasonMissing,
+            FIELD_EXEMPTION_REASON,
+            "viewing without consent requires the reason consent could not be obtained (e.g. 意識不明で搬送)",
+        ));
+    }
+    Ok(reason)
+}
+
+fn exemption_identification_of(n: i32) -> Result<ExemptionIdentification, Violation> {
+    ExemptionIdentification::from_wire(n).ok_or_else(|| {
+        let found = if n == 0 {
+            "none was given".to_owned()
+        } else {
+            format!("{n} is not known")
+        };
+        Violation::new(
+            Reason::ExemptionIdentificationMissing,
+            FIELD_EXEMPTION_IDENTIFICATION,
             format!(
-                "viewing is permitted only for the medical care given to this patient; any other use is forbidden (purpose {n})"
+                "viewing without consent requires how the patient was identified: 1 (an identity document) or 2 (information from family); {found}"
             ),
         )
-        .with("value", n.to_string())),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -303,6 +320,50 @@ mod tests {
         assert_eq!(
             reason_of(evaluate_consent(2, "意識不明", 1, 0)).0,
             Reason::PurposeMissing
+        );
+    }
+
+    fn named(r: Result<ConsentDecision, Violation>) -> Vec<(Reason, String)> {
+        r.expect_err("should be refused")
+            .all()
+            .map(|v| (v.reason, v.field.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn every_field_at_fault_is_named_in_order() {
+        assert_eq!(
+            named(evaluate_consent(2, "", 0, 0)),
+            [
+                (
+                    Reason::ExemptionReasonMissing,
+                    FIELD_EXEMPTION_REASON.into()
+                ),
+                (
+                    Reason::ExemptionIdentificationMissing,
+                    FIELD_EXEMPTION_IDENTIFICATION.into()
+                ),
+                (Reason::PurposeMissing, FIELD_PURPOSE.into()),
+            ]
+        );
+        assert_eq!(
+            named(evaluate_consent(0, "", 0, 7)),
+            [
+                (Reason::ConsentBasisMissing, FIELD_BASIS.into()),
+                (Reason::PurposeNotPermitted, FIELD_PURPOSE.into()),
+            ]
+        );
+        assert_eq!(
+            named(evaluate_consent(2, "意識不明", 9, 1)),
+            [(
+                Reason::ExemptionIdentificationMissing,
+                FIELD_EXEMPTION_IDENTIFICATION.into()
+            )]
+        );
+        // An unknown basis does not say whether the exemption fields are needed.
+        assert_eq!(
+            named(evaluate_consent(5, "", 0, 1)),
+            [(Reason::ConsentBasisUnknown, FIELD_BASIS.into())]
         );
     }
 

@@ -5,7 +5,7 @@ use chrono::{Months, NaiveDate};
 
 use super::input::{clean, field_path, quote};
 use super::jst::parse_ymd;
-use super::{Reason, Violation};
+use super::{Gather, Reason, Violation};
 
 /// The earliest date of birth accepted; anything earlier is a typing error.
 pub const EARLIEST_BIRTH_DATE: (i32, u32, u32) = (1900, 1, 1);
@@ -88,8 +88,8 @@ pub fn parse_birth_date(field: &str, raw: &str, today: NaiveDate) -> Result<Naiv
 /// The period of medical information to view, both ends inclusive. An empty `from`
 /// defaults to `today` minus `default_lookback_years` (29 February falls back to
 /// 28 February), an empty `to` to `today`. Violations name `{field_prefix}.from` or
-/// `{field_prefix}.to`; when the ends are in the wrong order, the end the user
-/// typed is blamed (`from` when both were typed).
+/// `{field_prefix}.to` (both when both are not dates); when the ends are in the
+/// wrong order, the end the user typed is blamed (`from` when both were typed).
 pub fn parse_period(
     field_prefix: &str,
     from: &str,
@@ -102,17 +102,19 @@ pub fn parse_period(
     let from_given = !clean(from).is_empty();
     let to_given = !clean(to).is_empty();
     let from_date = if from_given {
-        parse_date(&from_field, from, Reason::PeriodInvalid)?
+        parse_date(&from_field, from, Reason::PeriodInvalid)
     } else {
-        today
+        Ok(today
             .checked_sub_months(Months::new(default_lookback_years.saturating_mul(12)))
-            .unwrap_or(NaiveDate::MIN)
+            .unwrap_or(NaiveDate::MIN))
     };
     let to_date = if to_given {
-        parse_date(&to_field, to, Reason::PeriodInvalid)?
+        parse_date(&to_field, to, Reason::PeriodInvalid)
     } else {
-        today
+        Ok(today)
     };
+    // Both ends are read before either is refused, so one answer names both.
+    let (from_date, to_date) = from_date.gather(to_date)?;
     if from_date > to_date {
         let field = if to_given && !from_given {
             to_field
@@ -303,5 +305,22 @@ mod tests {
         assert_eq!(v.field, "period.from");
         let v = parse_period("", "bad", "", today(), 3).unwrap_err();
         assert_eq!(v.field, "from");
+        assert!(v.also.is_empty());
+    }
+
+    #[test]
+    fn both_ends_that_are_not_dates_are_both_named() {
+        let v = parse_period("period", "2024-13-01", "2023-02-30", today(), 3).unwrap_err();
+        let named: Vec<_> = v.all().map(|v| (v.reason, v.field.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                (Reason::PeriodInvalid, "period.from"),
+                (Reason::PeriodInvalid, "period.to")
+            ]
+        );
+        // One end not a date: the other, valid, end is not named.
+        let v = parse_period("period", "2024-01-01", "x", today(), 3).unwrap_err();
+        assert_eq!((v.field.as_str(), v.also.len()), ("period.to", 0));
     }
 }

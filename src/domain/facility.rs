@@ -154,16 +154,14 @@ pub fn parse_facility_code(field: &str, raw: &str) -> Result<FacilityCode, Viola
         .with("fee_table_digit", fee));
     }
     let (body, check) = s.split_at(9);
-    let expected = oqs_check_digit(body)
-        .map(|d| d.to_string())
-        .unwrap_or_default();
-    if check != expected {
+    // The right digit is never named: it would turn a mistyped code into another
+    // facility's valid one.
+    if oqs_check_digit(body).map(|d| d.to_string()).as_deref() != Some(check) {
         return Err(Violation::new(
             Reason::FacilityCodeCheckDigit,
             field,
-            format!("{s} fails the check digit (expected {expected})"),
-        )
-        .with("expected_check_digit", expected));
+            "the facility code does not match its check digit (the last digit): a digit is wrong",
+        ));
     }
     Ok(FacilityCode(s))
 }
@@ -223,15 +221,25 @@ mod tests {
     }
 
     #[test]
-    fn wrong_check_digit() {
+    fn wrong_check_digit_is_refused_without_naming_the_right_one() {
         let v = parse_facility_code(F, "0110113718").unwrap_err();
         assert_eq!(v.reason, Reason::FacilityCodeCheckDigit);
         assert_eq!(v.field, F);
-        assert!(v.description.contains("(expected 9)"), "{}", v.description);
-        assert_eq!(
-            v.metadata,
-            vec![("expected_check_digit".to_owned(), "9".to_owned())]
+        assert!(
+            v.description.contains("does not match its check digit"),
+            "{}",
+            v.description
         );
+        // 9 is the right check digit of 011011371.
+        assert!(!v.description.contains('9'), "{}", v.description);
+        assert!(v.metadata.is_empty(), "{:?}", v.metadata);
+        for last in 0..=8 {
+            let w = parse_facility_code(F, &format!("011011371{last}")).unwrap_err();
+            assert_eq!(
+                (w.description, w.metadata),
+                (v.description.clone(), Vec::new())
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! Shared clean-up of raw request text: NFKC and trimming, and quoting user input
-//! in messages without echoing unbounded text back.
+//! Shared reading of raw request input: NFKC and trimming, quoting user input in
+//! messages without echoing unbounded text back, and wire enum numbers.
 
 use unicode_normalization::UnicodeNormalization;
+
+use super::{Reason, Violation};
 
 /// NFKC then trim. Terminals send full-width digits and letters, half-width kana and
 /// ideographic spaces; NFKC folds them into one form so a code typed either way is the
@@ -41,6 +43,33 @@ pub fn all_ascii_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A wire enum field of a request: proto3 sends 0 when the terminal set nothing, and
+/// any other number a terminal may send that this gateway does not know.
+pub struct WireEnum<T> {
+    /// The dotted request path.
+    pub field: &'static str,
+    /// The value of a known number; `None` for 0 and unknown numbers.
+    pub decode: fn(i32) -> Option<T>,
+    /// The refusal when nothing was set.
+    pub missing: (Reason, &'static str),
+    /// The refusal of a number not known, with a sentence naming the number.
+    pub unknown: (Reason, fn(i32) -> String),
+}
+
+impl<T> WireEnum<T> {
+    /// The value of wire number `n`, or the refusal; an unknown number is also given
+    /// back in the metadata `value`.
+    pub fn parse(&self, n: i32) -> Result<T, Violation> {
+        if n == 0 {
+            return Err(Violation::new(self.missing.0, self.field, self.missing.1));
+        }
+        (self.decode)(n).ok_or_else(|| {
+            Violation::new(self.unknown.0, self.field, (self.unknown.1)(n))
+                .with("value", n.to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +102,29 @@ mod tests {
         assert!(!all_ascii_digits(""));
         assert!(!all_ascii_digits("01a"));
         assert!(!all_ascii_digits("０１"));
+    }
+
+    const ODD: WireEnum<i32> = WireEnum {
+        field: "access.odd",
+        decode: |n| (n % 2 == 1).then_some(n),
+        missing: (Reason::PurposeMissing, "say something odd"),
+        unknown: (Reason::PurposeNotPermitted, |n| format!("{n} is not odd")),
+    };
+
+    #[test]
+    fn wire_enum_missing_known_and_unknown() {
+        assert_eq!(ODD.parse(3), Ok(3));
+        let v = ODD.parse(0).unwrap_err();
+        assert_eq!(
+            (v.reason, v.field.as_str(), v.description.as_str()),
+            (Reason::PurposeMissing, "access.odd", "say something odd")
+        );
+        assert!(v.metadata.is_empty());
+        let v = ODD.parse(-2).unwrap_err();
+        assert_eq!(
+            (v.reason, v.field.as_str(), v.description.as_str()),
+            (Reason::PurposeNotPermitted, "access.odd", "-2 is not odd")
+        );
+        assert_eq!(v.metadata, [("value".to_owned(), "-2".to_owned())]);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::input::{clean, field_path, quote};
 use super::insurer::{InsurerNumber, parse_insurer_number};
-use super::{Reason, Violation};
+use super::{Gather, Reason, Violation};
 
 pub const SYMBOL_MAX_CHARS: usize = 20;
 pub const NUMBER_MAX_CHARS: usize = 20;
@@ -60,10 +60,12 @@ fn fold_dashes(s: &str) -> String {
         .collect()
 }
 
-/// Validates the four parts. Each violation names `{prefix}.insurer_number`,
-/// `{prefix}.symbol`, `{prefix}.number` or `{prefix}.branch` (the bare name when
-/// `prefix` is empty). ASCII letters are upper-cased: cards print them in capitals,
-/// and the key must not depend on how they were typed.
+/// Validates the four parts, each on its own, so that one refusal names every part
+/// at fault (the insurer number's reason first). Each violation names
+/// `{prefix}.insurer_number`, `{prefix}.symbol`, `{prefix}.number` or
+/// `{prefix}.branch` (the bare name when `prefix` is empty). ASCII letters are
+/// upper-cased: cards print them in capitals, and the key must not depend on how
+/// they were typed.
 pub fn parse_insured_number(
     prefix: &str,
     insurer: &str,
@@ -71,50 +73,60 @@ pub fn parse_insured_number(
     number: &str,
     branch: &str,
 ) -> Result<InsuredNumber, Violation> {
-    let insurer = parse_insurer_number(&field_path(prefix, "insurer_number"), insurer)?;
+    let (((insurer, symbol), number), branch) =
+        parse_insurer_number(&field_path(prefix, "insurer_number"), insurer)
+            .gather(parse_symbol(&field_path(prefix, "symbol"), symbol))
+            .gather(parse_number(&field_path(prefix, "number"), number))
+            .gather(parse_branch(&field_path(prefix, "branch"), branch))?;
+    Ok(InsuredNumber {
+        insurer,
+        symbol,
+        number,
+        branch,
+    })
+}
 
-    let symbol_field = field_path(prefix, "symbol");
-    let symbol = fold_dashes(&clean(symbol));
-    let symbol_len = symbol.chars().count();
-    if symbol_len > SYMBOL_MAX_CHARS {
+/// 記号: optional; at most [`SYMBOL_MAX_CHARS`] letters of any script, digits and '-'.
+fn parse_symbol(field: &str, raw: &str) -> Result<String, Violation> {
+    let symbol = fold_dashes(&clean(raw));
+    let len = symbol.chars().count();
+    if len > SYMBOL_MAX_CHARS {
         return Err(Violation::new(
             Reason::SymbolInvalid,
-            symbol_field,
-            format!(
-                "the symbol (記号) is {symbol_len} characters long; the limit is {SYMBOL_MAX_CHARS}"
-            ),
+            field,
+            format!("the symbol (記号) is {len} characters long; the limit is {SYMBOL_MAX_CHARS}"),
         )
         .with("max_chars", SYMBOL_MAX_CHARS.to_string()));
     }
     if let Some(bad) = symbol.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
         return Err(Violation::new(
             Reason::SymbolInvalid,
-            symbol_field,
+            field,
             format!(
-                "the symbol (記号) may hold only letters, digits and '-'; {} contains {:?}",
-                quote(&symbol, 24),
-                bad
+                "the symbol (記号) may hold only letters, digits and '-'; {} contains {bad:?}",
+                quote(&symbol, 24)
             ),
         ));
     }
+    Ok(symbol)
+}
 
-    let number_field = field_path(prefix, "number");
-    let number = fold_dashes(&clean(number));
+/// 番号: required; at most [`NUMBER_MAX_CHARS`] ASCII letters, digits and '-'.
+fn parse_number(field: &str, raw: &str) -> Result<String, Violation> {
+    let number = fold_dashes(&clean(raw));
     if number.is_empty() {
         return Err(Violation::new(
             Reason::NumberMissing,
-            number_field,
+            field,
             "the number (番号) on the card is required",
         ));
     }
-    let number_len = number.chars().count();
-    if number_len > NUMBER_MAX_CHARS {
+    let len = number.chars().count();
+    if len > NUMBER_MAX_CHARS {
         return Err(Violation::new(
             Reason::NumberInvalid,
-            number_field,
-            format!(
-                "the number (番号) is {number_len} characters long; the limit is {NUMBER_MAX_CHARS}"
-            ),
+            field,
+            format!("the number (番号) is {len} characters long; the limit is {NUMBER_MAX_CHARS}"),
         )
         .with("max_chars", NUMBER_MAX_CHARS.to_string()));
     }
@@ -124,36 +136,32 @@ pub fn parse_insured_number(
     {
         return Err(Violation::new(
             Reason::NumberInvalid,
-            number_field,
+            field,
             format!(
-                "the number (番号) may hold only digits, Latin letters and '-'; {} contains {:?}",
-                quote(&number, 24),
-                bad
+                "the number (番号) may hold only digits, Latin letters and '-'; {} contains {bad:?}",
+                quote(&number, 24)
             ),
         ));
     }
+    Ok(number)
+}
 
-    let branch_field = field_path(prefix, "branch");
-    let branch = clean(branch);
-    if branch.len() != 2 || !branch.bytes().all(|b| b.is_ascii_digit()) {
-        let found = if branch.is_empty() {
-            "nothing".to_owned()
-        } else {
-            quote(&branch, 10)
-        };
-        return Err(Violation::new(
-            Reason::BranchInvalid,
-            branch_field,
-            format!("the branch number (枝番) must be two digits, e.g. 00; found {found}"),
-        ));
+/// 枝番: exactly two ASCII digits.
+fn parse_branch(field: &str, raw: &str) -> Result<String, Violation> {
+    let branch = clean(raw);
+    if branch.len() == 2 && branch.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(branch);
     }
-
-    Ok(InsuredNumber {
-        insurer,
-        symbol,
-        number,
-        branch,
-    })
+    let found = if branch.is_empty() {
+        "nothing".to_owned()
+    } else {
+        quote(&branch, 10)
+    };
+    Err(Violation::new(
+        Reason::BranchInvalid,
+        field,
+        format!("the branch number (枝番) must be two digits, e.g. 00; found {found}"),
+    ))
 }
 
 #[cfg(test)]
@@ -244,6 +252,37 @@ mod tests {
         assert_eq!(v.reason, Reason::InsuredNumberMissing);
         let v = parse_insured_number("", "06130488", "1", "", "00").unwrap_err();
         assert_eq!(v.field, "number");
+    }
+
+    fn fields(v: &Violation) -> Vec<(Reason, &str)> {
+        v.all().map(|v| (v.reason, v.field.as_str())).collect()
+    }
+
+    #[test]
+    fn every_part_at_fault_is_named_insurer_first() {
+        let v = parse_insured_number("insured", "01234567", "1", "1", "1a").unwrap_err();
+        assert_eq!(
+            fields(&v),
+            [
+                (Reason::InsurerNumberCheckDigit, "insured.insurer_number"),
+                (Reason::BranchInvalid, "insured.branch"),
+            ]
+        );
+        let v = parse_insured_number("insured", "", "記号 1", "", "").unwrap_err();
+        assert_eq!(
+            fields(&v),
+            [
+                (Reason::InsuredNumberMissing, "insured.insurer_number"),
+                (Reason::SymbolInvalid, "insured.symbol"),
+                (Reason::NumberMissing, "insured.number"),
+                (Reason::BranchInvalid, "insured.branch"),
+            ]
+        );
+        // A fault in one part alone is named alone.
+        let v = parse_insured_number("insured", "06130488", "1", "ヤマ", "00").unwrap_err();
+        assert_eq!(fields(&v), [(Reason::NumberInvalid, "insured.number")]);
+        let v = parse_insured_number("insured", "06130488", "1", "1", "0").unwrap_err();
+        assert_eq!(fields(&v), [(Reason::BranchInvalid, "insured.branch")]);
     }
 
     #[test]

@@ -17,4 +17,4 @@ pub mod prefecture;
 pub mod staff;
 pub mod violation;
 
-pub use violation::{Reason, Violation};
+pub use violation::{Gather, Reason, Violation};

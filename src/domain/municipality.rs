@@ -83,18 +83,19 @@ pub fn parse_municipality_code(field: &str, raw: &str) -> Result<MunicipalityCod
         )
         .with("prefecture_digits", pref));
     }
-    if let Some(check) = s.get(5..6) {
-        let expected = municipality_check_digit(five)
+    // The right digit is never named: it would turn a mistyped code into another
+    // municipality's valid one.
+    if let Some(check) = s.get(5..6)
+        && municipality_check_digit(five)
             .map(|d| d.to_string())
-            .unwrap_or_default();
-        if check != expected {
-            return Err(Violation::new(
-                Reason::MunicipalityCodeCheckDigit,
-                field,
-                format!("{s} fails the JIS X 0402 check digit (expected {expected}); or give the 5-digit code {five}"),
-            )
-            .with("expected_check_digit", expected));
-        }
+            .as_deref()
+            != Some(check)
+    {
+        return Err(Violation::new(
+            Reason::MunicipalityCodeCheckDigit,
+            field,
+            "the municipality code does not match its check digit (the sixth digit): a digit is mistyped; check the code in the municipality list",
+        ));
     }
     Ok(MunicipalityCode(five.to_owned()))
 }
@@ -134,11 +135,22 @@ mod tests {
         let v = parse_municipality_code(F, "172015").unwrap_err();
         assert_eq!(v.reason, Reason::MunicipalityCodeCheckDigit);
         assert_eq!(v.field, F);
-        assert!(v.description.contains("expected 4"), "{}", v.description);
-        assert_eq!(
-            v.metadata,
-            vec![("expected_check_digit".to_owned(), "4".to_owned())]
+        assert!(
+            v.description.contains("does not match its check digit"),
+            "{}",
+            v.description
         );
+        // 4 is the right check digit of 17201; neither it nor the 5-digit form is named.
+        assert!(!v.description.contains('4'), "{}", v.description);
+        assert!(!v.description.contains("17201"), "{}", v.description);
+        assert!(v.metadata.is_empty(), "{:?}", v.metadata);
+        for last in [0, 1, 2, 3, 5, 6, 7, 8, 9] {
+            let w = parse_municipality_code(F, &format!("17201{last}")).unwrap_err();
+            assert_eq!(
+                (w.description, w.metadata),
+                (v.description.clone(), Vec::new())
+            );
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! facility head. The facility's own staff id goes into every audit record, so it
 //! must be present and printable.
 
+use super::input::WireEnum;
 use super::names::validate_text;
-use super::{Reason, Violation};
+use super::{Gather, Reason, Violation};
 
 pub const STAFF_ID_MAX_CHARS: usize = 64;
 pub const FIELD_STAFF_ID: &str = "access.staff.staff_id";
@@ -41,13 +42,31 @@ impl StaffRole {
     }
 }
 
+const ROLE: WireEnum<StaffRole> = WireEnum {
+    field: FIELD_STAFF_ROLE,
+    decode: StaffRole::from_wire,
+    missing: (
+        Reason::StaffRoleMissing,
+        "the staff role is required: 1 doctor, 2 dentist, 3 pharmacist, 4 staff authorised by the facility head",
+    ),
+    unknown: (Reason::StaffRoleUnknown, |n| {
+        format!(
+            "staff role {n} is not known; use 1 doctor, 2 dentist, 3 pharmacist or 4 staff authorised by the facility head"
+        )
+    }),
+};
+
 /// Validates the caller's staff id (NFKC, trimmed; required; at most 64 characters;
-/// no control or invisible characters) and role (wire numbers 1..=4), in that order.
-/// Returns the normalised id and the role.
+/// no control or invisible characters) and role (wire numbers 1..=4), naming both
+/// when both are at fault (the id first). Returns the normalised id and the role.
 pub fn evaluate_staff(staff_id: &str, role: i32) -> Result<(String, StaffRole), Violation> {
+    staff_id_of(staff_id).gather(ROLE.parse(role))
+}
+
+fn staff_id_of(raw: &str) -> Result<String, Violation> {
     let id = validate_text(
         FIELD_STAFF_ID,
-        staff_id,
+        raw,
         STAFF_ID_MAX_CHARS,
         Reason::StaffIdInvalid,
     )?;
@@ -58,26 +77,7 @@ pub fn evaluate_staff(staff_id: &str, role: i32) -> Result<(String, StaffRole), 
             "the staff id of the person viewing is required: every view is logged with it",
         ));
     }
-    let role = match role {
-        0 => {
-            return Err(Violation::new(
-                Reason::StaffRoleMissing,
-                FIELD_STAFF_ROLE,
-                "the staff role is required: 1 doctor, 2 dentist, 3 pharmacist, 4 staff authorised by the facility head",
-            ));
-        }
-        n => StaffRole::from_wire(n).ok_or_else(|| {
-            Violation::new(
-                Reason::StaffRoleUnknown,
-                FIELD_STAFF_ROLE,
-                format!(
-                    "staff role {n} is not known; use 1 doctor, 2 dentist, 3 pharmacist or 4 staff authorised by the facility head"
-                ),
-            )
-            .with("value", n.to_string())
-        })?,
-    };
-    Ok((id, role))
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -139,11 +139,28 @@ mod tests {
             let v = evaluate_staff("D-001", n).unwrap_err();
             assert_eq!(v.reason, Reason::StaffRoleUnknown, "{n}");
         }
-        // The id is checked first.
+        // The id is named first, and the role with it.
+        let v = evaluate_staff("", 0).unwrap_err();
+        let named: Vec<_> = v.all().map(|v| (v.reason, v.field.as_str())).collect();
         assert_eq!(
-            evaluate_staff("", 0).unwrap_err().reason,
-            Reason::StaffIdMissing
+            named,
+            [
+                (Reason::StaffIdMissing, FIELD_STAFF_ID),
+                (Reason::StaffRoleMissing, FIELD_STAFF_ROLE)
+            ]
         );
+        let v = evaluate_staff(&"x".repeat(65), 7).unwrap_err();
+        let named: Vec<_> = v.all().map(|v| (v.reason, v.field.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                (Reason::StaffIdInvalid, FIELD_STAFF_ID),
+                (Reason::StaffRoleUnknown, FIELD_STAFF_ROLE)
+            ]
+        );
+        // One at fault: only that one.
+        assert!(evaluate_staff("D-001", 0).unwrap_err().also.is_empty());
+        assert!(evaluate_staff("", 1).unwrap_err().also.is_empty());
     }
 
     #[test]

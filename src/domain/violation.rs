@@ -248,12 +248,18 @@ impl fmt::Display for Reason {
 /// A refused input or rule: the reason, the request field at fault (dotted proto
 /// path such as `insured.insurer_number`, empty when no single field is at fault),
 /// a sentence for the user, and extra explanatory key/values.
+///
+/// A check that finds several fields at fault answers with one violation carrying
+/// the others in `also`: the first gives the refusal its reason, and every one names
+/// its field, so the user can correct them all before trying again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub reason: Reason,
     pub field: String,
     pub description: String,
     pub metadata: Vec<(String, String)>,
+    /// Further faults found by the same check in the same request, in order.
+    pub also: Vec<Violation>,
 }
 
 impl Violation {
@@ -263,6 +269,7 @@ impl Violation {
             field: field.into(),
             description: description.into(),
             metadata: Vec::new(),
+            also: Vec::new(),
         }
     }
 
@@ -270,12 +277,112 @@ impl Violation {
         self.metadata.push((key.into(), value.into()));
         self
     }
+
+    /// This violation, then `other` and whatever `other` carried, in one flat list.
+    #[must_use]
+    pub fn and(mut self, mut other: Violation) -> Self {
+        let further = std::mem::take(&mut other.also);
+        self.also.push(other);
+        self.also.extend(further);
+        self
+    }
+
+    /// This violation and every further one, in the order found.
+    pub fn all(&self) -> impl Iterator<Item = &Violation> {
+        std::iter::once(self).chain(&self.also)
+    }
+
+    /// One violation holding every one of `found` (the first gives the reason);
+    /// `None` when nothing was found.
+    pub fn merge(found: impl IntoIterator<Item = Violation>) -> Option<Violation> {
+        found.into_iter().reduce(Violation::and)
+    }
+}
+
+/// Checking on past a fault, so that one refusal names every field at fault: the
+/// values of two checks, or the violations of both (this one's first).
+pub trait Gather<A> {
+    fn gather<B>(self, other: Result<B, Violation>) -> Result<(A, B), Violation>;
+}
+
+impl<A> Gather<A> for Result<A, Violation> {
+    fn gather<B>(self, other: Result<B, Violation>) -> Result<(A, B), Violation> {
+        match (self, other) {
+            (Ok(a), Ok(b)) => Ok((a, b)),
+            (Err(v), Ok(_)) | (Ok(_), Err(v)) => Err(v),
+            (Err(first), Err(second)) => Err(first.and(second)),
+        }
+    }
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.reason, self.description)
+        write!(f, "{}: {}", self.reason, self.description)?;
+        for v in &self.also {
+            write!(f, "; {}: {}", v.reason, v.description)?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for Violation {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(reason: Reason, field: &str) -> Violation {
+        Violation::new(reason, field, format!("{field} is wrong"))
+    }
+
+    fn fields(v: &Violation) -> Vec<&str> {
+        v.all().map(|v| v.field.as_str()).collect()
+    }
+
+    #[test]
+    fn and_keeps_the_first_reason_and_a_flat_order() {
+        let joined = v(Reason::NameMissing, "name")
+            .and(v(Reason::BirthDateInvalid, "birth_date").and(v(Reason::SexMissing, "sex")));
+        assert_eq!(joined.reason, Reason::NameMissing);
+        assert_eq!(fields(&joined), ["name", "birth_date", "sex"]);
+        assert!(joined.also.iter().all(|v| v.also.is_empty()));
+        let shown = joined.to_string();
+        assert!(
+            shown.starts_with("NAME_MISSING: name is wrong; BIRTH_DATE_INVALID"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("SEX_MISSING: sex is wrong"), "{shown}");
+    }
+
+    #[test]
+    fn merge_of_nothing_is_nothing() {
+        assert_eq!(Violation::merge(Vec::new()), None);
+        let one = Violation::merge([v(Reason::SexMissing, "sex")]).unwrap();
+        assert_eq!(fields(&one), ["sex"]);
+        let two = Violation::merge([v(Reason::SexMissing, "sex"), v(Reason::NameMissing, "name")])
+            .unwrap();
+        assert_eq!(
+            (two.reason, fields(&two)),
+            (Reason::SexMissing, vec!["sex", "name"])
+        );
+    }
+
+    #[test]
+    fn gather_collects_both_faults_in_order() {
+        let ok: Result<u8, Violation> = Ok(1);
+        let bad: Result<u8, Violation> = Err(v(Reason::NumberMissing, "number"));
+        let worse: Result<u8, Violation> = Err(v(Reason::BranchInvalid, "branch"));
+        assert_eq!(ok.clone().gather(Ok::<_, Violation>("x")), Ok((1, "x")));
+        assert_eq!(
+            ok.clone().gather(bad.clone()).unwrap_err().reason,
+            Reason::NumberMissing
+        );
+        assert_eq!(
+            bad.clone().gather(ok).unwrap_err().reason,
+            Reason::NumberMissing
+        );
+        let both = bad.gather(worse).unwrap_err();
+        assert_eq!(both.reason, Reason::NumberMissing);
+        assert_eq!(fields(&both), ["number", "branch"]);
+    }
+}

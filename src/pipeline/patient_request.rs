@@ -104,34 +104,41 @@ impl PatientRequest for SearchPatientsRequest {
     }
 }
 
-impl PatientRequest for GetDrugHistoryRequest {
-    type Reply = GetDrugHistoryResponse;
-    const METHOD: &'static str = "GetDrugHistory";
-    const ITEMS: &'static str = "drug_history";
+/// The medical-information requests differ only in their names, their default
+/// look-back and the list their reply counts.
+macro_rules! over_period {
+    ($request:ty, $reply:ty, $method:literal, $items:literal, $years:literal, $list:ident) => {
+        impl PatientRequest for $request {
+            type Reply = $reply;
+            const METHOD: &'static str = $method;
+            const ITEMS: &'static str = $items;
 
-    fn access(&self) -> Option<&AccessContext> {
-        self.access.as_ref()
-    }
-    fn subject(&mut self) -> Subject<'_> {
-        insured_over_period(&mut self.insured, &mut self.period, 3)
-    }
-    fn summarize(reply: &Self::Reply) -> String {
-        format!("dispensings={}", reply.dispensings.len())
-    }
+            fn access(&self) -> Option<&AccessContext> {
+                self.access.as_ref()
+            }
+            fn subject(&mut self) -> Subject<'_> {
+                insured_over_period(&mut self.insured, &mut self.period, $years)
+            }
+            fn summarize(reply: &Self::Reply) -> String {
+                format!(concat!(stringify!($list), "={}"), reply.$list.len())
+            }
+        }
+    };
 }
 
-impl PatientRequest for GetHealthCheckupsRequest {
-    type Reply = GetHealthCheckupsResponse;
-    const METHOD: &'static str = "GetHealthCheckups";
-    const ITEMS: &'static str = "health_checkups";
-
-    fn access(&self) -> Option<&AccessContext> {
-        self.access.as_ref()
-    }
-    fn subject(&mut self) -> Subject<'_> {
-        insured_over_period(&mut self.insured, &mut self.period, 5)
-    }
-    fn summarize(reply: &Self::Reply) -> String {
-        format!("checkups={}", reply.checkups.len())
-    }
-}
+over_period!(
+    GetDrugHistoryRequest,
+    GetDrugHistoryResponse,
+    "GetDrugHistory",
+    "drug_history",
+    3,
+    dispensings
+);
+over_period!(
+    GetHealthCheckupsRequest,
+    GetHealthCheckupsResponse,
+    "GetHealthCheckups",
+    "health_checkups",
+    5,
+    checkups
+);
