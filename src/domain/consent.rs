@@ -4,7 +4,7 @@
 //! the patient was identified, and is flagged for the operator's review.
 
 use super::input::WireEnum;
-use super::names::validate_text;
+use super::names::required_text;
 use super::{Gather, Reason, Violation};
 
 /// At most this many characters in the exemption reason: a sentence or two.
@@ -171,20 +171,16 @@ fn decide(
 }
 
 fn exemption_reason_of(raw: &str) -> Result<String, Violation> {
-    let reason = validate_text(
+    required_text(
         FIELD_EXEMPTION_REASON,
         raw,
         EXEMPTION_REASON_MAX_CHARS,
         Reason::ExemptionReasonInvalid,
-    )?;
-    if reason.is_empty() {
-        return Err(Violation::new(
+        (
             Reason::ExemptionReasonMissing,
-            FIELD_EXEMPTION_REASON,
             "viewing without consent requires the reason consent could not be obtained (e.g. 意識不明で搬送)",
-        ));
-    }
-    Ok(reason)
+        ),
+    )
 }
 
 fn exemption_identification_of(n: i32) -> Result<ExemptionIdentification, Violation> {

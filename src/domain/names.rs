@@ -144,6 +144,22 @@ fn refused_char(c: char) -> Option<&'static str> {
     }
 }
 
+/// Free text that must be given: validated as [`validate_text`] does, then, when
+/// empty, refused with the `missing` reason and the message that says what to give.
+pub fn required_text(
+    field: &str,
+    raw: &str,
+    max_chars: usize,
+    invalid: Reason,
+    (missing, what_to_give): (Reason, &str),
+) -> Result<String, Violation> {
+    let text = validate_text(field, raw, max_chars, invalid)?;
+    if text.is_empty() {
+        return Err(Violation::new(missing, field, what_to_give));
+    }
+    Ok(text)
+}
+
 /// Validates free text from a request and returns it NFKC-normalised and trimmed
 /// (not folded: folding is for matching, the text itself is kept for display and
 /// upstream). Leading and trailing whitespace, line breaks included, is trimmed

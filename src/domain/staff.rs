@@ -3,7 +3,7 @@
 //! must be present and printable.
 
 use super::input::WireEnum;
-use super::names::validate_text;
+use super::names::required_text;
 use super::{Gather, Reason, Violation};
 
 pub const STAFF_ID_MAX_CHARS: usize = 64;
@@ -64,20 +64,16 @@ pub fn evaluate_staff(staff_id: &str, role: i32) -> Result<(String, StaffRole), 
 }
 
 fn staff_id_of(raw: &str) -> Result<String, Violation> {
-    let id = validate_text(
+    required_text(
         FIELD_STAFF_ID,
         raw,
         STAFF_ID_MAX_CHARS,
         Reason::StaffIdInvalid,
-    )?;
-    if id.is_empty() {
-        return Err(Violation::new(
+        (
             Reason::StaffIdMissing,
-            FIELD_STAFF_ID,
             "the staff id of the person viewing is required: every view is logged with it",
-        ));
-    }
-    Ok(id)
+        ),
+    )
 }
 
 #[cfg(test)]
