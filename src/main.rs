@@ -48,7 +48,14 @@ async fn main() -> ExitCode {
         Command::Serve(_) => commands::serve(settings.gateway_config(), clock).await,
         Command::Demo(args) => commands::demo(&settings, args.exit, clock).await,
         Command::Upstream(args) => commands::upstream(args).await,
-        Command::Activation(command) => activation_cli::run(command).await,
+        Command::Activation(command) => match activation_cli::run(command).await {
+            // Not an error: the answer, for scripts.
+            Ok(activation_cli::Outcome::Refused) => {
+                return ExitCode::from(activation_cli::REFUSED_EXIT_STATUS);
+            }
+            Ok(activation_cli::Outcome::Done) => Ok(()),
+            Err(e) => Err(e),
+        },
         Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
         Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
         Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {

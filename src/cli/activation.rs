@@ -34,6 +34,12 @@ pub enum ActivationCommand {
     /// What areas would open (prefectures, municipalities, facility counts) and what not.
     Preview(PreviewArgs),
     /// Whether a facility was allowed at an instant, as known then.
+    ///
+    /// When the answer as known then differs from the answer as known now (a
+    /// change recorded later covered or ended that instant), both are shown.
+    ///
+    /// Exit status: 0 allowed (as known then), 4 refused (as known then), 2 bad
+    /// input, 1 any other error (e.g. the gateway cannot be reached).
     Check(CheckArgs),
 }
 
@@ -315,7 +321,19 @@ fn print_area(indent: &str, a: &proto::AreaWindow) {
     );
 }
 
-pub async fn run(command: ActivationCommand) -> anyhow::Result<()> {
+/// Exit status of `activation check` for a facility refused (as known then):
+/// distinct from errors (1), bad input (2) and a broken access log (3).
+pub const REFUSED_EXIT_STATUS: u8 = 4;
+
+/// What a command found, beyond success or error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// `check`: the facility was refused (exit [`REFUSED_EXIT_STATUS`]).
+    Refused,
+}
+
+pub async fn run(command: ActivationCommand) -> anyhow::Result<Outcome> {
     match command {
         ActivationCommand::Create(a) => create(a).await,
         ActivationCommand::AddAreas(a) => add_areas(a).await,
@@ -325,8 +343,9 @@ pub async fn run(command: ActivationCommand) -> anyhow::Result<()> {
         ActivationCommand::History(a) => history(a).await,
         ActivationCommand::List(a) => list(&a).await,
         ActivationCommand::Preview(a) => preview(a).await,
-        ActivationCommand::Check(a) => check(a).await,
+        ActivationCommand::Check(a) => return check(a).await,
     }
+    .map(|()| Outcome::Done)
 }
 
 /// One change through the admin service, then the activation as it now stands.
@@ -505,21 +524,64 @@ fn print_prefecture(pref: &proto::PrefecturePreview) {
     }
 }
 
-async fn check(a: CheckArgs) -> anyhow::Result<()> {
+/// The decision as known then (at `--as-of`, default `--at`), and, when it
+/// differs, as known now.
+async fn check(a: CheckArgs) -> anyhow::Result<Outcome> {
+    let at = optional_instant("--at", a.at.as_deref())?;
+    let as_of = optional_instant("--as-of", a.as_of.as_deref())?;
     let request = proto::CheckFacilityRequest {
         facility_code: a.facility.clone(),
-        at: optional_instant("--at", a.at.as_deref())?,
-        as_known_at: optional_instant("--as-of", a.as_of.as_deref())?,
+        at,
+        as_known_at: as_of,
     };
-    let d = client(&a.admin)
-        .await?
-        .check_facility(request)
+    let mut c = client(&a.admin).await?;
+    let then = c
+        .check_facility(request.clone())
         .await
         .map_err(refused)?
         .into_inner();
+    // With neither flag, "then" is now: there is nothing to compare.
+    let now = if at.is_some() || as_of.is_some() {
+        let now = Utc::now();
+        let request = proto::CheckFacilityRequest {
+            as_known_at: Some(timestamp(now)),
+            ..request
+        };
+        let decision = c.check_facility(request).await.map_err(refused)?;
+        Some((now, decision.into_inner()))
+    } else {
+        None
+    };
+    match now {
+        Some((now, known_now)) if !same_answer(&then, &known_now) => {
+            let known_then = as_of.as_ref().or(at.as_ref());
+            println!("as known at {}: {}", shown(known_then), answer(&then));
+            println!(
+                "as known now ({}): {}",
+                to_jst_string(now),
+                answer(&known_now)
+            );
+        }
+        _ => println!("{}", answer(&then)),
+    }
+    Ok(if then.allowed {
+        Outcome::Done
+    } else {
+        Outcome::Refused
+    })
+}
+
+/// Whether two decisions say the same, whatever instants they explain.
+fn same_answer(a: &proto::FacilityDecision, b: &proto::FacilityDecision) -> bool {
+    (a.allowed, &a.activation_id, &a.area, &a.reason)
+        == (b.allowed, &b.activation_id, &b.area, &b.reason)
+}
+
+/// One line: ALLOWED by what, or REFUSED and why.
+fn answer(d: &proto::FacilityDecision) -> String {
     if d.allowed {
-        let area = d.area.unwrap_or_default();
-        println!(
+        let area = d.area.clone().unwrap_or_default();
+        format!(
             "ALLOWED by {} ({}) through {} {} [{} .. {})",
             d.activation_id,
             d.event,
@@ -527,9 +589,8 @@ async fn check(a: CheckArgs) -> anyhow::Result<()> {
             area.code,
             shown(area.start.as_ref()),
             shown(area.end.as_ref())
-        );
+        )
     } else {
-        println!("REFUSED {}: {}", d.reason, d.explanation);
+        format!("REFUSED {}: {}", d.reason, d.explanation)
     }
-    Ok(())
 }
