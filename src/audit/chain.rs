@@ -48,6 +48,11 @@ impl Canonical {
         }
     }
 
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
@@ -84,6 +89,14 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             Value::BigInt(n) => c.i64(n),
             Value::Bool(b) => c.raw(&[u8::from(b)]),
         };
+    }
+    // Appended only when there are some: a record without any encodes as it did
+    // before the list existed, so logs written then still verify.
+    if !r.disclosed_patients.is_empty() {
+        c.u32(u32::try_from(r.disclosed_patients.len()).unwrap_or(u32::MAX));
+        for key in &r.disclosed_patients {
+            c.str(key);
+        }
     }
     c.digest()
 }
@@ -181,6 +194,7 @@ pub(crate) mod tests {
             grpc_code: 0,
             upstream_result: None,
             needs_review: false,
+            disclosed_patients: Vec::new(),
         }
     }
 
@@ -230,6 +244,19 @@ pub(crate) mod tests {
         let mut r = base.clone();
         r.grpc_code = 7;
         variants.push(r);
+        let mut r = base.clone();
+        r.disclosed_patients = vec![String::new()];
+        variants.push(r);
+        // The order of the keys and where one ends count.
+        let mut r = base.clone();
+        r.disclosed_patients = vec!["a".into(), "b".into()];
+        variants.push(r);
+        let mut r = base.clone();
+        r.disclosed_patients = vec!["b".into(), "a".into()];
+        variants.push(r);
+        let mut r = base.clone();
+        r.disclosed_patients = vec!["ab".into()];
+        variants.push(r);
         // Moving text between adjacent fields changes the hash (length prefixes).
         let mut r = base.clone();
         r.method = "LookupQualificationq".into();
@@ -238,6 +265,8 @@ pub(crate) mod tests {
         for v in &variants {
             assert_ne!(h(v), original, "{v:?}");
         }
+        let hashes: std::collections::HashSet<_> = variants.iter().map(h).collect();
+        assert_eq!(hashes.len(), variants.len(), "every variant hashes apart");
         assert_ne!(record_hash(&GENESIS, "c1", 2, &base), original);
         assert_ne!(record_hash(&GENESIS, "c2", 1, &base), original);
         assert_ne!(record_hash(&[1; 32], "c1", 1, &base), original);

@@ -28,6 +28,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_MAX_RECORDS: u32 = 1000;
 pub const MAX_MAX_RECORDS: u32 = 10_000;
 
+/// The upstream answers of a lookup that showed no one's data, as the pipeline
+/// summarises them in `upstream_result` (`PatientRequest::summarize`).
+const NO_ONE_FOUND: [&str; 2] = ["OK status=NOT_FOUND", "OK status=MULTIPLE_MATCHES"];
+
 pub struct AuditQueryService {
     store: Arc<dyn AuditStore>,
 }
@@ -115,8 +119,10 @@ impl AuditService for AuditQueryService {
         let during = during(r.time.as_ref())?;
         let query = AccessQuery {
             patient_key: Some(patient_key(patient)?),
-            // Only views that showed data: a refused call showed the patient nothing.
+            // Only calls that showed the patient's data: a refused call, or a lookup
+            // that found no one, showed nothing.
             decision: Some(Decision::Allowed),
+            excluded_upstream_results: NO_ONE_FOUND.map(str::to_string).to_vec(),
             ..during
         };
         self.stream(query, r.paging, patient_page)

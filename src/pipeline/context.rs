@@ -24,6 +24,9 @@ pub struct AccessNote {
     /// Set once the call has been sent upstream: errors after that are failures, not denials.
     pub forwarded: bool,
     pub upstream_result: Option<String>,
+    /// The patients the reply showed besides `patient_key` (a search's candidates),
+    /// by the same key.
+    pub disclosed_patients: Vec<String>,
 }
 
 /// Shared handle to the note of one call, carried in the request's extensions.

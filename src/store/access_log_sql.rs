@@ -10,6 +10,40 @@ use super::{AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, StoreErr
 /// bound-parameter limits.
 pub(crate) const INSERT_CHUNK: usize = 40;
 
+/// Rows per INSERT of disclosed patients: 4 columns.
+pub(crate) const DISCLOSURE_CHUNK: usize = 1000;
+
+/// The INSERTs of the patients `records` disclosed, one row per patient.
+pub(crate) fn insert_disclosures<'a, DB>(records: &'a [StoredRecord]) -> Vec<QueryBuilder<'a, DB>>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let rows: Vec<(&StoredRecord, i64, &String)> = records
+        .iter()
+        .flat_map(|s| {
+            (0..)
+                .zip(&s.record.disclosed_patients)
+                .map(move |(pos, key)| (s, pos, key))
+        })
+        .collect();
+    rows.chunks(DISCLOSURE_CHUNK)
+        .map(|chunk| {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO access_log_disclosures (chain_id, seq, pos, patient_key) ",
+            );
+            insert.push_values(chunk, |mut row, (s, pos, key)| {
+                row.push_bind(s.chain_id.as_str())
+                    .push_bind(seq_to_db(s.seq))
+                    .push_bind(*pos)
+                    .push_bind(key.as_str());
+            });
+            insert
+        })
+        .collect()
+}
+
 pub(crate) const INSERT_CHECKPOINT: &str =
     "INSERT INTO audit_checkpoints (chain_id, seq, head_hash, at, signature) ";
 
@@ -56,7 +90,15 @@ where
     });
 }
 
-/// `SELECT * FROM access_log WHERE <filters> ORDER BY at, chain_id, seq LIMIT <limit>`.
+/// Each record of the selection `FROM (...) AS r` with its disclosed patients, one
+/// row each (`disclosed`, NULL for none), in the selection's order: read with
+/// `records_from_rows`.
+const WITH_DISCLOSURES: &str = "SELECT r.*, d.patient_key AS disclosed FROM (";
+const JOIN_DISCLOSURES: &str = ") AS r LEFT JOIN access_log_disclosures d \
+     ON d.chain_id = r.chain_id AND d.seq = r.seq";
+
+/// The records matching `q`, in (time, chain, seq) order, at most `limit`, with
+/// their disclosed patients.
 pub(crate) fn query_records<'a, DB>(q: &'a AccessQuery, limit: u32) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -64,7 +106,8 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
-    let mut b = QueryBuilder::new("SELECT * FROM access_log WHERE TRUE");
+    let mut b = QueryBuilder::new(WITH_DISCLOSURES);
+    b.push("SELECT * FROM access_log WHERE TRUE");
     if let Some(from) = q.from {
         b.push(" AND at >= ").push_bind(to_nanos(from));
     }
@@ -74,7 +117,6 @@ where
     let text_filters = [
         ("facility", &q.facility),
         ("staff_id", &q.staff_id),
-        ("patient_key", &q.patient_key),
         ("activation_id", &q.activation_id),
         ("reason", &q.reason),
         ("consent_basis", &q.consent_basis),
@@ -84,6 +126,25 @@ where
             b.push(format_args!(" AND {column} = "))
                 .push_bind(v.clone());
         }
+    }
+    if let Some(key) = &q.patient_key {
+        // Named by the call, or shown by it (a search's candidates).
+        b.push(" AND (patient_key = ")
+            .push_bind(key.clone())
+            .push(
+                " OR (chain_id, seq) IN (SELECT chain_id, seq FROM access_log_disclosures \
+                 WHERE patient_key = ",
+            )
+            .push_bind(key.clone())
+            .push("))");
+    }
+    if !q.excluded_upstream_results.is_empty() {
+        b.push(" AND (upstream_result IS NULL OR upstream_result NOT IN (");
+        let mut list = b.separated(", ");
+        for result in &q.excluded_upstream_results {
+            list.push_bind(result.clone());
+        }
+        b.push("))");
     }
     if let Some(d) = q.decision {
         b.push(" AND decision = ").push_bind(d.as_str().to_string());
@@ -107,8 +168,40 @@ where
             .push("))))");
     }
     b.push(" ORDER BY at, chain_id, seq LIMIT ")
-        .push_bind(i64::from(limit));
+        .push_bind(i64::from(limit))
+        .push(JOIN_DISCLOSURES)
+        .push(" ORDER BY r.at, r.chain_id, r.seq, d.pos");
     b
+}
+
+/// Records read with their disclosed patients (`WITH_DISCLOSURES`): a record's
+/// rows follow each other, one per disclosed patient.
+pub(crate) fn records_from_rows<'r, R>(rows: &'r [R]) -> Result<Vec<StoredRecord>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i32: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut out: Vec<StoredRecord> = Vec::new();
+    for row in rows {
+        let chain_id: String = row.try_get("chain_id")?;
+        let seq = seq_from_db(row.try_get("seq")?)?;
+        if out
+            .last()
+            .is_none_or(|s| s.chain_id != chain_id || s.seq != seq)
+        {
+            out.push(stored_from_row(row)?);
+        }
+        let disclosed: Option<String> = row.try_get("disclosed")?;
+        if let (Some(key), Some(s)) = (disclosed, out.last_mut()) {
+            s.record.disclosed_patients.push(key);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn stored_from_row<'r, R>(row: &'r R) -> Result<StoredRecord, StoreError>
@@ -149,6 +242,7 @@ where
             grpc_code: row.try_get("grpc_code")?,
             upstream_result: row.try_get("upstream_result")?,
             needs_review: row.try_get("needs_review")?,
+            disclosed_patients: Vec::new(),
         },
     })
 }
@@ -212,8 +306,10 @@ pub(crate) const CHAIN_HEAD: &str = "SELECT seq, hash FROM \
      UNION ALL SELECT seq, head_hash AS hash FROM audit_checkpoints WHERE chain_id = $1) AS heads \
      ORDER BY seq DESC LIMIT 1";
 
-pub(crate) const CHAIN_RECORDS: &str =
-    "SELECT * FROM access_log WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+pub(crate) const CHAIN_RECORDS: &str = "SELECT r.*, d.patient_key AS disclosed FROM \
+     (SELECT * FROM access_log WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) AS r \
+     LEFT JOIN access_log_disclosures d ON d.chain_id = r.chain_id AND d.seq = r.seq \
+     ORDER BY r.seq, d.pos";
 
 pub(crate) const SELECT_CHECKPOINTS: &str =
     "SELECT * FROM audit_checkpoints WHERE chain_id = $1 ORDER BY seq";
@@ -302,6 +398,9 @@ macro_rules! audit_store {
                             insert.build().execute(&mut *tx).await?;
                         }
                     }
+                    for mut insert in insert_disclosures::<$db>(records) {
+                        insert.build().execute(&mut *tx).await?;
+                    }
                     if let Some(c) = checkpoint {
                         let mut insert = sqlx::QueryBuilder::<$db>::new(INSERT_CHECKPOINT);
                         push_checkpoint(&mut insert, c);
@@ -323,7 +422,7 @@ macro_rules! audit_store {
                         .bind(i64::from(limit))
                         .fetch_all(self.pool())
                         .await?;
-                    rows.iter().map(stored_from_row).collect()
+                    records_from_rows(&rows)
                 }
 
                 async fn checkpoints(&self, chain_id: &str) -> Result<Vec<Checkpoint>, StoreError> {
@@ -339,7 +438,7 @@ macro_rules! audit_store {
                 ) -> Result<Vec<StoredRecord>, StoreError> {
                     let mut select = query_records::<$db>(query, limit);
                     let rows = select.build().fetch_all(self.pool()).await?;
-                    rows.iter().map(stored_from_row).collect()
+                    records_from_rows(&rows)
                 }
 
                 async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {

@@ -137,11 +137,15 @@ pub struct AccessRecord {
     pub upstream_result: Option<String>,
     /// Exemption accesses are flagged for the operators' review.
     pub needs_review: bool,
+    /// The patients whose data the reply showed besides `patient_key`, by the same
+    /// key: an attribute search's candidates, in the order shown.
+    pub disclosed_patients: Vec<String>,
 }
 
 impl AccessRecord {
-    /// Every field with its column name, in the one order that the table's columns,
-    /// the INSERT and the hash chain's canonical form (docs/audit.md) follow.
+    /// Every field but the disclosed patients (kept in a table of their own) with
+    /// its column name, in the one order that the table's columns, the INSERT and
+    /// the hash chain's canonical form (docs/audit.md) follow.
     pub fn fields(&self) -> [(&'static str, Value<'_>); 20] {
         [
             ("id", Value::Text(&self.id)),
