@@ -197,14 +197,15 @@ async fn operators_filter_by_facility_decision_reason_consent_and_review() {
         },
     )
     .await;
-    // The search named no patient. The Tokyo call was refused before the patient was
-    // identified (activation comes first), so it is keyed to no one; the Fukushima
-    // call was refused after, and is his.
+    // The search named no patient but listed him among its candidates. The Tokyo
+    // call was refused before the patient was identified (activation comes first),
+    // so it is keyed to no one; the Fukushima call was refused after, and is his.
     let miyagi_ref = miyagi.as_str();
     let fukushima = fukushima_pharmacy().to_string();
     assert_eq!(
         methods(&by_patient),
         vec![
+            ("SearchPatients", miyagi_ref),
             ("LookupQualification", miyagi_ref),
             ("GetDrugHistory", miyagi_ref),
             ("LookupQualification", fukushima.as_str())
@@ -303,9 +304,37 @@ async fn a_facility_administrator_sees_only_their_facility() {
     assert_eq!(bad_field(&status), "facility_code");
 }
 
+/// Calls that showed the scenario's patient nothing: a search that found no one,
+/// and a lookup of their number whose birth date did not match.
+async fn disclosing_nothing(s: &mut Scenario) {
+    let miyagi = miyagi_clinic();
+    s.h.clock.set(jst_at(2022, 3, 20, 10, 5));
+    let none =
+        s.h.qualification
+            .search_patients(as_facility(
+                &miyagi,
+                search_request("存在 しない", "1901-01-01", Sex::Female, "", "石巻"),
+            ))
+            .await
+            .expect("search allowed")
+            .into_inner();
+    assert!(none.candidates.is_empty(), "{none:?}");
+    s.h.clock.set(jst_at(2022, 3, 20, 10, 6));
+    let mut mismatch = lookup(s.insured.clone());
+    mismatch.birth_date = "1901-01-01".into();
+    let reply =
+        s.h.qualification
+            .lookup_qualification(as_facility(&miyagi, mismatch))
+            .await
+            .expect("allowed")
+            .into_inner();
+    assert_eq!(reply.status, QualificationStatus::NotFound as i32);
+}
+
 #[tokio::test]
 async fn a_patient_sees_which_facilities_viewed_what_and_on_which_basis() {
     let mut s = scenario().await;
+    disclosing_nothing(&mut s).await;
     let got = pages(
         s.audit
             .query_patient_accesses(QueryPatientAccessesRequest {
@@ -317,7 +346,10 @@ async fn a_patient_sees_which_facilities_viewed_what_and_on_which_basis() {
     .await
     .expect("answered");
     let got: Vec<PatientAccess> = got.into_iter().flat_map(|p| p.accesses).collect();
-    // Only the views that showed data: the Tokyo and Fukushima denials showed nothing.
+    // Only the views that showed their data: the search that listed them among its
+    // candidates, the lookup by their number and the drug history. The Tokyo and
+    // Fukushima denials, the search that found no one and the lookup that did not
+    // match showed nothing.
     let seen: Vec<(&str, &str, i32)> = got
         .iter()
         .map(|a| (a.facility_code.as_str(), a.items.as_str(), a.consent_basis))
@@ -326,6 +358,11 @@ async fn a_patient_sees_which_facilities_viewed_what_and_on_which_basis() {
     assert_eq!(
         seen,
         vec![
+            (
+                miyagi.as_str(),
+                "candidates",
+                ConsentBasis::PatientConsent as i32
+            ),
             (
                 miyagi.as_str(),
                 "qualification",

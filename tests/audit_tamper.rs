@@ -62,6 +62,7 @@ on_both!(
     untouched_linked,
     untouched_served,
     edited_field,
+    edited_disclosures,
     edited_decision_served,
     edited_and_rehashed,
     deleted_middle,
@@ -159,6 +160,7 @@ fn record(i: u64) -> AccessRecord {
         grpc_code: if denied { 9 } else { 0 },
         upstream_result: (!denied).then(|| "OK status=1".into()),
         needs_review: exemption,
+        disclosed_patients: Vec::new(),
     }
 }
 
@@ -679,6 +681,48 @@ async fn edited_field(backend: Backend) {
     assert_break(&r, BreakKind::Altered, 7);
     assert_eq!(r.records_verified, 6);
     assert_eq!(r.signed_through, Some(5));
+    log.done().await;
+}
+
+/// A search that disclosed two patients, appended after the linked chain.
+async fn with_disclosing_search(log: &Log) -> u64 {
+    let head = log.store.chain_head(&log.chain_id).await.expect("head");
+    let mut linker = Linker::resume(&log.chain_id, head.as_ref()).expect("resumes");
+    let mut search = record(2);
+    search.disclosed_patients = vec![
+        "06139993:1234:5678:01".into(),
+        "06139993:1234:5678:02".into(),
+    ];
+    let linked = linker.link(vec![search]);
+    log.store.append(&linked, None).await.expect("appended");
+    let stored = log.stored().await;
+    assert_eq!(stored.last(), linked.last(), "the list is stored as linked");
+    linker.seq()
+}
+
+async fn edited_disclosures(backend: Backend) {
+    let mut log = Log::linked(backend).await;
+    let seq = with_disclosing_search(&log).await;
+    let r = log.verify().await;
+    assert_intact(&r);
+    assert_eq!(r.records_verified, LINKED + 1);
+    let chain = log.chain();
+    // A patient removed from what the search showed, then one swapped for another.
+    let cases = [
+        format!(
+            "DELETE FROM access_log_disclosures WHERE chain_id = {chain} AND seq = {seq} AND pos = 1"
+        ),
+        format!(
+            "UPDATE access_log_disclosures SET patient_key = '06139993:1234:5678:09' \
+             WHERE chain_id = {chain} AND seq = {seq} AND pos = 0"
+        ),
+    ];
+    for sql in cases {
+        assert_eq!(log.exec(&sql).await, 1, "{sql}");
+        let r = log.verify().await;
+        assert_break(&r, BreakKind::Altered, seq);
+        assert_eq!(r.records_verified, LINKED);
+    }
     log.done().await;
 }
 

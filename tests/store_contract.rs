@@ -39,6 +39,7 @@ on_both!(audit_append_is_atomic: sqlite_audit_append_is_atomic, postgres_audit_a
 on_both!(audit_query_filters: sqlite_audit_query_filters, postgres_audit_query_filters);
 on_both!(audit_query_paging: sqlite_audit_query_paging, postgres_audit_query_paging);
 on_both!(audit_prune: sqlite_audit_prune, postgres_audit_prune);
+on_both!(audit_disclosures: sqlite_audit_disclosures, postgres_audit_disclosures);
 on_both!(audit_survives_reopening: sqlite_audit_survives_reopening, postgres_audit_survives_reopening);
 
 /// 2022-03-17 00:00:00.123456789 JST: digits below the microsecond, which a coarser
@@ -309,6 +310,7 @@ fn record(tag: &str, i: u64) -> AccessRecord {
         grpc_code: if decision == Decision::Denied { 7 } else { 0 },
         upstream_result: (decision == Decision::Failed).then(|| "UNAVAILABLE".to_string()),
         needs_review: exemption,
+        disclosed_patients: Vec::new(),
     }
 }
 
@@ -346,6 +348,75 @@ impl Writer {
         store.append(&linked, Some(&cp)).await.expect("appended");
         linked
     }
+}
+
+const PATIENT: &str = "06139993:1234:5678:01";
+const OTHER: &str = "06139993:1234:9999:02";
+
+/// Searches disclosing `disclosed`, in order.
+fn search(tag: &str, i: u64, disclosed: &[&str]) -> AccessRecord {
+    AccessRecord {
+        method: "SearchPatients".into(),
+        items: "candidates".into(),
+        patient_key: None,
+        decision: Decision::Allowed,
+        disclosed_patients: disclosed.iter().map(|k| (*k).to_string()).collect(),
+        ..record(tag, i)
+    }
+}
+
+async fn audit_disclosures(backend: Backend) {
+    let (store, _keep) = open_fresh(backend).await;
+    let mut w = Writer::new(store.as_ref()).await;
+    let mut lookup = record("d", 0);
+    lookup.patient_key = Some(PATIENT.into());
+    let batch = vec![
+        search("d", 1, &[OTHER, PATIENT]),
+        search("d", 2, &[]),
+        lookup,
+        search("d", 3, &[OTHER]),
+        // More patients than one INSERT of disclosures holds, in their order.
+        search("d", 4, &(0..1_500).map(|_| OTHER).collect::<Vec<_>>()),
+    ];
+    let linked = w.append(store.as_ref(), batch).await;
+
+    // The lists come back whole and in order, by chain and by query.
+    let stored = store
+        .chain_records(w.chain(), 0, 100)
+        .await
+        .expect("records");
+    assert_eq!(stored, linked);
+    let page = store.chain_records(w.chain(), 1, 2).await.expect("a page");
+    assert_eq!(
+        page,
+        linked[1..3].to_vec(),
+        "the limit counts records, not patients"
+    );
+    let mut all = store
+        .query(&AccessQuery::default(), 100)
+        .await
+        .expect("query");
+    all.sort_by_key(|s| s.seq);
+    assert_eq!(all, linked);
+
+    // A patient's records: named by the call or disclosed by it.
+    let ids = |rows: Vec<StoredRecord>| rows.into_iter().map(|s| s.record.id).collect::<Vec<_>>();
+    let of = |key: &str| AccessQuery {
+        patient_key: Some(key.into()),
+        ..AccessQuery::default()
+    };
+    let patient = store.query(&of(PATIENT), 100).await.expect("query");
+    assert_eq!(ids(patient), vec!["d-1", "d-0"]);
+    let other = store.query(&of(OTHER), 100).await.expect("query");
+    assert_eq!(ids(other), vec!["d-1", "d-3", "d-4"]);
+    let limited = store.query(&of(OTHER), 2).await.expect("query");
+    assert_eq!(ids(limited), vec!["d-1", "d-3"]);
+
+    // Pruning takes a record's disclosures with it.
+    let pruned = store.prune(w.chain(), 5).await.expect("pruned");
+    assert_eq!(pruned, 5);
+    let rest = store.query(&of(OTHER), 100).await.expect("query");
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 fn head_of(r: &StoredRecord) -> ChainHead {

@@ -322,6 +322,43 @@ impl ActivationAdmin {
     }
 }
 
+type ViewReply = Result<Response<proto::ActivationView>, Status>;
+
+/// The revisions of an activation over some of its areas, as requested.
+enum AreaRevision {
+    Add(proto::AddAreasRequest),
+    Extend(proto::ExtendWindowRequest),
+    End(proto::EndEarlyRequest),
+}
+
+impl ActivationAdmin {
+    /// Reads the areas first, then what the revision does to them, so a request
+    /// with several errors is told of the areas' first, as for a creation.
+    async fn revise_areas(&self, request: AreaRevision) -> ViewReply {
+        let (id, context, areas) = match &request {
+            AreaRevision::Add(r) => (&r.activation_id, &r.change, &r.areas),
+            AreaRevision::Extend(r) => (&r.activation_id, &r.change, &r.areas),
+            AreaRevision::End(r) => (&r.activation_id, &r.change, &r.areas),
+        };
+        let areas = self.areas("areas", areas.as_ref()).await?;
+        let change = match &request {
+            AreaRevision::Add(r) => Change::AddAreas {
+                areas,
+                window: window_of("window", r.window.as_ref())?,
+            },
+            AreaRevision::Extend(r) => Change::Extend {
+                areas,
+                until: end_of("until", r.until.as_ref())?,
+            },
+            AreaRevision::End(r) => Change::End {
+                areas,
+                at: end_of("at", r.at.as_ref())?,
+            },
+        };
+        self.revise(id, context.as_ref(), change).await
+    }
+}
+
 fn conflict(expected: u32, latest: u32) -> Status {
     status_of(
         &Violation::new(
@@ -378,49 +415,19 @@ impl ActivationAdminService for ActivationAdmin {
         Ok(Response::new(self.view(&activation, None).await))
     }
 
-    async fn add_areas(
-        &self,
-        request: Request<proto::AddAreasRequest>,
-    ) -> Result<Response<proto::ActivationView>, Status> {
-        let r = request.into_inner();
-        let areas = self.areas("areas", r.areas.as_ref()).await?;
-        let window = window_of("window", r.window.as_ref())?;
-        self.revise(
-            &r.activation_id,
-            r.change.as_ref(),
-            Change::AddAreas { areas, window },
-        )
-        .await
+    async fn add_areas(&self, request: Request<proto::AddAreasRequest>) -> ViewReply {
+        self.revise_areas(AreaRevision::Add(request.into_inner()))
+            .await
     }
 
-    async fn extend_window(
-        &self,
-        request: Request<proto::ExtendWindowRequest>,
-    ) -> Result<Response<proto::ActivationView>, Status> {
-        let r = request.into_inner();
-        let areas = self.areas("areas", r.areas.as_ref()).await?;
-        let until = end_of("until", r.until.as_ref())?;
-        self.revise(
-            &r.activation_id,
-            r.change.as_ref(),
-            Change::Extend { areas, until },
-        )
-        .await
+    async fn extend_window(&self, request: Request<proto::ExtendWindowRequest>) -> ViewReply {
+        self.revise_areas(AreaRevision::Extend(request.into_inner()))
+            .await
     }
 
-    async fn end_early(
-        &self,
-        request: Request<proto::EndEarlyRequest>,
-    ) -> Result<Response<proto::ActivationView>, Status> {
-        let r = request.into_inner();
-        let areas = self.areas("areas", r.areas.as_ref()).await?;
-        let at = end_of("at", r.at.as_ref())?;
-        self.revise(
-            &r.activation_id,
-            r.change.as_ref(),
-            Change::End { areas, at },
-        )
-        .await
+    async fn end_early(&self, request: Request<proto::EndEarlyRequest>) -> ViewReply {
+        self.revise_areas(AreaRevision::End(request.into_inner()))
+            .await
     }
 
     async fn get_activation(

@@ -28,6 +28,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_MAX_RECORDS: u32 = 1000;
 pub const MAX_MAX_RECORDS: u32 = 10_000;
 
+/// The upstream answers of a lookup that showed no one's data, as the pipeline
+/// summarises them in `upstream_result` (`PatientRequest::summarize`).
+const NO_ONE_FOUND: [&str; 2] = ["OK status=NOT_FOUND", "OK status=MULTIPLE_MATCHES"];
+
 pub struct AuditQueryService {
     store: Arc<dyn AuditStore>,
 }
@@ -52,10 +56,8 @@ impl AuditService for AuditQueryService {
         request: Request<QueryAccessLogRequest>,
     ) -> Result<Response<Self::QueryAccessLogStream>, Status> {
         let r = request.into_inner();
-        let (from, until) = time_range(r.time.as_ref())?;
+        let during = during(r.time.as_ref())?;
         let query = AccessQuery {
-            from,
-            until,
             facility: non_empty(r.facility_code),
             staff_id: non_empty(r.staff_id),
             patient_key: r.patient.as_ref().map(patient_key).transpose()?,
@@ -64,7 +66,7 @@ impl AuditService for AuditQueryService {
             reason: non_empty(r.reason),
             consent_basis: consent_filter(r.consent_basis)?,
             needs_review: r.needs_review_only.then_some(true),
-            after: None,
+            ..during
         };
         self.stream(query, r.paging, entries_page)
     }
@@ -74,13 +76,10 @@ impl AuditService for AuditQueryService {
         request: Request<ListExemptionReviewsRequest>,
     ) -> Result<Response<Self::ListExemptionReviewsStream>, Status> {
         let r = request.into_inner();
-        let (from, until) = time_range(r.time.as_ref())?;
         let query = AccessQuery {
-            from,
-            until,
-            facility: non_empty(r.facility_code),
             needs_review: Some(true),
-            ..AccessQuery::default()
+            facility: non_empty(r.facility_code),
+            ..during(r.time.as_ref())?
         };
         self.stream(query, r.paging, entries_page)
     }
@@ -96,14 +95,12 @@ impl AuditService for AuditQueryService {
                 "the facility view needs the facility whose records are read",
             ));
         };
-        let (from, until) = time_range(r.time.as_ref())?;
+        let during = during(r.time.as_ref())?;
         let query = AccessQuery {
-            from,
-            until,
             facility: Some(facility),
             staff_id: non_empty(r.staff_id),
             decision: decision_filter(r.decision)?,
-            ..AccessQuery::default()
+            ..during
         };
         self.stream(query, r.paging, entries_page)
     }
@@ -119,14 +116,14 @@ impl AuditService for AuditQueryService {
                 "the patient view needs the patient's insured number",
             ));
         };
-        let (from, until) = time_range(r.time.as_ref())?;
+        let during = during(r.time.as_ref())?;
         let query = AccessQuery {
-            from,
-            until,
             patient_key: Some(patient_key(patient)?),
-            // Only views that showed data: a refused call showed the patient nothing.
+            // Only calls that showed the patient's data: a refused call, or a lookup
+            // that found no one, showed nothing.
             decision: Some(Decision::Allowed),
-            ..AccessQuery::default()
+            excluded_upstream_results: NO_ONE_FOUND.map(str::to_string).to_vec(),
+            ..during
         };
         self.stream(query, r.paging, patient_page)
     }
@@ -257,11 +254,10 @@ fn instant(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Sta
         })
 }
 
-type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
-fn time_range(t: Option<&TimeRange>) -> Result<Range, Status> {
+/// The query of every record in the time range; the views add their filters.
+fn during(t: Option<&TimeRange>) -> Result<AccessQuery, Status> {
     let Some(t) = t else {
-        return Ok((None, None));
+        return Ok(AccessQuery::default());
     };
     let from = t
         .from
@@ -282,7 +278,11 @@ fn time_range(t: Option<&TimeRange>) -> Result<Range, Status> {
             "time.until must be after time.from (the range is half-open)",
         )));
     }
-    Ok((from, until))
+    Ok(AccessQuery {
+        from,
+        until,
+        ..AccessQuery::default()
+    })
 }
 
 fn patient_key(p: &InsuredNumber) -> Result<String, Status> {

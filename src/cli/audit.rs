@@ -73,7 +73,7 @@ pub fn query_of(f: &AuditFilterArgs) -> anyhow::Result<AccessQuery> {
         reason: f.reason.clone(),
         consent_basis: f.consent.clone(),
         needs_review: f.needs_review.then_some(true),
-        after: None,
+        ..AccessQuery::default()
     };
     if let (Some(from), Some(until)) = (query.from, query.until)
         && from >= until

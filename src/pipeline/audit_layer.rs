@@ -97,6 +97,7 @@ pub fn record_of<M: PatientRequest>(
         grpc_code: code as i32,
         upstream_result: storable(&note.upstream_result),
         needs_review: note.needs_review,
+        disclosed_patients: note.disclosed_patients.clone(),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct AccessNote {
     /// Set once the call has been sent upstream: errors after that are failures, not denials.
     pub forwarded: bool,
     pub upstream_result: Option<String>,
+    /// The patients the reply showed besides `patient_key` (a search's candidates),
+    /// by the same key.
+    pub disclosed_patients: Vec<String>,
 }
 
 impl AccessNote {

@@ -65,7 +65,7 @@ where
             let mut reply = inner.call(req).await?.into_inner();
             let facility = facility?.to_string();
             let search_id = uuid::Uuid::new_v4().to_string();
-            let candidate_hashes = reply
+            let candidates: Vec<String> = reply
                 .candidates
                 .iter()
                 .filter_map(|c| c.insured.as_ref())
@@ -73,8 +73,9 @@ where
                     parse_insured_number("", &i.insurer_number, &i.symbol, &i.number, &i.branch)
                         .ok()
                 })
-                .map(|i| candidate_hash(&i.key()))
+                .map(|i| i.key())
                 .collect();
+            let candidate_hashes = candidates.iter().map(|k| candidate_hash(k)).collect();
             let record = SearchRecord {
                 search_id: search_id.clone(),
                 facility,
@@ -92,7 +93,11 @@ where
                 note.lock().reason = Some(v.reason);
                 return Err(status_of(&v));
             }
-            note.lock().search_id = Some(search_id.clone());
+            {
+                let mut note = note.lock();
+                note.search_id = Some(search_id.clone());
+                note.disclosed_patients = candidates;
+            }
             reply.search_id = search_id;
             Ok(Response::new(reply))
         })

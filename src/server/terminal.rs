@@ -12,64 +12,49 @@ use crate::proto::{
     SearchPatientsRequest, SearchPatientsResponse,
 };
 
-pub struct QualificationGateway {
-    lookup: Guarded<LookupQualificationRequest>,
-    search: Guarded<SearchPatientsRequest>,
-}
-
-impl QualificationGateway {
-    pub fn new(deps: &Deps) -> Self {
-        QualificationGateway {
-            lookup: pipeline::forwarded(deps),
-            search: pipeline::search(deps),
+/// A gateway struct holding one guarded pipeline per RPC, and the generated service
+/// trait implemented by handing each request to its pipeline: the services differ
+/// only in which RPCs they have and how each pipeline is built.
+macro_rules! gateway {
+    ($gateway:ident: $service:ident {
+        $($rpc:ident($request:ty) -> $response:ty = $field:ident: $build:path;)*
+    }) => {
+        pub struct $gateway {
+            $($field: Guarded<$request>,)*
         }
-    }
-}
 
-#[tonic::async_trait]
-impl QualificationService for QualificationGateway {
-    async fn lookup_qualification(
-        &self,
-        request: Request<LookupQualificationRequest>,
-    ) -> Result<Response<LookupQualificationResponse>, Status> {
-        self.lookup.clone().oneshot(request).await
-    }
-
-    async fn search_patients(
-        &self,
-        request: Request<SearchPatientsRequest>,
-    ) -> Result<Response<SearchPatientsResponse>, Status> {
-        self.search.clone().oneshot(request).await
-    }
-}
-
-pub struct MedicalGateway {
-    drugs: Guarded<GetDrugHistoryRequest>,
-    checkups: Guarded<GetHealthCheckupsRequest>,
-}
-
-impl MedicalGateway {
-    pub fn new(deps: &Deps) -> Self {
-        MedicalGateway {
-            drugs: pipeline::forwarded(deps),
-            checkups: pipeline::forwarded(deps),
+        impl $gateway {
+            pub fn new(deps: &Deps) -> Self {
+                $gateway {
+                    $($field: $build(deps),)*
+                }
+            }
         }
-    }
+
+        #[tonic::async_trait]
+        impl $service for $gateway {
+            $(
+                async fn $rpc(
+                    &self,
+                    request: Request<$request>,
+                ) -> Result<Response<$response>, Status> {
+                    self.$field.clone().oneshot(request).await
+                }
+            )*
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl MedicalInformationService for MedicalGateway {
-    async fn get_drug_history(
-        &self,
-        request: Request<GetDrugHistoryRequest>,
-    ) -> Result<Response<GetDrugHistoryResponse>, Status> {
-        self.drugs.clone().oneshot(request).await
-    }
+gateway!(QualificationGateway: QualificationService {
+    lookup_qualification(LookupQualificationRequest) -> LookupQualificationResponse
+        = lookup: pipeline::forwarded;
+    search_patients(SearchPatientsRequest) -> SearchPatientsResponse
+        = search: pipeline::search;
+});
 
-    async fn get_health_checkups(
-        &self,
-        request: Request<GetHealthCheckupsRequest>,
-    ) -> Result<Response<GetHealthCheckupsResponse>, Status> {
-        self.checkups.clone().oneshot(request).await
-    }
-}
+gateway!(MedicalGateway: MedicalInformationService {
+    get_drug_history(GetDrugHistoryRequest) -> GetDrugHistoryResponse
+        = drugs: pipeline::forwarded;
+    get_health_checkups(GetHealthCheckupsRequest) -> GetHealthCheckupsResponse
+        = checkups: pipeline::forwarded;
+});

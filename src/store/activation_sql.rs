@@ -220,72 +220,99 @@ pub(crate) fn creation(new: &NewActivation) -> Revision {
     }
 }
 
-/// The `ActivationStore` impl both databases share word for word but for their
-/// `Database` type and the store's own extra methods (PostgreSQL's `subscribe`).
-/// Each store module provides `write_revision(tx, id, revision)` and imports the
-/// builders above.
+/// The `ActivationStore` impl both databases share (see `sql_store!`), with the
+/// store's own extra methods (PostgreSQL's `subscribe`).
 macro_rules! activation_store {
     ($store:ty, $db:ty, { $($extra:tt)* }) => {
-        #[async_trait::async_trait]
-        impl $crate::store::ActivationStore for $store {
-            async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
-                // Time-ordered ids: activations recorded at the same instant list in order.
-                let id = uuid::Uuid::now_v7().to_string();
-                let revision = creation(new);
-                let mut tx = self.pool.begin().await?;
-                insert_activation::<$db>(&id, new)
-                    .build()
-                    .execute(&mut *tx)
-                    .await?;
-                write_revision(&mut tx, &id, &revision).await?;
-                tx.commit().await?;
-                Ok(Activation {
-                    id,
-                    event: new.event.clone(),
-                    notice: new.notice.clone(),
-                    created_by: new.created_by.clone(),
-                    created_at: new.at,
-                    revisions: vec![revision],
-                })
+        const _: () = {
+            use $crate::domain::activation_change::Revision;
+            use $crate::store::activation_sql::{
+                WINDOW_CHUNK, activations_from_rows, coverage_from_row, creation,
+                insert_activation, insert_revision, insert_windows, select_activations,
+                select_coverage,
+            };
+            use $crate::store::sql::Dialect;
+            use $crate::store::{
+                Activation, ActivationStore, AreaKey, Coverage, NewActivation, StoreError,
+            };
+
+            #[async_trait::async_trait]
+            impl ActivationStore for $store {
+                async fn add_activation(&self, new: &NewActivation) -> Result<Activation, StoreError> {
+                    // Time-ordered ids: activations recorded at the same instant list in order.
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let revision = creation(new);
+                    let mut tx = self.pool().begin().await?;
+                    insert_activation::<$db>(&id, new)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?;
+                    write_revision(&mut tx, &id, &revision).await?;
+                    tx.commit().await?;
+                    Ok(Activation {
+                        id,
+                        event: new.event.clone(),
+                        notice: new.notice.clone(),
+                        created_by: new.created_by.clone(),
+                        created_at: new.at,
+                        revisions: vec![revision],
+                    })
+                }
+
+                async fn add_revision(&self, id: &str, revision: &Revision) -> Result<(), StoreError> {
+                    let mut tx = self.pool().begin().await?;
+                    write_revision(&mut tx, id, revision).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {
+                    let mut select = select_activations::<$db>(Some(id));
+                    let rows = select.build().fetch_all(self.pool()).await?;
+                    Ok(activations_from_rows(&rows)?.pop())
+                }
+
+                async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
+                    let mut select = select_activations::<$db>(None);
+                    activations_from_rows(&select.build().fetch_all(self.pool()).await?)
+                }
+
+                async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
+                    let mut select = select_coverage::<$db>(area);
+                    let rows = select.build().fetch_all(self.pool()).await?;
+                    rows.iter().map(coverage_from_row).collect()
+                }
+
+                $($extra)*
             }
 
-            async fn add_revision(
-                &self,
-                activation_id: &str,
+            /// Writes a revision and its windows inside `tx`, and announces the change
+            /// to the other replicas on commit.
+            async fn write_revision(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &str,
                 revision: &Revision,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                write_revision(&mut tx, activation_id, revision).await?;
-                tx.commit().await?;
+                insert_revision::<$db>(id, revision)
+                    .build()
+                    .execute(&mut **tx)
+                    .await?;
+                for (i, chunk) in revision.windows.chunks(WINDOW_CHUNK).enumerate() {
+                    insert_windows::<$db>(id, revision.number, i * WINDOW_CHUNK, chunk)
+                        .build()
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                if let Some((statement, channel)) = <$db as Dialect>::ANNOUNCE {
+                    sqlx::query(statement)
+                        .bind(channel)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 Ok(())
             }
-
-            async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {
-                let rows = select_activations::<$db>(Some(id))
-                    .build()
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(activations_from_rows(&rows)?.pop())
-            }
-
-            async fn list_activations(&self) -> Result<Vec<Activation>, StoreError> {
-                let rows = select_activations::<$db>(None)
-                    .build()
-                    .fetch_all(&self.pool)
-                    .await?;
-                activations_from_rows(&rows)
-            }
-
-            async fn coverage(&self, area: &AreaKey) -> Result<Vec<Coverage>, StoreError> {
-                let rows = select_coverage::<$db>(area)
-                    .build()
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter().map(coverage_from_row).collect()
-            }
-
-            $($extra)*
-        }
+        };
     };
 }
 pub(crate) use activation_store;

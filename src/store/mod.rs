@@ -1,16 +1,18 @@
 //! Where state lives. The rules and the audit writer see only these traits; the
 //! SQLite (embedded default) and PostgreSQL implementations know no rule.
 
+mod access_log_sql;
 mod activation_sql;
 mod chain;
 mod model;
 pub mod postgres;
-mod postgres_registry;
 mod query;
 mod registry;
+mod registry_sql;
+mod search_sql;
 mod sql;
 pub mod sqlite;
-mod sqlite_registry;
+mod value;
 
 use async_trait::async_trait;
 
@@ -23,6 +25,7 @@ pub use model::{
 };
 pub use query::{AccessQuery, Cursor};
 pub use registry::{Municipality, RegisteredFacility, RegistryCounts};
+pub use value::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

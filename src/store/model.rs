@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::activation_change::{self, AreaWindow, Revision};
 use crate::domain::jst::Window;
 
+use super::Value;
+
 pub use crate::domain::area::AreaKey;
 
 #[derive(Debug, Clone)]
@@ -135,4 +137,44 @@ pub struct AccessRecord {
     pub upstream_result: Option<String>,
     /// Exemption accesses are flagged for the operators' review.
     pub needs_review: bool,
+    /// The patients whose data the reply showed besides `patient_key`, by the same
+    /// key: an attribute search's candidates, in the order shown.
+    pub disclosed_patients: Vec<String>,
+}
+
+impl AccessRecord {
+    /// Every field but the disclosed patients (kept in a table of their own) with
+    /// its column name, in the one order that the table's columns, the INSERT and
+    /// the hash chain's canonical form (docs/audit.md) follow.
+    pub fn fields(&self) -> [(&'static str, Value<'_>); 20] {
+        [
+            ("id", Value::Text(&self.id)),
+            ("at", Value::BigInt(super::sql::to_nanos(self.at))),
+            ("method", Value::Text(&self.method)),
+            ("items", Value::Text(&self.items)),
+            ("facility", opt(&self.facility)),
+            ("staff_id", opt(&self.staff_id)),
+            ("staff_role", opt(&self.staff_role)),
+            ("patient_key", opt(&self.patient_key)),
+            ("identification", opt(&self.identification)),
+            ("search_id", opt(&self.search_id)),
+            ("consent_basis", opt(&self.consent_basis)),
+            ("exemption_reason", opt(&self.exemption_reason)),
+            (
+                "exemption_identification",
+                opt(&self.exemption_identification),
+            ),
+            ("purpose", opt(&self.purpose)),
+            ("activation_id", opt(&self.activation_id)),
+            ("decision", Value::Text(self.decision.as_str())),
+            ("reason", opt(&self.reason)),
+            ("grpc_code", Value::Int(self.grpc_code)),
+            ("upstream_result", opt(&self.upstream_result)),
+            ("needs_review", Value::Bool(self.needs_review)),
+        ]
+    }
+}
+
+fn opt(v: &Option<String>) -> Value<'_> {
+    Value::OptText(v.as_deref())
 }

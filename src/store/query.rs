@@ -14,6 +14,8 @@ pub struct AccessQuery {
     pub until: Option<DateTime<Utc>>,
     pub facility: Option<String>,
     pub staff_id: Option<String>,
+    /// Records that named this patient (`patient_key`) or disclosed them (an
+    /// attribute search that listed them as a candidate).
     pub patient_key: Option<String>,
     pub activation_id: Option<String>,
     pub decision: Option<Decision>,
@@ -21,6 +23,9 @@ pub struct AccessQuery {
     pub consent_basis: Option<String>,
     /// Only records flagged for review (the life-or-body exemption accesses).
     pub needs_review: Option<bool>,
+    /// Leaves out records whose upstream answer summary is one of these, e.g. a
+    /// lookup that found no one.
+    pub excluded_upstream_results: Vec<String>,
     /// Resume after this record.
     pub after: Option<Cursor>,
 }
