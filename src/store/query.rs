@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use super::Decision;
 
 /// Filters; every one that is set must hold. Results come in (time, chain, seq) order.
+/// `patient_key` finds the records that named the patient and those that disclosed
+/// them (an attribute search that listed them as a candidate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessQuery {
     /// First instant included.
@@ -14,8 +16,6 @@ pub struct AccessQuery {
     pub until: Option<DateTime<Utc>>,
     pub facility: Option<String>,
     pub staff_id: Option<String>,
-    /// Records that named this patient (`patient_key`) or disclosed them (an
-    /// attribute search that listed them as a candidate).
     pub patient_key: Option<String>,
     pub activation_id: Option<String>,
     pub decision: Option<Decision>,
