@@ -126,11 +126,20 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .expect("runs");
     let jsonl = String::from_utf8_lossy(&jsonl.stdout);
     assert_eq!(jsonl.lines().count(), 5, "{jsonl}");
+    let mut searches = Vec::new();
     for line in jsonl.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
         assert_eq!(v["decision"], "allowed");
         assert_eq!(v["hash"].as_str().map(str::len), Some(64));
+        if v["method"] == "SearchPatients" {
+            searches.push(v["disclosed_patients"].clone());
+        }
     }
+    // The search's record names the patient it listed, as the chain hash covers it.
+    assert_eq!(
+        searches,
+        vec![serde_json::json!("01040013|40250311|152|00")]
+    );
     // A malformed filter is refused by name, not ignored.
     let bad = bin()
         .args(["audit", "export", "--decision", "maybe", "--data-dir"])

@@ -24,6 +24,9 @@ pub struct ExportRow<'a> {
     pub staff_id: Option<&'a str>,
     pub staff_role: Option<&'a str>,
     pub patient_key: Option<&'a str>,
+    /// The keys of the patients the reply showed besides (an attribute search's
+    /// candidates), in the order shown, joined by spaces (a key holds none).
+    pub disclosed_patients: String,
     pub identification: Option<&'a str>,
     pub search_id: Option<&'a str>,
     pub consent_basis: Option<&'a str>,
@@ -57,6 +60,7 @@ impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
             staff_id: r.staff_id.as_deref(),
             staff_role: r.staff_role.as_deref(),
             patient_key: r.patient_key.as_deref(),
+            disclosed_patients: r.disclosed_patients.join(" "),
             identification: r.identification.as_deref(),
             search_id: r.search_id.as_deref(),
             consent_basis: r.consent_basis.as_deref(),
