@@ -15,8 +15,10 @@ pub mod client;
 pub mod config;
 pub mod dev_ca;
 pub mod identity;
+pub mod issue;
 pub mod operator_auth;
 pub mod peer;
+pub mod pki_dir;
 
 pub use config::TlsFiles;
 pub use peer::{OperatorRole, Peer, peer_of};
