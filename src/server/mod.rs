@@ -243,7 +243,7 @@ pub async fn start_with_audit(
     let tls = config
         .tls
         .as_ref()
-        .map(ReloadableTls::load)
+        .map(|files| ReloadableTls::load(files, metrics.handshakes.clone()))
         .transpose()
         .context("loading the TLS certificates")?;
     let router = Server::builder()

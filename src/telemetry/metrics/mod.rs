@@ -9,6 +9,7 @@ macro_rules! described {
     };
 }
 
+pub mod handshakes;
 pub mod index_age;
 pub mod requests;
 
@@ -30,6 +31,7 @@ use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use handshakes::HandshakeMetrics;
 pub use index_age::LoadedAt;
 pub use requests::RequestMetrics;
 
@@ -164,6 +166,7 @@ pub struct Metrics {
     pub audit: AuditMetrics,
     pub activations: ActivationMetrics,
     pub requests: RequestMetrics,
+    pub handshakes: HandshakeMetrics,
     /// 1 while a part the gateway needs is usable (see `crate::server::health`).
     pub components: ComponentGauges,
 }
@@ -174,11 +177,13 @@ impl Metrics {
         let audit = AuditMetrics::default();
         let activations = ActivationMetrics::default();
         let requests = RequestMetrics::default();
+        let handshakes = HandshakeMetrics::default();
         let components = ComponentGauges::default();
         register(&mut registry, audit.described());
         register(&mut registry, activations.described());
         registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
         register(&mut registry, requests.described());
+        register(&mut registry, handshakes.described());
         register(
             &mut registry,
             described! {
@@ -190,6 +195,7 @@ impl Metrics {
             audit,
             activations,
             requests,
+            handshakes,
             components,
         })
     }
