@@ -10,6 +10,7 @@ mod process;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use onshi_gateway::domain::facility::FacilityKind;
@@ -89,42 +90,73 @@ fn labels(listener: &str, reason: &str) -> String {
     format!("{{listener=\"{listener}\",reason=\"{reason}\"}}")
 }
 
-/// How a test client connects: the CA it trusts and the certificate it presents.
-struct Client {
-    trusts: PathBuf,
-    presents: Option<Issued>,
-    tls: bool,
+/// How a test client connects.
+enum Client {
+    /// Mutual TLS, trusting the CA in `trusts`, presenting `presents`.
+    Tls {
+        trusts: PathBuf,
+        presents: Option<Issued>,
+    },
+    /// HTTP/2 without TLS.
+    Plaintext,
+    /// Says hello, reads the gateway's answer and hangs up: what grpcio and
+    /// grpc-js do when they do not trust the gateway's certificate.
+    HangsUpAfterHello,
 }
 
 impl Client {
     fn tls(trusts: &Path, presents: Option<Issued>) -> Client {
-        Client {
+        Client::Tls {
             trusts: trusts.to_path_buf(),
             presents,
-            tls: true,
         }
     }
 
-    async fn channel(&self, addr: SocketAddr) -> Result<Channel, tonic::transport::Error> {
-        if !self.tls {
-            return Channel::from_shared(format!("http://{addr}"))
-                .expect("uri")
-                .connect()
-                .await;
-        }
-        let ca = std::fs::read(&self.trusts).expect("a CA file");
+    async fn channel(&self, addr: SocketAddr) -> Result<Channel, String> {
+        let (trusts, presents) = match self {
+            Client::Tls { trusts, presents } => (trusts, presents),
+            Client::Plaintext => {
+                return Channel::from_shared(format!("http://{addr}"))
+                    .expect("uri")
+                    .connect()
+                    .await
+                    .map_err(|e| e.to_string());
+            }
+            Client::HangsUpAfterHello => return Err(hang_up_after_hello(addr)),
+        };
+        let ca = std::fs::read(trusts).expect("a CA file");
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca))
             .domain_name("localhost");
-        if let Some(c) = &self.presents {
+        if let Some(c) = presents {
             tls = tls.identity(Identity::from_pem(&c.cert_pem, &c.key_pem));
         }
         Channel::from_shared(format!("https://{addr}"))
             .expect("uri")
-            .tls_config(tls)?
+            .tls_config(tls)
+            .map_err(|e| e.to_string())?
             .connect()
             .await
+            .map_err(|e| e.to_string())
     }
+}
+
+fn hang_up_after_hello(addr: SocketAddr) -> String {
+    use std::io::Read;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).expect("a connection");
+    let mut tcp = std::net::TcpStream::connect(addr).expect("connects");
+    tls.write_tls(&mut tcp).expect("hello sent");
+    let mut answer = [0; 1];
+    let read = tcp.read(&mut answer).expect("the gateway answers");
+    assert_eq!(read, 1, "the gateway answers the hello");
+    "hung up".into()
 }
 
 /// One call on each listener's own service; an error however it comes.
@@ -134,7 +166,7 @@ async fn call(gateway: &Gateway, operators: bool, client: &Client) -> Result<(),
     } else {
         gateway.terminal
     };
-    let channel = client.channel(addr).await.map_err(|e| e.to_string())?;
+    let channel = client.channel(addr).await?;
     let result = if operators {
         ActivationAdminServiceClient::new(channel)
             .list_activations(ListActivationsRequest {})
@@ -185,10 +217,6 @@ async fn each_refused_handshake_is_logged_and_counted_by_reason() {
     let clinic = onshi_gateway::demo::facility(4, FacilityKind::Medical, 1001).to_string();
     let wrong_digit = format!("{}{}", &clinic[..9], (clinic.as_bytes()[9] - b'0' + 1) % 10);
     let stranger = DevCa::new("a CA the gateway does not know").expect("ca");
-    let plaintext = Client {
-        tls: false,
-        ..Client::tls(&server_ca, None)
-    };
     let cases: Vec<(&str, bool, Client, &str)> = vec![
         (
             "expired",
@@ -246,7 +274,13 @@ async fn each_refused_handshake_is_logged_and_counted_by_reason() {
             ),
             "gateway_not_trusted",
         ),
-        ("plaintext", false, plaintext, "not_tls"),
+        (
+            "a client hanging up on the gateway's certificate",
+            false,
+            Client::HangsUpAfterHello,
+            "gateway_not_trusted",
+        ),
+        ("plaintext", false, Client::Plaintext, "not_tls"),
         (
             "a facility's on the operators' listener",
             true,
@@ -302,8 +336,11 @@ async fn each_refused_handshake_is_logged_and_counted_by_reason() {
         "{log}"
     );
 
-    // The gateway's own certificates are still accepted, and counted as nothing.
+    // A port probe (connect, close) and the gateway's own certificates count as
+    // nothing.
     let before = gateway.refusals().await;
+    drop(std::net::TcpStream::connect(gateway.terminal).expect("connects"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let good = Client::tls(
         &server_ca,
         Some(facility_ca.facility(&clinic).expect("cert")),

@@ -14,7 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -155,12 +155,11 @@ impl ReloadableTls {
                 let tx = tx.clone();
                 let metrics = tls.metrics.clone();
                 tokio::spawn(async move {
-                    let handshake = TlsAcceptor::from(config).accept(tcp);
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(config, tcp)).await {
                         Ok(Ok(stream)) => {
                             let _ = tx.send(Ok(stream)).await;
                         }
-                        Ok(Err(e)) => refused(&metrics, which, peer, &e),
+                        Ok(Err((e, hello))) => refused(&metrics, which, peer, &e, hello),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
@@ -170,10 +169,29 @@ impl ReloadableTls {
     }
 }
 
+/// The handshake, in two steps so that a failure tells whether the client had sent
+/// its hello (a client that then hangs up refused the gateway's certificate; one
+/// that never spoke TLS was a port probe).
+async fn handshake(
+    config: Arc<ServerConfig>,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, (io::Error, bool)> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+        .await
+        .map_err(|e| (e, false))?;
+    start.into_stream(config).await.map_err(|e| (e, true))
+}
+
 /// Logs and counts a failed handshake, unless the peer merely went away. The
 /// detail names the certificate's problem (a facility code at most), never a patient.
-fn refused(metrics: &HandshakeMetrics, listener: Listener, peer: SocketAddr, error: &io::Error) {
-    let Some((refusal, detail)) = classify(error) else {
+fn refused(
+    metrics: &HandshakeMetrics,
+    listener: Listener,
+    peer: SocketAddr,
+    error: &io::Error,
+    after_hello: bool,
+) {
+    let Some((refusal, detail)) = classify(error, after_hello) else {
         tracing::debug!(%peer, error = %error, "TLS handshake abandoned");
         return;
     };

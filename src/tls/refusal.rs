@@ -1,7 +1,7 @@
 //! Why a TLS handshake failed, in a small closed set an operator can count and
 //! alert on (`onshi_tls_handshake_refused_total{listener,reason}`), with the precise
-//! cause for the log line. A connection closed before the handshake ended (a port
-//! probe, a client that gave up) is no refusal.
+//! cause for the log line. A connection closed before the client said hello (a
+//! port probe) is no refusal.
 
 use std::io;
 
@@ -20,7 +20,8 @@ pub enum Refusal {
     /// From the trusted CA, but it names no identity this listener accepts.
     BadIdentity,
     /// The client refused the gateway's certificate (it trusts another CA, or
-    /// expected another name).
+    /// expected another name): with an alert (rustls, Go), or by hanging up after
+    /// the gateway's answer to its hello (grpcio, grpc-js).
     GatewayNotTrusted,
     /// The client spoke plaintext (e.g. HTTP/2 without TLS) to a TLS listener.
     NotTls,
@@ -54,10 +55,29 @@ impl Refusal {
 }
 
 /// The refusal behind a failed handshake's `error`, and its detail; `None` when
-/// the peer only went away.
-pub fn classify(error: &io::Error) -> Option<(Refusal, String)> {
-    let tls = error.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(of_tls(tls))
+/// the peer went away before its hello (`after_hello`: it had sent it).
+pub fn classify(error: &io::Error, after_hello: bool) -> Option<(Refusal, String)> {
+    if let Some(tls) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        return Some(of_tls(tls));
+    }
+    let hung_up = matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    );
+    // The gateway's answer to the hello carries its certificate: a client that
+    // hangs up on it without a word did not accept it.
+    (after_hello && hung_up).then(|| {
+        (
+            Refusal::GatewayNotTrusted,
+            format!(
+                "the client hung up on the gateway's certificate ({error}): it trusts \
+                 another CA, or expected another name"
+            ),
+        )
+    })
 }
 
 fn of_tls(error: &rustls::Error) -> (Refusal, String) {
@@ -138,7 +158,7 @@ mod tests {
                 "other",
             ),
         ] {
-            let (refusal, _) = classify(&wrapped(error)).expect("a refusal");
+            let (refusal, _) = classify(&wrapped(error), true).expect("a refusal");
             assert_eq!(refusal.as_str(), reason);
         }
     }
@@ -148,16 +168,23 @@ mod tests {
         let identity = CertificateError::Other(rustls::OtherError(Arc::new(BadIdentity(
             "FACILITY_UNIDENTIFIED: no identity".into(),
         ))));
-        let (_, detail) =
-            classify(&wrapped(rustls::Error::InvalidCertificate(identity))).expect("a refusal");
+        let (_, detail) = classify(&wrapped(rustls::Error::InvalidCertificate(identity)), true)
+            .expect("a refusal");
         assert_eq!(detail, "FACILITY_UNIDENTIFIED: no identity");
     }
 
     #[test]
-    fn a_peer_that_went_away_is_no_refusal() {
+    fn a_peer_that_hangs_up_before_its_hello_is_no_refusal_and_after_it_one() {
         let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
-        assert_eq!(classify(&eof), None);
+        assert_eq!(classify(&eof, false), None);
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
-        assert_eq!(classify(&reset), None);
+        assert_eq!(classify(&reset, false), None);
+        for closed in [eof, reset] {
+            let (refusal, detail) = classify(&closed, true).expect("a refusal");
+            assert_eq!(refusal, Refusal::GatewayNotTrusted);
+            assert!(detail.contains("hung up"), "{detail}");
+        }
+        let timeout = io::Error::from(io::ErrorKind::TimedOut);
+        assert_eq!(classify(&timeout, true), None);
     }
 }
