@@ -65,6 +65,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
+        Command::Certs(CertsCommand::Issue(args)) => commands::certs_issue(&args, clock.as_ref()),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,
         Command::Registry(RegistryCommand::Show(args)) => registry_cli::show(args).await,
         Command::Config(ConfigCommand::Check(args)) => {

@@ -165,24 +165,48 @@ async fn the_facility_is_the_certificates_and_a_tokyo_clinic_cannot_pass_as_miya
     );
 }
 
-#[tokio::test]
-async fn bad_certificates_are_refused_at_the_handshake_or_by_reason() {
-    let t = start(IdentitySource::Certificate).await.expect("starts");
-    activate_fukushima(&t).await;
-    let addr = t.gateway.addr;
-
-    // No client certificate: the handshake (or the first call) fails.
-    let no_cert = match channel(addr, &t.pki, None).await {
+/// A lookup over a new connection presenting `client`: a refused handshake shows
+/// as a connection that fails, or a first call that does.
+async fn lookup_with(t: &Tls, client: Option<&Issued>) -> Result<(), tonic::Status> {
+    match channel(t.gateway.addr, &t.pki, client).await {
         Ok(c) => QualificationServiceClient::new(c)
             .lookup_qualification(demo_lookup())
             .await
             .map(|_| ()),
         Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    }
+}
+
+/// Handshakes the terminal listener refused for `reason`, once the gateway has
+/// counted them (the client may see the refusal first).
+async fn refused(t: &Tls, reason: &str, expected: f64) -> f64 {
+    let series =
+        format!("onshi_tls_handshake_refused_total{{listener=\"terminal\",reason=\"{reason}\"}} ");
+    let count = || {
+        t.gateway
+            .metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&series)?.trim().parse::<f64>().ok())
+            .unwrap_or_default()
     };
-    assert!(
-        no_cert.is_err(),
-        "a call without a client certificate must fail"
-    );
+    for _ in 0..100 {
+        if count() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    count()
+}
+
+#[tokio::test]
+async fn bad_certificates_are_refused_at_the_handshake_and_counted_by_reason() {
+    let t = start(IdentitySource::Certificate).await.expect("starts");
+    activate_fukushima(&t).await;
+
+    // No client certificate.
+    assert!(lookup_with(&t, None).await.is_err(), "no certificate");
+    assert_eq!(refused(&t, "no_client_certificate", 1.0).await, 1.0);
 
     // A certificate from another CA (the operators') is not a facility's.
     let operator = t
@@ -190,17 +214,11 @@ async fn bad_certificates_are_refused_at_the_handshake_or_by_reason() {
         .operator_ca
         .operator(OperatorRole::Auditor, "a")
         .expect("cert");
-    let foreign = match channel(addr, &t.pki, Some(&operator)).await {
-        Ok(c) => QualificationServiceClient::new(c)
-            .lookup_qualification(demo_lookup())
-            .await
-            .map(|_| ()),
-        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-    };
     assert!(
-        foreign.is_err(),
-        "an operator certificate must not reach the terminal services"
+        lookup_with(&t, Some(&operator)).await.is_err(),
+        "foreign CA"
     );
+    assert_eq!(refused(&t, "unknown_ca", 1.0).await, 1.0);
 
     // Expired.
     let expired = t
@@ -211,37 +229,35 @@ async fn bad_certificates_are_refused_at_the_handshake_or_by_reason() {
             rcgen::date_time_ymd(2021, 1, 1),
         )
         .expect("cert");
-    let old = match channel(addr, &t.pki, Some(&expired)).await {
-        Ok(c) => QualificationServiceClient::new(c)
-            .lookup_qualification(demo_lookup())
-            .await
-            .map(|_| ()),
-        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
-    };
-    assert!(old.is_err(), "an expired certificate must be refused");
+    assert!(lookup_with(&t, Some(&expired)).await.is_err(), "expired");
+    assert_eq!(refused(&t, "expired", 1.0).await, 1.0);
 
-    // From the right CA but naming a code whose check digit is wrong.
+    // From the right CA but naming a code whose check digit is wrong, or no
+    // facility at all: refused at the handshake too, not only by each call.
     let code = miyagi_clinic().to_string();
     let wrong = format!("{}{}", &code[..9], (code.as_bytes()[9] - b'0' + 1) % 10);
-    let mut bad = terminal(&t, &t.pki.facility_ca.facility(&wrong).expect("cert")).await;
-    assert_denied(
-        bad.lookup_qualification(demo_lookup()).await,
-        Code::Unauthenticated,
-        "FACILITY_CODE_CHECK_DIGIT",
-    );
-
-    // From the right CA but naming no facility at all.
+    let bad = t.pki.facility_ca.facility(&wrong).expect("cert");
+    assert!(lookup_with(&t, Some(&bad)).await.is_err(), "check digit");
+    assert_eq!(refused(&t, "bad_identity", 1.0).await, 1.0);
     let nameless = t
         .pki
         .facility_ca
         .client_with_uris(&["https://example.invalid/"])
         .expect("cert");
-    let mut nobody = terminal(&t, &nameless).await;
-    assert_denied(
-        nobody.lookup_qualification(demo_lookup()).await,
-        Code::Unauthenticated,
-        "FACILITY_UNIDENTIFIED",
+    assert!(
+        lookup_with(&t, Some(&nameless)).await.is_err(),
+        "no identity"
     );
+    assert_eq!(refused(&t, "bad_identity", 2.0).await, 2.0);
+
+    // A good certificate is served and counts as no refusal.
+    let good = t.pki.facility_ca.facility(&code).expect("cert");
+    lookup_with(&t, Some(&good)).await.expect("served");
+    for reason in ["no_client_certificate", "unknown_ca", "expired", "other"] {
+        let expected = if reason == "other" { 0.0 } else { 1.0 };
+        assert_eq!(refused(&t, reason, expected).await, expected, "{reason}");
+    }
+    assert_eq!(refused(&t, "bad_identity", 2.0).await, 2.0);
 }
 
 #[tokio::test]

@@ -4,13 +4,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{CertsDevArgs, UpstreamArgs};
-use crate::clock::SharedClock;
+use crate::cli::{CertsDevArgs, CertsIssueArgs, InvalidInput, UpstreamArgs};
+use crate::clock::{Clock, SharedClock};
 use crate::config::GatewayConfig;
 use crate::config::Settings;
+use crate::domain::facility::parse_facility_code;
 use crate::server::{self, RunningGateway};
 use crate::simulator::Population;
+use crate::tls::dev_ca::{BadName, DevPki};
 use crate::tls::identity::IdentitySource;
+use crate::tls::issue::{self, IssueError, Subject};
+use crate::tls::pki_dir::{self, Ca};
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
@@ -123,30 +127,119 @@ pub async fn upstream(args: UpstreamArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn certs_dev(args: CertsDevArgs) -> anyhow::Result<()> {
-    let facilities: Vec<String> = if args.facility.is_empty() {
-        crate::activation::registry::DEMO_FACILITIES
+/// The facility codes `certs dev` issues for: those given, validated (each bad one
+/// named with what is wrong), or the demo's.
+fn dev_facilities(given: &[String]) -> Result<Vec<String>, InvalidInput> {
+    if given.is_empty() {
+        return Ok(crate::activation::registry::DEMO_FACILITIES
             .iter()
             .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n).to_string())
-            .collect()
+            .collect());
+    }
+    let mut codes = Vec::new();
+    let mut problems = Vec::new();
+    for raw in given {
+        match parse_facility_code("", raw) {
+            Ok(code) if codes.contains(&code.to_string()) => {}
+            Ok(code) => codes.push(code.to_string()),
+            Err(v) => problems.push(facility_problem(raw, &v)),
+        }
+    }
+    match &problems[..] {
+        [] => Ok(codes),
+        [one] => Err(InvalidInput {
+            flag: "--facility".into(),
+            message: one.clone(),
+        }),
+        all => Err(InvalidInput {
+            flag: "--facility".into(),
+            message: format!(
+                "{} codes are not facility codes:\n  {}",
+                all.len(),
+                all.join("\n  ")
+            ),
+        }),
+    }
+}
+
+/// What is wrong with `raw` as a facility code, naming it.
+fn facility_problem(raw: &str, v: &crate::domain::Violation) -> String {
+    if v.description.contains(raw.trim()) {
+        v.description.clone()
     } else {
-        args.facility.clone()
-    };
-    use crate::tls::dev_ca::{BadName, DevPki};
+        format!("{raw:?}: {}", v.description)
+    }
+}
+
+pub fn certs_dev(args: CertsDevArgs) -> anyhow::Result<()> {
+    let facilities = dev_facilities(&args.facility)?;
     let pki = DevPki::generate_for(&args.name).map_err(|e| match e {
-        BadName::NotAHost(_) => anyhow::Error::new(crate::cli::InvalidInput {
+        BadName::NotAHost(_) => anyhow::Error::new(InvalidInput {
             flag: "--name".into(),
             message: e.to_string(),
         }),
         BadName::Certificate(e) => e.into(),
     })?;
+    let existing = pki_dir::existing(&args.dir)?;
+    if !existing.is_empty() && !args.force {
+        return Err(InvalidInput {
+            flag: "--dir".into(),
+            message: format!(
+                "{} already holds a PKI ({} files, e.g. {}); `certs dev --force` replaces all of it \
+                 with new CAs (certificates from the old ones are then refused), \
+                 `certs issue` adds a certificate to it",
+                args.dir.display(),
+                existing.len(),
+                existing[0].display(),
+            ),
+        }
+        .into());
+    }
     for path in pki.write(&args.dir, &facilities)? {
         println!("wrote {}", path.display());
     }
     println!(
-        "DEVELOPMENT certificates: the CA keys are not kept, so no more certificates can be issued from these CAs.\n\
+        "DEVELOPMENT certificates, never for production: the facility and operator CA keys \
+         ({}, {}) are kept, readable by you only, so that `certs issue` can add certificates.\n\
          Serve with them: onshi-gateway serve --tls-dir {}",
+        Ca::Facility.key_file(),
+        Ca::Operator.key_file(),
         args.dir.display()
+    );
+    Ok(())
+}
+
+pub fn certs_issue(args: &CertsIssueArgs, clock: &dyn Clock) -> anyhow::Result<()> {
+    let invalid = |flag: &str, message: String| InvalidInput {
+        flag: flag.into(),
+        message,
+    };
+    let subject = match (&args.facility, &args.operator) {
+        (Some(code), _) => parse_facility_code("", code)
+            .map(Subject::Facility)
+            .map_err(|v| invalid("--facility", facility_problem(code, &v)))?,
+        (None, Some(spec)) => Subject::operator(spec).map_err(|e| invalid("--operator", e))?,
+        (None, None) => return Err(invalid("--facility", "or --operator is needed".into()).into()),
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(clock.now().timestamp())?;
+    let written =
+        issue::issue(&args.ca_dir, &subject, args.days, args.force, now).map_err(|e| {
+            if e.is_input() {
+                let flag = match e {
+                    IssueError::OutlivesCa { .. } => "--days",
+                    _ => "--ca-dir",
+                };
+                anyhow::Error::new(invalid(flag, e.to_string()))
+            } else {
+                e.into()
+            }
+        })?;
+    println!("wrote {}", written.cert.display());
+    println!("wrote {}", written.key.display());
+    println!(
+        "valid until {} (UTC); DEVELOPMENT only, like the CA in {}",
+        written.not_after.date(),
+        args.ca_dir.display()
     );
     Ok(())
 }

@@ -323,8 +323,13 @@ pub struct UpstreamArgs {
 pub enum CertsCommand {
     /// Create a DEVELOPMENT PKI in a directory: CAs for the gateway, facilities and
     /// operators, the gateway's certificate, facility and operator certificates.
-    /// Serve with it: `serve --tls-dir DIR`.
+    /// The facility and operator CA keys are kept there (readable by you only) for
+    /// `certs issue`. Serve with it: `serve --tls-dir DIR`.
     Dev(CertsDevArgs),
+    /// Issue one more facility or operator certificate from the CA in a directory
+    /// `certs dev` wrote, and write it there: facility-CODE.pem/.key or
+    /// operator-ROLE.pem/.key.
+    Issue(CertsIssueArgs),
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +343,35 @@ pub struct CertsDevArgs {
     /// 127.0.0.1: host names or IP addresses (e.g. a Service's DNS name).
     #[arg(long, value_delimiter = ',')]
     pub name: Vec<String>,
+    /// Replace a PKI the directory already holds: new CAs, and every certificate
+    /// and key of the old one removed (clients holding them are refused).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["facility", "operator"])))]
+pub struct CertsIssueArgs {
+    /// The directory `certs dev` wrote: its facility or operator CA signs, and the
+    /// certificate and key are written there.
+    #[arg(long)]
+    pub ca_dir: PathBuf,
+    /// A facility code (10 digits, with its check digit).
+    #[arg(long)]
+    pub facility: Option<String>,
+    /// An operator as ROLE:ID, role activation-manager or auditor (e.g. auditor:alice).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Days the certificate is valid, from now.
+    #[arg(
+        long,
+        default_value_t = crate::tls::issue::DEFAULT_DAYS,
+        value_parser = clap::value_parser!(u16).range(1..=i64::from(crate::tls::issue::MAX_DAYS)),
+    )]
+    pub days: u16,
+    /// Replace the certificate and key if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

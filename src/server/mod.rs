@@ -117,7 +117,7 @@ pub async fn start_with_audit(
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
     };
-    let tls = load_tls(&config)?;
+    let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =
         start_terminals(&config, deps, store.clone(), &health, tls.as_ref()).await?;
     stop.push(stop_terminals);
@@ -194,11 +194,11 @@ async fn spawn_background(
 }
 
 /// The certificates, when TLS is configured.
-fn load_tls(config: &GatewayConfig) -> anyhow::Result<Option<ReloadableTls>> {
+fn load_tls(config: &GatewayConfig, metrics: &Metrics) -> anyhow::Result<Option<ReloadableTls>> {
     config
         .tls
         .as_ref()
-        .map(ReloadableTls::load)
+        .map(|files| ReloadableTls::load(files, metrics.handshakes.clone()))
         .transpose()
         .context("loading the TLS certificates")
 }

@@ -1,28 +1,32 @@
 //! TLS acceptors whose certificates can be replaced while serving: `reload` re-reads
 //! the files (on SIGHUP) and new connections use them; open connections keep theirs.
-//! A reload that fails to read or parse anything changes nothing.
+//! A reload that fails to read or parse anything changes nothing. A refused
+//! handshake is logged with the peer and the reason, and counted by reason.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::TlsFiles;
+use super::refusal::{Refusal, classify};
+use super::verifier::IdentityVerifier;
+use crate::telemetry::metrics::HandshakeMetrics;
 
 /// How long a client may take to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
     /// Trusts the facility CA.
     Terminal,
@@ -30,18 +34,33 @@ pub enum Listener {
     Operators,
 }
 
+impl Listener {
+    /// The metrics' label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Terminal => "terminal",
+            Listener::Operators => "operators",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ReloadableTls {
     files: TlsFiles,
     terminal: Arc<RwLock<Arc<ServerConfig>>>,
     operators: Arc<RwLock<Arc<ServerConfig>>>,
+    metrics: HandshakeMetrics,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn build(files: &TlsFiles, client_ca: &std::path::Path) -> anyhow::Result<Arc<ServerConfig>> {
+fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfig>> {
+    let client_ca = match listener {
+        Listener::Terminal => &files.facility_ca,
+        Listener::Operators => &files.operator_ca,
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .with_context(|| format!("reading {}", files.cert.display()))?
         .collect::<Result<_, _>>()
@@ -56,12 +75,11 @@ fn build(files: &TlsFiles, client_ca: &std::path::Path) -> anyhow::Result<Arc<Se
             .add(ca.with_context(|| format!("parsing {}", client_ca.display()))?)
             .with_context(|| format!("a CA certificate in {}", client_ca.display()))?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
+    let verifier = IdentityVerifier::new(roots, provider(), listener)
         .context("the client certificate verifier")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::new(verifier))
         .with_single_cert(certs, key)
         .context("the gateway's certificate and key")?;
     config.alpn_protocols = vec![b"h2".to_vec()];
@@ -69,18 +87,25 @@ fn build(files: &TlsFiles, client_ca: &std::path::Path) -> anyhow::Result<Arc<Se
 }
 
 impl ReloadableTls {
-    pub fn load(files: &TlsFiles) -> anyhow::Result<ReloadableTls> {
+    /// The certificates in `files`; refused handshakes are counted in `metrics`.
+    pub fn load(files: &TlsFiles, metrics: HandshakeMetrics) -> anyhow::Result<ReloadableTls> {
+        for listener in [Listener::Terminal, Listener::Operators] {
+            for refusal in Refusal::ALL {
+                metrics.expect(listener.as_str(), refusal.as_str());
+            }
+        }
         Ok(ReloadableTls {
-            terminal: Arc::new(RwLock::new(build(files, &files.facility_ca)?)),
-            operators: Arc::new(RwLock::new(build(files, &files.operator_ca)?)),
+            terminal: Arc::new(RwLock::new(build(files, Listener::Terminal)?)),
+            operators: Arc::new(RwLock::new(build(files, Listener::Operators)?)),
             files: files.clone(),
+            metrics,
         })
     }
 
     /// Re-reads every file; new connections use them. On any error nothing changes.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let terminal = build(&self.files, &self.files.facility_ca)?;
-        let operators = build(&self.files, &self.files.operator_ca)?;
+        let terminal = build(&self.files, Listener::Terminal)?;
+        let operators = build(&self.files, Listener::Operators)?;
         *self
             .terminal
             .write()
@@ -128,13 +153,13 @@ impl ReloadableTls {
                     continue;
                 };
                 let tx = tx.clone();
+                let metrics = tls.metrics.clone();
                 tokio::spawn(async move {
-                    let handshake = TlsAcceptor::from(config).accept(tcp);
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(config, tcp)).await {
                         Ok(Ok(stream)) => {
                             let _ = tx.send(Ok(stream)).await;
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake refused"),
+                        Ok(Err((e, hello))) => refused(&metrics, which, peer, &e, hello),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
@@ -142,4 +167,40 @@ impl ReloadableTls {
         });
         ReceiverStream::new(rx)
     }
+}
+
+/// The handshake, in two steps so that a failure tells whether the client had sent
+/// its hello (a client that then hangs up refused the gateway's certificate; one
+/// that never spoke TLS was a port probe).
+async fn handshake(
+    config: Arc<ServerConfig>,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, (io::Error, bool)> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+        .await
+        .map_err(|e| (e, false))?;
+    start.into_stream(config).await.map_err(|e| (e, true))
+}
+
+/// Logs and counts a failed handshake, unless the peer merely went away. The
+/// detail names the certificate's problem (a facility code at most), never a patient.
+fn refused(
+    metrics: &HandshakeMetrics,
+    listener: Listener,
+    peer: SocketAddr,
+    error: &io::Error,
+    after_hello: bool,
+) {
+    let Some((refusal, detail)) = classify(error, after_hello) else {
+        tracing::debug!(%peer, error = %error, "TLS handshake abandoned");
+        return;
+    };
+    tracing::warn!(
+        %peer,
+        listener = listener.as_str(),
+        reason = refusal.as_str(),
+        %detail,
+        "TLS handshake refused"
+    );
+    metrics.refused(listener.as_str(), refusal.as_str());
 }

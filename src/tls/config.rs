@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::pki_dir::{self, Ca};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     /// The gateway's certificate chain and key (PEM).
@@ -17,10 +19,10 @@ impl TlsFiles {
     /// All four files in `dir` under the names `certs dev` writes.
     pub fn in_dir(dir: &Path) -> TlsFiles {
         TlsFiles {
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            facility_ca: dir.join("facility-ca.pem"),
-            operator_ca: dir.join("operator-ca.pem"),
+            cert: dir.join(pki_dir::SERVER_CERT),
+            key: dir.join(pki_dir::SERVER_KEY),
+            facility_ca: dir.join(Ca::Facility.cert_file()),
+            operator_ca: dir.join(Ca::Operator.cert_file()),
         }
     }
 }

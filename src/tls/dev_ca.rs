@@ -1,8 +1,9 @@
 //! A development PKI, so that the demo and the tests run with real mutual TLS and a
 //! newcomer can try it in one command (`onshi-gateway certs dev`): a CA for the
 //! gateway's own certificate, one for facilities, one for operators, and their
-//! certificates. Never for production: the CA keys are discarded once the files are
-//! written, and the private keys are written unencrypted.
+//! certificates. Never for production: the facility and operator CA keys are kept
+//! beside the certificates (so that `certs issue` can add more), and every private
+//! key is written unencrypted.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,13 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::peer::{FACILITY_URI_PREFIX, OPERATOR_URI_PREFIX, OperatorRole};
+use super::pki_dir::{self, Ca};
 
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone)]
@@ -20,10 +26,42 @@ pub struct Issued {
     pub key_pem: String,
 }
 
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// What `certs dev` gives everything: from 2020 until the end of 2049, so that
+    /// the tests' fixed clocks and a newcomer's machine both fall inside.
+    pub fn development() -> Validity {
+        Validity {
+            not_before: rcgen::date_time_ymd(2020, 1, 1),
+            not_after: rcgen::date_time_ymd(2049, 12, 31),
+        }
+    }
+}
+
+/// Why a CA cannot be read back from its files.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("the certificate: {0}")]
+    Certificate(String),
+    #[error("the private key: {0}")]
+    Key(String),
+    #[error(
+        "the private key is not the certificate's: it signs nothing the certificate vouches for"
+    )]
+    KeyMismatch,
+}
+
 pub struct DevCa {
-    params: CertificateParams,
-    key: KeyPair,
+    issuer: Issuer<'static, KeyPair>,
     pub cert_pem: String,
+    /// Nothing this CA issues may outlive it.
+    pub not_after: OffsetDateTime,
 }
 
 impl DevCa {
@@ -35,15 +73,43 @@ impl DevCa {
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let validity = Validity::development();
+        params.not_before = validity.not_before;
+        params.not_after = validity.not_after;
         let key = KeyPair::generate()?;
         let cert_pem = params.self_signed(&key)?.pem();
         Ok(DevCa {
-            params,
-            key,
+            issuer: Issuer::new(params, key),
             cert_pem,
+            not_after: validity.not_after,
         })
+    }
+
+    /// A CA from its certificate and private key (PEM), as `certs dev` wrote them.
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<DevCa, CaFileError> {
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| CaFileError::Certificate(format!("not a PEM certificate: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(&der)
+            .map_err(|e| CaFileError::Certificate(format!("cannot be read: {e}")))?;
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| CaFileError::Key(format!("not a PEM private key: {e}")))?;
+        if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+            return Err(CaFileError::KeyMismatch);
+        }
+        let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .map_err(|e| CaFileError::Certificate(format!("its end of validity: {e}")))?;
+        let issuer = Issuer::from_ca_cert_der(&der, key)
+            .map_err(|e| CaFileError::Certificate(format!("not a CA certificate: {e}")))?;
+        Ok(DevCa {
+            issuer,
+            cert_pem: cert_pem.to_string(),
+            not_after,
+        })
+    }
+
+    /// The CA's private key, PEM.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 
     fn issue(
@@ -51,7 +117,7 @@ impl DevCa {
         common_name: &str,
         sans: Vec<SanType>,
         usage: ExtendedKeyUsagePurpose,
-        not_after: time::OffsetDateTime,
+        validity: Validity,
     ) -> Result<Issued, rcgen::Error> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -60,11 +126,10 @@ impl DevCa {
         params.subject_alt_names = sans;
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = not_after;
+        params.not_before = validity.not_before;
+        params.not_after = validity.not_after;
         let key = KeyPair::generate()?;
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -84,28 +149,36 @@ impl DevCa {
             "onshi-gateway",
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
-            rcgen::date_time_ymd(2049, 12, 31),
+            Validity::development(),
         )
     }
 
     /// A facility's terminal certificate (the code is written as given: tests also
     /// issue malformed ones).
     pub fn facility(&self, code: &str) -> Result<Issued, rcgen::Error> {
-        self.facility_until(code, rcgen::date_time_ymd(2049, 12, 31))
+        self.facility_valid(code, Validity::development())
     }
 
     pub fn facility_until(
         &self,
         code: &str,
-        not_after: time::OffsetDateTime,
+        not_after: OffsetDateTime,
     ) -> Result<Issued, rcgen::Error> {
+        let validity = Validity {
+            not_after,
+            ..Validity::development()
+        };
+        self.facility_valid(code, validity)
+    }
+
+    pub fn facility_valid(&self, code: &str, validity: Validity) -> Result<Issued, rcgen::Error> {
         self.issue(
             &format!("facility {code}"),
             vec![SanType::URI(
                 format!("{FACILITY_URI_PREFIX}{code}").try_into()?,
             )],
             ExtendedKeyUsagePurpose::ClientAuth,
-            not_after,
+            validity,
         )
     }
 
@@ -119,18 +192,27 @@ impl DevCa {
             "client",
             sans,
             ExtendedKeyUsagePurpose::ClientAuth,
-            rcgen::date_time_ymd(2049, 12, 31),
+            Validity::development(),
         )
     }
 
     pub fn operator(&self, role: OperatorRole, id: &str) -> Result<Issued, rcgen::Error> {
+        self.operator_valid(role, id, Validity::development())
+    }
+
+    pub fn operator_valid(
+        &self,
+        role: OperatorRole,
+        id: &str,
+        validity: Validity,
+    ) -> Result<Issued, rcgen::Error> {
         self.issue(
             &format!("operator {id}"),
             vec![SanType::URI(
                 format!("{OPERATOR_URI_PREFIX}{}:{id}", role.as_str()).try_into()?,
             )],
             ExtendedKeyUsagePurpose::ClientAuth,
-            rcgen::date_time_ymd(2049, 12, 31),
+            validity,
         )
     }
 }
@@ -181,33 +263,51 @@ impl DevPki {
         })
     }
 
-    /// Writes the CAs, the gateway's certificate, and a certificate for each of
-    /// `facilities` and each operator role into `dir`; returns the files written.
+    /// Replaces whatever PKI `dir` holds with this one: the CAs (with the facility
+    /// and operator CAs' keys), the gateway's certificate, and a certificate for each
+    /// of `facilities` and each operator role; returns the files written. Every
+    /// certificate is made before anything is removed, and the CAs are written
+    /// first, so no certificate is ever left beside a CA that did not issue it.
     pub fn write(&self, dir: &Path, facilities: &[String]) -> anyhow::Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir)?;
-        let mut written = Vec::new();
-        let mut put = |name: String, contents: &str| -> anyhow::Result<()> {
-            let path = dir.join(name);
-            std::fs::write(&path, contents)?;
-            written.push(path);
-            Ok(())
+        let mut files: Vec<(String, String)> = vec![
+            (pki_dir::SERVER_CA.into(), self.server_ca.cert_pem.clone()),
+            (
+                Ca::Facility.cert_file().into(),
+                self.facility_ca.cert_pem.clone(),
+            ),
+            (Ca::Facility.key_file().into(), self.facility_ca.key_pem()),
+            (
+                Ca::Operator.cert_file().into(),
+                self.operator_ca.cert_pem.clone(),
+            ),
+            (Ca::Operator.key_file().into(), self.operator_ca.key_pem()),
+            (pki_dir::SERVER_CERT.into(), self.server.cert_pem.clone()),
+            (pki_dir::SERVER_KEY.into(), self.server.key_pem.clone()),
+        ];
+        let mut add = |stem: String, issued: Issued| {
+            files.push((format!("{stem}.pem"), issued.cert_pem));
+            files.push((format!("{stem}.key"), issued.key_pem));
         };
-        put("server-ca.pem".into(), &self.server_ca.cert_pem)?;
-        put("facility-ca.pem".into(), &self.facility_ca.cert_pem)?;
-        put("operator-ca.pem".into(), &self.operator_ca.cert_pem)?;
-        put("server.pem".into(), &self.server.cert_pem)?;
-        put("server.key".into(), &self.server.key_pem)?;
         for code in facilities {
-            let issued = self.facility_ca.facility(code)?;
-            put(format!("facility-{code}.pem"), &issued.cert_pem)?;
-            put(format!("facility-{code}.key"), &issued.key_pem)?;
+            add(
+                pki_dir::facility_stem(code),
+                self.facility_ca.facility(code)?,
+            );
         }
         for role in [OperatorRole::ActivationManager, OperatorRole::Auditor] {
-            let issued = self
-                .operator_ca
-                .operator(role, &format!("dev-{}", role.as_str()))?;
-            put(format!("operator-{}.pem", role.as_str()), &issued.cert_pem)?;
-            put(format!("operator-{}.key", role.as_str()), &issued.key_pem)?;
+            let id = format!("dev-{}", role.as_str());
+            add(
+                pki_dir::operator_stem(role),
+                self.operator_ca.operator(role, &id)?,
+            );
+        }
+        std::fs::create_dir_all(dir)?;
+        pki_dir::remove(&pki_dir::existing(dir)?)?;
+        let mut written = Vec::new();
+        for (name, contents) in files {
+            let path = dir.join(name);
+            pki_dir::write(&path, &contents)?;
+            written.push(path);
         }
         Ok(written)
     }

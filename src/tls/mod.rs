@@ -8,15 +8,22 @@
 //!
 //! Terminals connect to the terminal listener, which trusts only the facility CA;
 //! operators to the operators' listener, which trusts only the operator CA, so a
-//! facility certificate never reaches an admin method.
+//! facility certificate never reaches an admin method. Each listener also checks
+//! the identity at the handshake (`verifier`), so a certificate naming none it
+//! accepts is refused before any call; refused handshakes are logged and counted
+//! by reason (`refusal`).
 
 pub mod acceptor;
 pub mod client;
 pub mod config;
 pub mod dev_ca;
 pub mod identity;
+pub mod issue;
 pub mod operator_auth;
 pub mod peer;
+pub mod pki_dir;
+pub mod refusal;
+pub mod verifier;
 
 pub use config::TlsFiles;
 pub use peer::{OperatorRole, Peer, peer_of};

@@ -172,20 +172,7 @@ impl Harness {
 
     /// The `/metrics` text, scraped over HTTP as Prometheus would.
     pub async fn scrape_metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = self.gateway.metrics_addr.expect("metrics listener");
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("request");
-        let mut response = String::new();
-        stream
-            .read_to_string(&mut response)
-            .await
-            .expect("response");
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        response
+        scrape_metrics(self.gateway.metrics_addr.expect("metrics listener")).await
     }
 
     /// The health service's answer for `service` on the terminal listener.
@@ -230,6 +217,23 @@ impl Harness {
         let insured = reply.candidates[0].insured.clone().expect("insured number");
         (reply.search_id, insured)
     }
+}
+
+/// The `/metrics` text at `addr`, scraped over HTTP as Prometheus would.
+pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }
 
 pub fn as_facility<T>(facility: &FacilityCode, message: T) -> Request<T> {

@@ -2,6 +2,14 @@
 //! gateway owns its registry (no global state), so several can share a process.
 //! Labels and values carry no patient identifier.
 
+/// `metric => "name", "help";` lines as a list of [`Described`], one metric a line.
+macro_rules! described {
+    ($($metric:expr => $name:literal, $help:literal;)*) => {
+        vec![$(($name, $help, Box::new($metric.clone()) as Box<dyn prometheus_client::registry::Metric>)),*]
+    };
+}
+
+pub mod handshakes;
 pub mod index_age;
 pub mod requests;
 
@@ -12,18 +20,47 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use handshakes::HandshakeMetrics;
 pub use index_age::LoadedAt;
 pub use requests::RequestMetrics;
+
+/// A metric as registered: its name (after the `onshi_` prefix), its help text, and
+/// the metric, sharing its values with the handle the gateway updates.
+pub type Described = (&'static str, &'static str, Box<dyn Metric>);
+
+/// Registers each metric under its name with its help text: every part of the
+/// registry goes through here, so a part lists its metrics and nothing more.
+fn register(registry: &mut Registry, metrics: Vec<Described>) {
+    for (name, help, metric) in metrics {
+        registry.register(name, help, Boxed(metric));
+    }
+}
+
+/// A boxed metric is itself one (prometheus-client implements that only for
+/// metrics that are neither `Send` nor `Sync`).
+#[derive(Debug)]
+struct Boxed(Box<dyn Metric>);
+
+impl EncodeMetric for Boxed {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+}
 
 /// What the access-log writer reports.
 #[derive(Clone, Debug)]
@@ -48,6 +85,19 @@ impl Default for AuditMetrics {
             checkpoints: Counter::default(),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+        }
+    }
+}
+
+impl AuditMetrics {
+    fn described(&self) -> Vec<Described> {
+        described! {
+            self.healthy => "audit_writer_healthy", "1 while access-log commits succeed; 0 after a failure, while patient-data calls are refused";
+            self.committed => "audit_records_committed", "Access records committed";
+            self.commit_failures => "audit_commit_failures", "Access-log commits that failed (their calls were refused)";
+            self.checkpoints => "audit_checkpoints", "Signed access-log checkpoints committed";
+            self.batch_records => "audit_batch_records", "Access records per group commit";
+            self.commit_seconds => "audit_commit_seconds", "Time to commit one batch of access records";
         }
     }
 }
@@ -83,6 +133,16 @@ impl ActivationMetrics {
             .get_or_create(&LookupLabels { result })
             .inc();
     }
+
+    fn described(&self) -> Vec<Described> {
+        described! {
+            self.healthy => "activation_store_healthy", "1 while the activation registry is readable; 0 while decisions use the last known state";
+            self.reloads => "activation_reloads", "Reloads of the activation registry into memory";
+            self.reload_failures => "activation_reload_failures", "Reloads of the activation registry that failed";
+            self.index_lookups => "activation_index_lookups", "Decisions' reads of the activation index: fresh from memory, or reloaded on the call's path";
+            self.registry_lookups => "facility_registry_lookups", "Facility registry reads by the activation rule: cache hit or miss";
+        }
+    }
 }
 
 impl Default for ActivationMetrics {
@@ -106,6 +166,7 @@ pub struct Metrics {
     pub audit: AuditMetrics,
     pub activations: ActivationMetrics,
     pub requests: RequestMetrics,
+    pub handshakes: HandshakeMetrics,
     /// 1 while a part the gateway needs is usable (see `crate::server::health`).
     pub components: ComponentGauges,
 }
@@ -114,76 +175,27 @@ impl Metrics {
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("onshi");
         let audit = AuditMetrics::default();
-        registry.register(
-            "audit_writer_healthy",
-            "1 while access-log commits succeed; 0 after a failure, while patient-data calls are refused",
-            audit.healthy.clone(),
-        );
-        registry.register(
-            "audit_records_committed",
-            "Access records committed",
-            audit.committed.clone(),
-        );
-        registry.register(
-            "audit_commit_failures",
-            "Access-log commits that failed (their calls were refused)",
-            audit.commit_failures.clone(),
-        );
-        registry.register(
-            "audit_checkpoints",
-            "Signed access-log checkpoints committed",
-            audit.checkpoints.clone(),
-        );
-        registry.register(
-            "audit_batch_records",
-            "Access records per group commit",
-            audit.batch_records.clone(),
-        );
-        registry.register(
-            "audit_commit_seconds",
-            "Time to commit one batch of access records",
-            audit.commit_seconds.clone(),
-        );
         let activations = ActivationMetrics::default();
-        registry.register(
-            "activation_store_healthy",
-            "1 while the activation registry is readable; 0 while decisions use the last known state",
-            activations.healthy.clone(),
-        );
-        registry.register(
-            "activation_reloads",
-            "Reloads of the activation registry into memory",
-            activations.reloads.clone(),
-        );
-        registry.register(
-            "activation_reload_failures",
-            "Reloads of the activation registry that failed",
-            activations.reload_failures.clone(),
-        );
-        registry.register(
-            "activation_index_lookups",
-            "Decisions' reads of the activation index: fresh from memory, or reloaded on the call's path",
-            activations.index_lookups.clone(),
-        );
-        registry.register(
-            "facility_registry_lookups",
-            "Facility registry reads by the activation rule: cache hit or miss",
-            activations.registry_lookups.clone(),
-        );
-        registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
         let requests = RequestMetrics::default();
-        requests.register(&mut registry);
+        let handshakes = HandshakeMetrics::default();
         let components = ComponentGauges::default();
-        registry.register(
-            "component_healthy",
-            "1 while the part is usable (store, audit writer, upstream, activation registry); its health-service name says the same",
-            components.clone(),
+        register(&mut registry, audit.described());
+        register(&mut registry, activations.described());
+        registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
+        register(&mut registry, requests.described());
+        register(&mut registry, handshakes.described());
+        register(
+            &mut registry,
+            described! {
+                components => "component_healthy", "1 while the part is usable (store, audit writer, upstream, activation registry); its health-service name says the same";
+            },
         );
         Arc::new(Metrics {
             registry,
             audit,
             activations,
             requests,
+            handshakes,
             components,
         })
     }

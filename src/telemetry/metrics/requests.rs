@@ -7,7 +7,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
@@ -99,32 +98,14 @@ impl RequestMetrics {
         RuleTimer(Arc::new([get("pass"), get("deny")]))
     }
 
-    pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "requests",
-            "Patient-data calls by method, decision (allowed, denied, failed) and denial reason",
-            self.calls.clone(),
-        );
-        registry.register(
-            "request_seconds",
-            "Time from a call's arrival to its answer, access-log commit included",
-            self.call_seconds.clone(),
-        );
-        registry.register(
-            "rule_seconds",
-            "Time each rule layer took to decide, by its decision",
-            self.rule_seconds.clone(),
-        );
-        registry.register(
-            "upstream_seconds",
-            "Time of calls forwarded to the upstream OQS, by the code it answered",
-            self.upstream_seconds.clone(),
-        );
-        registry.register(
-            "upstream_errors",
-            "Forwarded calls the upstream OQS failed (unreachable, timed out or an error)",
-            self.upstream_errors.clone(),
-        );
+    pub fn described(&self) -> Vec<super::Described> {
+        described! {
+            self.calls => "requests", "Patient-data calls by method, decision (allowed, denied, failed) and denial reason";
+            self.call_seconds => "request_seconds", "Time from a call's arrival to its answer, access-log commit included";
+            self.rule_seconds => "rule_seconds", "Time each rule layer took to decide, by its decision";
+            self.upstream_seconds => "upstream_seconds", "Time of calls forwarded to the upstream OQS, by the code it answered";
+            self.upstream_errors => "upstream_errors", "Forwarded calls the upstream OQS failed (unreachable, timed out or an error)";
+        }
     }
 }
 
