@@ -26,6 +26,8 @@
 mod common;
 #[path = "common/databases.rs"]
 mod databases;
+#[path = "common/raw_codec.rs"]
+mod raw_codec;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -40,8 +42,7 @@ use onshi_gateway::simulator::fixtures::{DEMO_PATIENT, DEMO_SPOUSE};
 use onshi_gateway::store::{AccessRecord, Decision};
 use onshi_gateway::tls::identity::DEV_FACILITY_HEADER;
 use prost::Message;
-use prost::bytes::{Buf, BufMut};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use raw_codec::RawCodec;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -1281,47 +1282,6 @@ async fn run(h: &mut Harness, case: Case, refused: &mut Vec<Refused>) {
 
 // ---------------------------------------------------------------------------------
 // Bytes that are not a request: hand-framed gRPC over a tonic channel.
-
-/// A codec that sends and receives message bodies as raw bytes: tonic still frames
-/// them (compression flag 0, 4-byte length), but nothing is encoded.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
 
 const LOOKUP_PATH: &str = "/onshi.v1.QualificationService/LookupQualification";
 

@@ -12,6 +12,8 @@
 //! [`NOT_PROVOKED`] with why; a reason in neither list fails the test.
 
 mod common;
+#[path = "common/raw_codec.rs"]
+mod raw_codec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -36,9 +38,8 @@ use onshi_gateway::tls::dev_ca::{DevPki, Issued};
 use onshi_gateway::tls::identity::{DEV_FACILITY_HEADER, IdentitySource};
 use onshi_gateway::tls::{OperatorRole, TlsFiles};
 use prost::Message;
-use prost::bytes::{Buf, BufMut};
+use raw_codec::RawCodec;
 use serde_json::{Value, json};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -69,45 +70,6 @@ const CHECK: &str = "/onshi.v1.ActivationAdminService/CheckFacility";
 
 // ---------------------------------------------------------------------------------
 // Raw calls: an encoded request to a method path, the refusal read from its trailers.
-
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
 
 /// The client certificate a TLS target is called with.
 struct TlsClient {
