@@ -37,7 +37,7 @@ pub fn code_of(reason: Reason) -> Code {
         | SearchLedgerUnavailable
         | AuditUnavailable
         | UpstreamUnavailable => Code::Unavailable,
-        UpstreamTimeout => Code::DeadlineExceeded,
+        UpstreamTimeout | CallDeadlineExceeded => Code::DeadlineExceeded,
         RateLimited | Overloaded => Code::ResourceExhausted,
         UpstreamError => Code::Internal,
         _ => Code::InvalidArgument,

@@ -155,6 +155,12 @@ impl Case {
         self
     }
 
+    /// With this deadline (`grpc-timeout`, e.g. `1m`).
+    fn within(mut self, timeout: &str) -> Case {
+        self.metadata.push(("grpc-timeout", timeout.to_string()));
+        self
+    }
+
     fn by_clinic(self) -> Case {
         let clinic = miyagi_clinic().to_string();
         self.from(&clinic)
@@ -1076,6 +1082,36 @@ async fn failing_upstream() -> String {
     url
 }
 
+/// An upstream that takes connections and never answers: the caller's deadline
+/// passes at the gateway, which answers a little before it.
+async fn silent_upstream_gateway(python: &Path) -> BTreeSet<&'static str> {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    let h = Harness::start_with(Options {
+        upstream: Some(format!("http://{addr}")),
+        ..Options::default()
+    })
+    .await
+    .with_fukushima_2022()
+    .await;
+    let terminal = Target::plain(h.gateway.addr);
+    let targets = BTreeMap::from([("terminal", &terminal)]);
+    let cases = vec![(
+        "terminal",
+        case(
+            "the caller's deadline passes at the gateway",
+            LOOKUP,
+            &demo_lookup(),
+            Reason::CallDeadlineExceeded,
+        )
+        .by_clinic()
+        .within("2S"),
+    )];
+    let seen = check_all(python, &targets, cases).await;
+    drop(silent);
+    seen
+}
+
 /// The upstream's failures, then the store's.
 async fn failing_gateways(python: &Path) -> BTreeSet<&'static str> {
     let mut seen = BTreeSet::new();
@@ -1111,6 +1147,7 @@ async fn failing_gateways(python: &Path) -> BTreeSet<&'static str> {
         ),
     ];
     seen.extend(check_all(python, &targets, cases).await);
+    seen.extend(silent_upstream_gateway(python).await);
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let closed_addr = closed.local_addr().expect("addr");

@@ -2,6 +2,7 @@
 //! before its response leaves the gateway, in a per-writer hash chain with signed
 //! checkpoints (docs/audit.md).
 
+mod backlog;
 pub mod chain;
 pub mod export;
 pub mod facility_view;

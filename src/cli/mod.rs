@@ -182,6 +182,15 @@ pub struct ServeArgs {
     /// [file: audit.linger_ms]
     #[arg(long, env = "ONSHI_AUDIT_LINGER_MS")]
     pub audit_linger_ms: Option<u64>,
+    /// A commit of access records taking longer has failed (ms): calls are refused
+    /// with AUDIT_UNAVAILABLE in bounded time when the store hangs.
+    /// [file: audit.commit_timeout_ms]
+    #[arg(long, env = "ONSHI_AUDIT_COMMIT_TIMEOUT_MS")]
+    pub audit_commit_timeout_ms: Option<u64>,
+    /// Records of calls refused while the access log could not be written, kept in
+    /// memory until the store takes writes again. [file: audit.backlog_records]
+    #[arg(long, env = "ONSHI_AUDIT_BACKLOG_RECORDS")]
+    pub audit_backlog_records: Option<usize>,
     /// Largest request message accepted (bytes). [file: grpc.max_message_bytes]
     #[arg(long, env = "ONSHI_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -534,6 +543,11 @@ impl ServeArgs {
         }
         set(&mut s.audit.max_batch, &self.audit_max_batch);
         set(&mut s.audit.linger_ms, &self.audit_linger_ms);
+        set(
+            &mut s.audit.commit_timeout_ms,
+            &self.audit_commit_timeout_ms,
+        );
+        set(&mut s.audit.backlog_records, &self.audit_backlog_records);
         set(
             &mut s.audit.checkpoint_records,
             &self.audit_checkpoint_records,

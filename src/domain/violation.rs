@@ -61,6 +61,8 @@ pub enum Reason {
     UpstreamTimeout,
     UpstreamError,
     PatientNotFound,
+    /// The caller's deadline passed before the rules and the upstream were done.
+    CallDeadlineExceeded,
     // load
     RateLimited,
     Overloaded,
@@ -139,6 +141,7 @@ impl Reason {
         Reason::UpstreamTimeout,
         Reason::UpstreamError,
         Reason::PatientNotFound,
+        Reason::CallDeadlineExceeded,
         Reason::RateLimited,
         Reason::Overloaded,
         Reason::QueryTimeRangeInvalid,
@@ -216,6 +219,7 @@ impl Reason {
             Reason::PatientNotFound => "PATIENT_NOT_FOUND",
             Reason::RateLimited => "RATE_LIMITED",
             Reason::Overloaded => "OVERLOADED",
+            Reason::CallDeadlineExceeded => "CALL_DEADLINE_EXCEEDED",
             Reason::QueryTimeRangeInvalid => "QUERY_TIME_RANGE_INVALID",
             Reason::QueryFilterInvalid => "QUERY_FILTER_INVALID",
             Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",

@@ -8,13 +8,16 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::audit::AuditWriter;
+use crate::audit::{AuditError, AuditWriter};
 use crate::clock::SharedClock;
 use crate::domain::{Reason, Violation};
+use crate::pipeline::deadline::{Deadlines, WorkDeadline};
+use crate::pipeline::rules::audit_ready::audit_unavailable;
 use crate::pipeline::{AccessNote, Note, PatientRequest};
 use crate::status::status_of;
 use crate::store::{AccessRecord, Decision};
@@ -29,14 +32,22 @@ pub struct AuditLayer {
     writer: AuditWriter,
     clock: SharedClock,
     metrics: RequestMetrics,
+    /// Every call running to its record, so that shutdown can wait for their records.
+    calls: TaskTracker,
 }
 
 impl AuditLayer {
-    pub fn new(writer: AuditWriter, clock: SharedClock, metrics: RequestMetrics) -> Self {
+    pub fn new(
+        writer: AuditWriter,
+        clock: SharedClock,
+        metrics: RequestMetrics,
+        calls: TaskTracker,
+    ) -> Self {
         AuditLayer {
             writer,
             clock,
             metrics,
+            calls,
         }
     }
 }
@@ -119,83 +130,152 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let (answer, answered) = oneshot::channel();
+        let deadlines = Deadlines::of(req.metadata());
+        let record_id = uuid::Uuid::new_v4().to_string();
         // The call runs to its record in a task of its own: a caller whose deadline
         // passes (or who cancels) drops only the wait below, never the record of what
         // the rules and the upstream did.
-        let call = run_to_record(self.parts.clone(), inner, req, answer);
+        let call = Call {
+            parts: self.parts.clone(),
+            deadlines,
+            record_id: record_id.clone(),
+        };
+        let calls = self.parts.calls.clone();
         Box::pin(async move {
-            tokio::spawn(call.instrument(tracing::Span::current()));
-            answered.await.unwrap_or_else(|_| {
-                Err(Status::internal(
+            calls.spawn(
+                call.run(inner, req, answer)
+                    .instrument(tracing::Span::current()),
+            );
+            let waited = match deadlines.answer {
+                Some(at) => tokio::time::timeout_at(at, answered).await,
+                None => Ok(answered.await),
+            };
+            match waited {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(_)) => Err(Status::internal(
                     "the call ended without an answer; see its access record",
-                ))
-            })
+                )),
+                Err(_) => Err(late(&record_id)),
+            }
         })
     }
 }
 
 type Answer<M> = oneshot::Sender<Result<Response<<M as PatientRequest>::Reply>, Status>>;
 
-/// Runs the rules and the upstream call, commits the call's record, and only then
-/// answers: with the reply (or refusal) naming its record, or with AUDIT_UNAVAILABLE.
-async fn run_to_record<M, S>(
-    parts: AuditLayer,
-    mut inner: S,
-    mut req: Request<M>,
-    answer: Answer<M>,
-) where
-    M: PatientRequest,
-    S: Service<Request<M>, Response = Response<M::Reply>, Error = Status>,
-{
-    let started = Instant::now();
-    let note = Note::new(AccessNote::stated(req.get_ref().access()));
-    req.extensions_mut().insert(note.clone());
-    let at = parts.clock.now();
-    let result = inner.call(req).await;
-    let code = match &result {
-        // The caller left before the answer: what was fetched was not delivered.
-        Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
-        Ok(_) => tonic::Code::Ok,
-        Err(status) => status.code(),
-    };
-    let record = record_of::<M>(&note.lock(), code, at);
-    let record_id = record.id.clone();
-    // The call's server span carries its outcome.
-    let call_span = tracing::Span::current();
-    call_span.record("onshi.decision", record.decision.as_str());
-    if let Some(reason) = &record.reason {
-        call_span.record("onshi.reason", reason.as_str());
-    }
-    let decision = record.decision;
-    let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
-    let committed = parts.writer.commit(record).instrument(span).await;
-    // A call whose record could not be committed was refused for that reason: the
-    // log line and the metrics say what the caller got.
-    let (decision, reason) = match &committed {
-        Ok(()) => (
-            decision.as_str(),
-            note.lock().reason.map_or("", Reason::as_str),
-        ),
-        Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
-    };
-    tracing::info!(
-        method = M::METHOD,
-        decision,
-        reason,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "access"
+/// The answer when the caller's deadline is due before the call's record is
+/// committed: no data, and the id under which its record is being committed.
+fn late(record_id: &str) -> Status {
+    let violation = Violation::new(
+        Reason::CallDeadlineExceeded,
+        "",
+        "the caller's deadline passed before the call's access record was committed; no data was sent",
     );
-    parts.count::<M>(decision, reason, started);
-    let reply = match committed {
-        Ok(()) => with_record_id(result, &record_id),
-        Err(e) => Err(status_of(&Violation::new(
-            Reason::AuditUnavailable,
-            "",
-            format!("{e}; no patient data is served without an access record"),
-        ))),
-    };
-    // The caller may be gone; its record is committed all the same.
-    let _ = answer.send(reply);
+    with_record_id::<()>(Err(status_of(&violation)), record_id)
+        .err()
+        .unwrap_or_else(|| Status::deadline_exceeded("deadline exceeded"))
+}
+
+/// One call on its way to its record.
+struct Call {
+    parts: AuditLayer,
+    deadlines: Deadlines,
+    record_id: String,
+}
+
+impl Call {
+    /// Runs the rules and the upstream call, commits the call's record, and only then
+    /// answers: with the reply (or refusal) naming its record, or with AUDIT_UNAVAILABLE.
+    async fn run<M, S>(self, mut inner: S, mut req: Request<M>, answer: Answer<M>)
+    where
+        M: PatientRequest,
+        S: Service<Request<M>, Response = Response<M::Reply>, Error = Status>,
+    {
+        let started = Instant::now();
+        let note = Note::new(AccessNote::stated(req.get_ref().access()));
+        req.extensions_mut().insert(note.clone());
+        if let Some(work) = self.deadlines.work {
+            req.extensions_mut().insert(WorkDeadline(work));
+        }
+        let at = self.parts.clock.now();
+        let result = self.within_deadline(inner.call(req), &note).await;
+        let code = match &result {
+            // The caller left before the answer: what was fetched was not delivered.
+            Ok(_) if answer.is_closed() && self.deadlines.passed() => tonic::Code::DeadlineExceeded,
+            Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        let mut record = record_of::<M>(&note.lock(), code, at);
+        record.id.clone_from(&self.record_id);
+        let committed = self.commit::<M>(record, &note, started).await;
+        // The slot (if any) is free once the record is committed, not before.
+        note.release();
+        let reply = match committed {
+            Ok(()) => with_record_id(result, &self.record_id),
+            Err(e) => Err(status_of(&audit_unavailable(&e.to_string()))),
+        };
+        // The caller may be gone; its record is committed all the same.
+        let _ = answer.send(reply);
+    }
+
+    /// The rules and the upstream, cut off at the work deadline.
+    async fn within_deadline<T>(
+        &self,
+        work: impl Future<Output = Result<T, Status>>,
+        note: &Note,
+    ) -> Result<T, Status> {
+        let Some(deadline) = self.deadlines.work else {
+            return work.await;
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                let violation = Violation::new(
+                    Reason::CallDeadlineExceeded,
+                    "",
+                    "the caller's deadline passed before the gateway was done; no data was sent",
+                );
+                note.lock().reason.get_or_insert(violation.reason);
+                Err(status_of(&violation))
+            }
+        }
+    }
+
+    async fn commit<M: PatientRequest>(
+        &self,
+        record: AccessRecord,
+        note: &Note,
+        started: Instant,
+    ) -> Result<(), AuditError> {
+        // The call's server span carries its outcome.
+        let call_span = tracing::Span::current();
+        call_span.record("onshi.decision", record.decision.as_str());
+        if let Some(reason) = &record.reason {
+            call_span.record("onshi.reason", reason.as_str());
+        }
+        let decision = record.decision;
+        let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
+        let committed = self.parts.writer.commit(record).instrument(span).await;
+        // A call whose record could not be committed was refused for that reason: the
+        // log line and the metrics say what the caller got.
+        let (decision, reason) = match &committed {
+            Ok(()) => (
+                decision.as_str(),
+                note.lock().reason.map_or("", Reason::as_str),
+            ),
+            Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
+        };
+        tracing::info!(
+            method = M::METHOD,
+            decision,
+            reason,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "access"
+        );
+        self.parts.count::<M>(decision, reason, started);
+        committed
+    }
 }
 
 impl AuditLayer {

@@ -8,6 +8,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::domain::consent::{ConsentBasis, ExemptionIdentification};
 use crate::domain::facility::FacilityCode;
 use crate::domain::staff::StaffRole;
@@ -74,18 +76,42 @@ fn stated_text(text: &str) -> Option<String> {
 
 /// Shared handle to the context of one call, carried in the request's extensions.
 #[derive(Debug, Default, Clone)]
-pub struct Note(Arc<Mutex<AccessNote>>);
+pub struct Note {
+    note: Arc<Mutex<AccessNote>>,
+    /// What the call holds until its record is committed: its in-flight slot, so the
+    /// bound covers calls waiting for the access log too.
+    held: Arc<Mutex<Vec<OwnedSemaphorePermit>>>,
+}
 
 impl Note {
     pub fn new(note: AccessNote) -> Note {
-        Note(Arc::new(Mutex::new(note)))
+        Note {
+            note: Arc::new(Mutex::new(note)),
+            held: Arc::default(),
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, AccessNote> {
         // A panic elsewhere must not stop the access record being written.
-        self.0
+        self.note
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps `permit` until [`Note::release`], which the audit layer calls once the
+    /// call's record is committed.
+    pub fn hold_until_recorded(&self, permit: OwnedSemaphorePermit) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(permit);
+    }
+
+    pub fn release(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The note of this request, created when a rule runs without the audit layer (unit tests).

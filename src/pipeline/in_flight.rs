@@ -4,8 +4,9 @@
 //!
 //! It sits inside the audit layer (so the refusal is recorded like any other) and after
 //! the identity and rate-limit rules (so the record names the facility, and a facility
-//! over its rate never takes a slot). A slot is held from there until the rules and
-//! the upstream are done; the access record's commit happens outside it.
+//! over its rate never takes a slot). A slot is held from there until the call's access
+//! record is committed: a store slow to commit fills the slots and sheds new calls at
+//! once, instead of letting them pile up in the access log's queue.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,12 +107,16 @@ where
             Note::of(&mut req).lock().reason = Some(violation.reason);
             return Box::pin(std::future::ready(Err(status_of(&violation))));
         };
-        // The ready inner service is the one to call; leave a fresh clone behind.
+        // Held until the call's record is committed (the audit layer releases it), so
+        // calls waiting for the access log count too; without the audit layer, until
+        // the call returns and the last handle on its note is gone.
+        let note = Note::of(&mut req);
+        note.hold_until_recorded(slot);
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let result = inner.call(req).await;
-            drop(slot);
+            drop(note);
             result
         })
     }
@@ -191,6 +196,30 @@ mod tests {
         tx.send(()).expect("sent");
         assert_eq!(
             service.oneshot(Request::new(rx)).await.expect("served"),
+            "done"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_is_held_until_the_record_is_committed() {
+        let limit = InFlightLimit::new(1).expect("bounded");
+        let endpoint = tower::service_fn(|_: Request<()>| async { Ok::<_, Status>("done") });
+        let service = InFlightLayer(limit.clone()).layer(endpoint);
+        // The audit layer's handle on the call's note outlives the call.
+        let note = Note::default();
+        let mut req = Request::new(());
+        req.extensions_mut().insert(note.clone());
+        assert_eq!(service.clone().oneshot(req).await.expect("served"), "done");
+        assert_eq!(limit.in_flight(), 1, "the record is not committed yet");
+        let refused = service.clone().oneshot(Request::new(())).await;
+        assert_eq!(
+            refused.expect_err("no slot").code(),
+            Code::ResourceExhausted
+        );
+        note.release();
+        assert_eq!(limit.in_flight(), 0);
+        assert_eq!(
+            service.oneshot(Request::new(())).await.expect("served"),
             "done"
         );
     }

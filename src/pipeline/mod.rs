@@ -1,18 +1,20 @@
 //! The request path, top to bottom, for every patient-data RPC:
 //!
 //! ```text
-//! audit ─ identity ─ rate limit ─ in-flight bound ─ activation ─ identification ─ consent
-//!       ─ [search recorder] ─ upstream
+//! audit ─ identity ─ rate limit ─ audit ready ─ in-flight bound ─ activation
+//!       ─ identification ─ consent ─ [search recorder] ─ upstream
 //! ```
 //!
 //! The audit layer is outermost so that a denial by any rule is recorded too, and so
 //! that nothing (data or denial) reaches the caller before its record is committed.
 //! The per-facility rate limit needs the facility the identity rule establishes; the
 //! in-flight bound comes after it, so a facility over its rate never takes a slot, and
-//! before everything that reads a store or calls the upstream.
+//! before everything that reads a store or calls the upstream. While the access log
+//! cannot take records, calls stop at "audit ready", before taking a slot.
 
 pub mod audit_layer;
 pub mod context;
+pub mod deadline;
 pub mod forward;
 pub mod in_flight;
 pub mod patient_request;
@@ -24,6 +26,7 @@ pub mod upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceBuilder};
@@ -34,6 +37,7 @@ use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::pipeline::in_flight::{InFlightLayer, InFlightLimit};
 use crate::pipeline::rules::activation::ActivationRule;
+use crate::pipeline::rules::audit_ready::AuditReadyRule;
 use crate::pipeline::rules::consent::ConsentRule;
 use crate::pipeline::rules::identification::IdentificationRule;
 use crate::pipeline::rules::identity::IdentityRule;
@@ -62,6 +66,8 @@ pub struct Deps {
     pub clock: SharedClock,
     pub limits: Limits,
     pub metrics: RequestMetrics,
+    /// The calls running to their records; shutdown waits for them.
+    pub calls: TaskTracker,
 }
 
 /// The load limits, shared by every patient-data RPC: each facility's token bucket
@@ -103,6 +109,7 @@ where
             deps.audit.clone(),
             deps.clock.clone(),
             deps.metrics.clone(),
+            deps.calls.clone(),
         ))
         .layer(rule(deps, IdentityRule::new(deps.identity)))
         .option_layer(
@@ -111,6 +118,7 @@ where
                 .clone()
                 .map(|limiter| rule(deps, RateLimitRule::new(limiter, deps.clock.clone()))),
         )
+        .layer(rule(deps, AuditReadyRule::new(deps.audit.clone())))
         .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
         .layer(rule(
             deps,

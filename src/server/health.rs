@@ -46,7 +46,7 @@ const REQUIRED: [&str; 3] = [STORE, AUDIT_WRITER, UPSTREAM];
 pub struct Sources {
     pub store: Arc<dyn Store>,
     pub upstream_url: String,
-    pub audit_writer: watch::Receiver<bool>,
+    pub audit_writer: watch::Receiver<Result<(), String>>,
     pub activation_registry: watch::Receiver<bool>,
     /// How often the store and the upstream are probed.
     pub interval: Duration,
@@ -88,15 +88,8 @@ pub async fn spawn(
 }
 
 fn watched(sources: &mut Sources, board: &mut Board) {
-    let audit = *sources.audit_writer.borrow_and_update();
-    board.insert(
-        AUDIT_WRITER,
-        if audit {
-            Ok(())
-        } else {
-            Err("the last access-log commit failed".into())
-        },
-    );
+    let audit = sources.audit_writer.borrow_and_update().clone();
+    board.insert(AUDIT_WRITER, audit);
     let registry = *sources.activation_registry.borrow_and_update();
     board.insert(
         ACTIVATION_REGISTRY,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::health_watch::Health;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -11,8 +12,6 @@ use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding::Gzip;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::pb::health_server::HealthServer;
-use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::activation::admin::ActivationAdmin;
 use crate::audit::facility_view::FacilityAuditView;
@@ -46,7 +45,7 @@ pub(super) async fn start_terminals(
     config: &GatewayConfig,
     deps: Deps,
     store: Arc<dyn Store>,
-    health: &HealthReporter,
+    health: &Health,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     let limit = config.max_message_bytes;
@@ -82,9 +81,7 @@ pub(super) async fn start_terminals(
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .tcp_keepalive(Some(config.keepalive_interval))
         // Keep reflection::TERMINAL in step with what is added here.
-        .add_service(HealthServer::new(HealthService::from_health_reporter(
-            health.clone(),
-        )))
+        .add_service(health.service())
         .add_service(TERMINAL.v1()?)
         .add_service(TERMINAL.v1alpha()?)
         .add_service(qualification)
@@ -125,14 +122,14 @@ pub(super) async fn start_metrics(
 /// nothing about any patient, so it needs no client certificate.
 pub(super) async fn start_health(
     listen: SocketAddr,
-    reporter: &HealthReporter,
+    health: &Health,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the health address {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel();
-    let service = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
+    let service = health.service();
     let server = tokio::spawn(
         Server::builder()
             .add_service(service)

@@ -3,6 +3,7 @@
 //! operators' services on another.
 
 pub mod health;
+mod health_watch;
 mod listeners;
 mod reflection;
 mod retention;
@@ -25,6 +26,7 @@ use crate::audit::WriterTask;
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::pipeline::Deps;
+use crate::server::health_watch::Health;
 use crate::server::listeners::{start_admin, start_health, start_metrics, start_terminals};
 use crate::server::retention::spawn_retention;
 use crate::server::storage::Storage;
@@ -33,7 +35,6 @@ use crate::store::{AuditStore, Store};
 use crate::telemetry::metrics::Metrics;
 use crate::tls::acceptor::ReloadableTls;
 use crate::tls::identity::IdentitySource;
-use tonic_health::server::HealthReporter;
 
 pub use listeners::nodelay;
 pub use upstream::spawn_simulator;
@@ -48,7 +49,7 @@ pub struct RunningGateway {
     pub metrics_addr: Option<SocketAddr>,
     /// The plaintext health listener, when configured.
     pub health_addr: Option<SocketAddr>,
-    health: HealthReporter,
+    health: Health,
     pub metrics: Arc<Metrics>,
     /// The certificates in use, when TLS is on: `reload_tls` re-reads them.
     tls: Option<ReloadableTls>,
@@ -66,6 +67,8 @@ pub struct RunningGateway {
     health_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     background_servers: Vec<JoinHandle<std::io::Result<()>>>,
     writer: WriterTask,
+    /// The patient-data calls running to their records.
+    calls: tokio_util::task::TaskTracker,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -106,6 +109,7 @@ pub async fn start_with_audit(
         writer,
         ..
     } = storage;
+    let calls = tokio_util::task::TaskTracker::new();
     let deps = Deps {
         clock: clock.clone(),
         identity: config.identity,
@@ -116,6 +120,7 @@ pub async fn start_with_audit(
         audit,
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
+        calls: calls.clone(),
     };
     let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =
@@ -152,6 +157,7 @@ pub async fn start_with_audit(
         drain_timeout: config.drain_timeout,
         server,
         writer,
+        calls,
         background,
     })
 }
@@ -165,7 +171,7 @@ async fn spawn_background(
     storage: &Storage,
     upstream_url: &str,
     activations: &ActivationCache,
-) -> (HealthReporter, Vec<JoinHandle<()>>) {
+) -> (Health, Vec<JoinHandle<()>>) {
     let (health, _) = tonic_health::server::health_reporter();
     let health_task = crate::server::health::spawn(
         health.clone(),
@@ -190,7 +196,7 @@ async fn spawn_background(
             clock.clone(),
         ),
     ];
-    (health, background)
+    (Health::new(health), background)
 }
 
 /// The certificates, when TLS is configured.
@@ -244,7 +250,7 @@ struct SideListeners {
 async fn start_side_listeners(
     config: &GatewayConfig,
     metrics: &Arc<Metrics>,
-    health: &HealthReporter,
+    health: &Health,
     store: Arc<dyn Store>,
     admin: ActivationAdmin,
     tls: Option<&ReloadableTls>,

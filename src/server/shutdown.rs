@@ -14,8 +14,8 @@ impl RunningGateway {
     }
 
     /// Stops accepting, lets in-flight calls finish for up to the drain timeout (idle
-    /// client connections would otherwise hold it open forever), then flushes the
-    /// access log.
+    /// client connections would otherwise hold it open forever), waits for the calls
+    /// still running to their records, then flushes the access log.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let RunningGateway {
             stop,
@@ -27,13 +27,16 @@ impl RunningGateway {
             health_server,
             background_servers,
             health,
+            calls,
             ..
         } = self;
         for task in background {
             task.abort();
         }
         // Readiness fails from now on, so balancers stop sending new calls here.
-        crate::server::health::shutting_down(&health).await;
+        crate::server::health::shutting_down(&health.reporter).await;
+        // Watchers have been told; their streams must not hold the drain open.
+        health.end_watches();
         for s in stop.into_iter().rev() {
             let _ = s.send(());
         }
@@ -59,6 +62,19 @@ impl RunningGateway {
             // Audit reads hold no access record open: no need to wait for them.
             admin.abort();
             let _ = admin.await;
+        }
+        // Calls whose callers are gone (e.g. their deadline passed) may still run to
+        // their records: those records are written before the log is closed. Each
+        // call is bounded by the upstream's timeout and the commit's.
+        calls.close();
+        if tokio::time::timeout(drain_timeout, calls.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                calls = calls.len(),
+                "calls still running after the drain timeout: their records are lost"
+            );
         }
         // Connections that outlived the drain may still hold writer handles: close it
         // explicitly; it commits what is queued and refuses the rest.

@@ -342,7 +342,7 @@ macro_rules! audit_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use $crate::store::access_log_sql::*;
-            use $crate::store::sql::{Dialect, find, seq_to_db, to_nanos};
+            use $crate::store::sql::{Dialect, find, seq_to_db, settle, to_nanos};
             use $crate::store::{
                 AccessQuery, AuditStore, ChainHead, ChainInfo, Checkpoint, StoreError, StoredRecord,
             };
@@ -392,22 +392,27 @@ macro_rules! audit_store {
                     // per record. A taken (chain_id, seq) fails the INSERT, and the
                     // dropped transaction rolls back the whole batch: another replica's
                     // records are never interleaved.
-                    let mut tx = self.pool().begin().await?;
-                    for chunk in records.chunks(INSERT_CHUNK) {
-                        if let Some(mut insert) = insert_records::<$db>(chunk) {
+                    let mut conn = self.pool().acquire().await?;
+                    let written: Result<(), StoreError> = async {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        for chunk in records.chunks(INSERT_CHUNK) {
+                            if let Some(mut insert) = insert_records::<$db>(chunk) {
+                                insert.build().execute(&mut *tx).await?;
+                            }
+                        }
+                        for mut insert in insert_disclosures::<$db>(records) {
                             insert.build().execute(&mut *tx).await?;
                         }
+                        if let Some(c) = checkpoint {
+                            let mut insert = sqlx::QueryBuilder::<$db>::new(INSERT_CHECKPOINT);
+                            push_checkpoint(&mut insert, c);
+                            insert.build().execute(&mut *tx).await?;
+                        }
+                        tx.commit().await?;
+                        Ok(())
                     }
-                    for mut insert in insert_disclosures::<$db>(records) {
-                        insert.build().execute(&mut *tx).await?;
-                    }
-                    if let Some(c) = checkpoint {
-                        let mut insert = sqlx::QueryBuilder::<$db>::new(INSERT_CHECKPOINT);
-                        push_checkpoint(&mut insert, c);
-                        insert.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(())
+                    .await;
+                    settle(conn, written).await
                 }
 
                 async fn chain_records(
@@ -444,28 +449,33 @@ macro_rules! audit_store {
                 async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {
                     let through = seq_to_db(through_seq);
                     let anchor = format!("{ANCHOR_CHECKPOINT}{}", <$db as Dialect>::ANCHOR_LOCK);
-                    let mut tx = self.pool().begin().await?;
-                    let anchored: Option<i64> = sqlx::query_scalar(&anchor)
-                        .bind(chain_id)
-                        .bind(through)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if anchored.is_none() {
-                        return Err(no_anchor(chain_id, through_seq));
+                    let mut conn = self.pool().acquire().await?;
+                    let pruned: Result<u64, StoreError> = async {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        let anchored: Option<i64> = sqlx::query_scalar(&anchor)
+                            .bind(chain_id)
+                            .bind(through)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if anchored.is_none() {
+                            return Err(no_anchor(chain_id, through_seq));
+                        }
+                        let deleted = sqlx::query(PRUNE_RECORDS)
+                            .bind(chain_id)
+                            .bind(through)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        sqlx::query(PRUNE_CHECKPOINTS)
+                            .bind(chain_id)
+                            .bind(through)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        Ok(deleted)
                     }
-                    let deleted = sqlx::query(PRUNE_RECORDS)
-                        .bind(chain_id)
-                        .bind(through)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    sqlx::query(PRUNE_CHECKPOINTS)
-                        .bind(chain_id)
-                        .bind(through)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    Ok(deleted)
+                    .await;
+                    settle(conn, pruned).await
                 }
             }
         };

@@ -231,7 +231,7 @@ macro_rules! activation_store {
                 insert_activation, insert_revision, insert_windows, select_activations,
                 select_coverage,
             };
-            use $crate::store::sql::Dialect;
+            use $crate::store::sql::{Dialect, settle};
             use $crate::store::{
                 Activation, ActivationStore, AreaKey, Coverage, NewActivation, StoreError,
             };
@@ -242,13 +242,19 @@ macro_rules! activation_store {
                     // Time-ordered ids: activations recorded at the same instant list in order.
                     let id = uuid::Uuid::now_v7().to_string();
                     let revision = creation(new);
-                    let mut tx = self.pool().begin().await?;
-                    insert_activation::<$db>(&id, new)
-                        .build()
-                        .execute(&mut *tx)
-                        .await?;
-                    write_revision(&mut tx, &id, &revision).await?;
-                    tx.commit().await?;
+                    let mut conn = self.pool().acquire().await?;
+                    let written: Result<(), StoreError> = async {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        insert_activation::<$db>(&id, new)
+                            .build()
+                            .execute(&mut *tx)
+                            .await?;
+                        write_revision(&mut tx, &id, &revision).await?;
+                        tx.commit().await?;
+                        Ok(())
+                    }
+                    .await;
+                    settle(conn, written).await?;
                     Ok(Activation {
                         id,
                         event: new.event.clone(),
@@ -260,10 +266,15 @@ macro_rules! activation_store {
                 }
 
                 async fn add_revision(&self, id: &str, revision: &Revision) -> Result<(), StoreError> {
-                    let mut tx = self.pool().begin().await?;
-                    write_revision(&mut tx, id, revision).await?;
-                    tx.commit().await?;
-                    Ok(())
+                    let mut conn = self.pool().acquire().await?;
+                    let written: Result<(), StoreError> = async {
+                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        write_revision(&mut tx, id, revision).await?;
+                        tx.commit().await?;
+                        Ok(())
+                    }
+                    .await;
+                    settle(conn, written).await
                 }
 
                 async fn activation(&self, id: &str) -> Result<Option<Activation>, StoreError> {

@@ -26,7 +26,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             // A request waits at most this long for a connection, then fails as unavailable.
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(1))
             .connect(url)
             .await?;
         PgStore::migrated(pool).await

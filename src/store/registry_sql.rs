@@ -212,7 +212,7 @@ macro_rules! facility_registry {
     ($store:ty, $db:ty) => {
         const _: () = {
             use $crate::store::registry_sql::*;
-            use $crate::store::sql::find;
+            use $crate::store::sql::{find, settle};
             use $crate::store::{
                 FacilityRegistry, Municipality, RegisteredFacility, RegistryCounts, StoreError,
             };
@@ -279,7 +279,19 @@ macro_rules! facility_registry {
                 facilities: &[RegisteredFacility],
                 replace: bool,
             ) -> Result<RegistryCounts, StoreError> {
-                let mut tx = pool.begin().await?;
+                let mut conn = pool.acquire().await?;
+                let written =
+                    write_registry_on(&mut conn, municipalities, facilities, replace).await;
+                settle(conn, written).await
+            }
+
+            async fn write_registry_on(
+                conn: &mut sqlx::pool::PoolConnection<$db>,
+                municipalities: &[Municipality],
+                facilities: &[RegisteredFacility],
+                replace: bool,
+            ) -> Result<RegistryCounts, StoreError> {
+                let mut tx = sqlx::Connection::begin(&mut **conn).await?;
                 if replace {
                     sqlx::query("DELETE FROM facilities")
                         .execute(&mut *tx)

@@ -4,6 +4,7 @@
 //! generically over `sqlx::Database`. A store module only opens its pool, says
 //! what its database does differently, and calls `sql_store!`.
 
+use sqlx::pool::PoolConnection;
 use sqlx::query_builder::Separated;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 
@@ -33,6 +34,24 @@ pub(crate) fn count_from_db(n: i64) -> Result<u64, StoreError> {
 
 pub(crate) fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
     StoreError::Unavailable(format!("migration failed: {e}"))
+}
+
+/// Ends the use of a connection that ran a transaction: one whose transaction failed
+/// is closed, never given back to the pool. After a failed statement or COMMIT,
+/// SQLite may keep the transaction open (or have rolled it back) while the driver
+/// counts otherwise; the next transaction on that connection would then be a mere
+/// savepoint whose "commit" makes nothing durable, and its lock would block every
+/// other writer. A fresh connection has neither problem.
+pub(crate) async fn settle<DB: Database, T>(
+    conn: PoolConnection<DB>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if result.is_err()
+        && let Err(e) = conn.close().await
+    {
+        tracing::debug!(error = %e, "closing a connection after a failed transaction");
+    }
+    result
 }
 
 /// Binds one value into the row being pushed.

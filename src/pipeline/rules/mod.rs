@@ -2,6 +2,7 @@
 //! them in order.
 
 pub mod activation;
+pub mod audit_ready;
 pub mod consent;
 pub mod identification;
 pub mod identity;

@@ -72,6 +72,10 @@ pub struct AuditMetrics {
     pub checkpoints: Counter,
     pub batch_records: Histogram,
     pub commit_seconds: Histogram,
+    /// Records of refused calls waiting for the store to take writes again.
+    pub pending: Gauge,
+    /// Records of refused calls that did not fit in the backlog.
+    pub lost: Counter,
 }
 
 impl Default for AuditMetrics {
@@ -85,6 +89,8 @@ impl Default for AuditMetrics {
             checkpoints: Counter::default(),
             batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            pending: Gauge::default(),
+            lost: Counter::default(),
         }
     }
 }
@@ -98,6 +104,8 @@ impl AuditMetrics {
             self.checkpoints => "audit_checkpoints", "Signed access-log checkpoints committed";
             self.batch_records => "audit_batch_records", "Access records per group commit";
             self.commit_seconds => "audit_commit_seconds", "Time to commit one batch of access records";
+            self.pending => "audit_records_pending", "Records of calls refused with AUDIT_UNAVAILABLE, kept until the store takes writes again";
+            self.lost => "audit_records_lost", "Records of refused calls that did not fit in the backlog and were not committed";
         }
     }
 }
