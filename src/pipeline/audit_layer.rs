@@ -206,6 +206,10 @@ impl Call {
             Ok(_) => tonic::Code::Ok,
             Err(status) => status.code(),
         };
+        if code == tonic::Code::DeadlineExceeded {
+            // As the caller was told when its deadline came first.
+            note.lock().reason.get_or_insert(Reason::CallDeadlineExceeded);
+        }
         let mut record = record_of::<M>(&note.lock(), code, at);
         record.id.clone_from(&self.record_id);
         let committed = self.commit::<M>(record, &note, started).await;
