@@ -12,6 +12,7 @@
 //! before everything that reads a store or calls the upstream.
 
 pub mod audit_layer;
+pub mod circuit;
 pub mod context;
 pub mod forward;
 pub mod in_flight;
