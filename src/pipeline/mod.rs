@@ -14,9 +14,11 @@
 pub mod audit_layer;
 pub mod circuit;
 pub mod context;
+pub mod fault;
 pub mod forward;
 pub mod in_flight;
 pub mod patient_request;
+pub mod retry;
 pub mod rule;
 pub mod rules;
 pub mod search_recorder;
