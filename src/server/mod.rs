@@ -85,7 +85,7 @@ pub async fn start_with_audit(
     let storage = Storage::open(&config, &clock, audit, &metrics).await?;
     let chain_id = storage.audit.chain_id().to_string();
     let mut stop = Vec::new();
-    let upstream = upstream::start(&config, &clock, &mut stop).await?;
+    let upstream = upstream::start(&config, &clock, metrics.upstream.clone(), &mut stop).await?;
     let activations = ActivationCache::new(
         storage.store.clone(),
         config.activation_refresh,
