@@ -11,11 +11,6 @@ use tonic::metadata::MetadataMap;
 
 use crate::pipeline::forward::caller_deadline;
 
-/// The instant by which the rules and the upstream must be done, in the request's
-/// extensions for the stages that wait (the upstream call).
-#[derive(Debug, Clone, Copy)]
-pub struct WorkDeadline(pub Instant);
-
 /// Kept for the access record's commit: a tenth of the caller's time, within these
 /// bounds, and never more than half of it.
 const RESERVE_MIN: Duration = Duration::from_millis(20);
@@ -26,7 +21,10 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deadlines {
+    /// The rules and the upstream call are cut off here (a slow upstream is left to
+    /// end the call itself, see `forward`).
     pub work: Option<Instant>,
+    /// The caller is answered by then, whatever the state of its record's commit.
     pub answer: Option<Instant>,
 }
 

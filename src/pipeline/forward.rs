@@ -1,6 +1,7 @@
 //! The innermost service: sends an allowed request upstream with the caller's
-//! remaining deadline (capped), retries once where safe, and turns upstream
-//! failures into specific denials.
+//! remaining deadline (capped), through the circuit breaker, sends it again after a
+//! transport failure while the deadline allows, and turns upstream failures into
+//! specific denials.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,13 +14,18 @@ use tower::Service;
 use tracing::Instrument;
 
 use crate::domain::{Reason, Violation};
+use crate::pipeline::circuit::Refusal;
+use crate::pipeline::fault::{Fault, classify, h2_cause};
+use crate::pipeline::retry::pause_after;
 use crate::pipeline::upstream::Upstream;
 use crate::pipeline::{Note, PatientRequest};
+use crate::proto::medical_information_service_client::MedicalInformationServiceClient as Medical;
+use crate::proto::qualification_service_client::QualificationServiceClient as Qualification;
 use crate::proto::{
     GetDrugHistoryRequest, GetHealthCheckupsRequest, LookupQualificationRequest,
     SearchPatientsRequest,
 };
-use crate::status::status_of;
+use crate::status::{RETRY_AFTER_MS, status_of};
 use crate::telemetry::metrics::RequestMetrics;
 use crate::telemetry::metrics::requests::{UpstreamLabels, code_name};
 
@@ -40,7 +46,8 @@ macro_rules! forwardable {
             const SPAN: &'static str = concat!("upstream ", $name);
 
             fn send(upstream: &Upstream, req: Request<Self>) -> Sent<Self::Reply> {
-                let mut c = upstream.$client.clone();
+                let (transport, origin) = upstream.transport();
+                let mut c = $client::with_origin(transport, origin);
                 Box::pin(async move { c.$method(req).await })
             }
         }
@@ -48,10 +55,10 @@ macro_rules! forwardable {
 }
 
 forwardable! {
-    LookupQualificationRequest => qualification.lookup_qualification as "LookupQualification";
-    SearchPatientsRequest => qualification.search_patients as "SearchPatients";
-    GetDrugHistoryRequest => medical.get_drug_history as "GetDrugHistory";
-    GetHealthCheckupsRequest => medical.get_health_checkups as "GetHealthCheckups";
+    LookupQualificationRequest => Qualification.lookup_qualification as "LookupQualification";
+    SearchPatientsRequest => Qualification.search_patients as "SearchPatients";
+    GetDrugHistoryRequest => Medical.get_drug_history as "GetDrugHistory";
+    GetHealthCheckupsRequest => Medical.get_health_checkups as "GetHealthCheckups";
 }
 
 /// The time the caller still allows, from its `grpc-timeout` metadata.
@@ -73,36 +80,66 @@ pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// tonic's client reports the deadline it was given as CANCELLED, with its
-/// `TimeoutExpired` among the causes.
-fn timed_out(status: &Status) -> bool {
-    let mut cause = std::error::Error::source(status);
-    while let Some(e) = cause {
-        if e.is::<tonic::TimeoutExpired>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
+/// The time the upstream may take for this call: the caller's `grpc-timeout`,
+/// capped by the upstream's own timeout.
+fn budget<M>(req: &Request<M>, ceiling: Duration) -> Duration {
+    caller_deadline(req.metadata()).map_or(ceiling, |d| d.min(ceiling))
 }
 
-fn upstream_violation(status: &Status) -> Violation {
-    let (reason, text) = match status.code() {
-        Code::Unavailable => (
-            Reason::UpstreamUnavailable,
-            "the upstream OQS is unreachable; try again shortly",
+/// Why a forwarded call has no reply.
+enum Failed {
+    /// The upstream's status, or the one tonic made of a transport failure.
+    Upstream(Status, Fault),
+    /// The open circuit refused it without trying.
+    Refused(Refusal),
+}
+
+impl Failed {
+    /// The code the upstream's metrics and the access note name it by.
+    fn code(&self) -> Code {
+        match self {
+            Failed::Upstream(_, Fault::Transport) | Failed::Refused(_) => Code::Unavailable,
+            Failed::Upstream(_, Fault::Timeout) => Code::DeadlineExceeded,
+            Failed::Upstream(status, Fault::Answer) => status.code(),
+        }
+    }
+
+    fn violation(&self) -> Violation {
+        let (reason, text) = match self {
+            Failed::Refused(refusal) => return circuit_open(refusal),
+            Failed::Upstream(_, Fault::Transport) => (
+                Reason::UpstreamUnavailable,
+                "the upstream OQS is unreachable; try again shortly",
+            ),
+            Failed::Upstream(_, Fault::Timeout) => (
+                Reason::UpstreamTimeout,
+                "the upstream OQS did not answer in time",
+            ),
+            Failed::Upstream(status, Fault::Answer) if status.code() == Code::NotFound => (
+                Reason::PatientNotFound,
+                "the upstream OQS has no insured person with this number",
+            ),
+            Failed::Upstream(_, Fault::Answer) => {
+                (Reason::UpstreamError, "the upstream OQS returned an error")
+            }
+        };
+        Violation::new(reason, "", text).with("upstream_code", format!("{:?}", self.code()))
+    }
+}
+
+/// The open circuit's refusal, with the delay after which to try again.
+fn circuit_open(refusal: &Refusal) -> Violation {
+    let ms = refusal.retry_after.as_millis().max(1);
+    Violation::new(
+        Reason::UpstreamUnavailable,
+        "",
+        format!(
+            "the upstream OQS is failing, so calls to it are refused for now ({}); try again in {ms} ms",
+            refusal.why
         ),
-        Code::DeadlineExceeded => (
-            Reason::UpstreamTimeout,
-            "the upstream OQS did not answer in time",
-        ),
-        Code::NotFound => (
-            Reason::PatientNotFound,
-            "the upstream OQS has no insured person with this number",
-        ),
-        _ => (Reason::UpstreamError, "the upstream OQS returned an error"),
-    };
-    Violation::new(reason, "", text).with("upstream_code", format!("{:?}", status.code()))
+    )
+    .with("circuit", "open")
+    .with(RETRY_AFTER_MS, ms.to_string())
 }
 
 #[derive(Clone)]
@@ -128,8 +165,7 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let note = Note::of(&mut req);
-        let budget = caller_deadline(req.metadata())
-            .map_or(self.upstream.timeout, |d| d.min(self.upstream.timeout));
+        let budget = budget(&req, self.upstream.timeout);
         let span = tracing::info_span!(
             "upstream",
             otel.name = M::SPAN,
@@ -165,32 +201,14 @@ impl Call {
         let started = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + self.budget;
         note.lock().forwarded = true;
-        let outcome = tokio::time::timeout_at(deadline, self.attempts(&message, deadline))
-            .await
-            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")))
-            .map_err(|status| {
-                if timed_out(&status) {
-                    Status::deadline_exceeded("upstream deadline")
-                } else {
-                    status
-                }
-            });
+        let outcome = self.through_circuit(&message, deadline).await;
         let code = match &outcome {
             Ok(_) => Code::Ok,
-            Err(status) => status.code(),
+            Err(failed) => failed.code(),
         };
         self.span.record("rpc.grpc.status_code", code as i32);
-        let labels = UpstreamLabels {
-            method: M::METHOD,
-            code: code_name(code),
-        };
-        self.metrics
-            .upstream_seconds
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        // NOT_FOUND is the OQS's answer for an unknown number, not a failure.
-        if !matches!(code, Code::Ok | Code::NotFound) {
-            self.metrics.upstream_errors.get_or_create(&labels).inc();
+        if !matches!(outcome, Err(Failed::Refused(_))) {
+            self.observe(M::METHOD, code, started.elapsed());
         }
         match outcome {
             Ok(response) => {
@@ -198,61 +216,203 @@ impl Call {
                 note.lock().upstream_result = Some(format!("OK {}", M::summarize(&reply)));
                 Ok(Response::new(reply))
             }
-            Err(status) => {
-                let v = upstream_violation(&status);
+            Err(failed) => {
+                let v = failed.violation();
                 let mut n = note.lock();
-                n.upstream_result = Some(format!("{:?}", status.code()));
+                n.upstream_result = Some(format!("{code:?}"));
                 n.reason = Some(v.reason);
                 Err(status_of(&v))
             }
         }
     }
 
+    fn observe(&self, method: &'static str, code: Code, took: Duration) {
+        let labels = UpstreamLabels {
+            method,
+            code: code_name(code),
+        };
+        self.metrics
+            .upstream_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        // NOT_FOUND is the OQS's answer for an unknown number, not a failure.
+        if !matches!(code, Code::Ok | Code::NotFound) {
+            self.metrics.upstream_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    /// The call's attempts, if the circuit lets it through, within the deadline; the
+    /// circuit is told how it went.
+    async fn through_circuit<M: Forwardable>(
+        &self,
+        message: &M,
+        deadline: tokio::time::Instant,
+    ) -> Result<Response<M::Reply>, Failed> {
+        let pass = self.upstream.circuit.admit().map_err(Failed::Refused)?;
+        let result = tokio::time::timeout_at(deadline, self.attempts(message, deadline))
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("upstream deadline")));
+        match result {
+            Ok(response) => {
+                pass.report(false);
+                Ok(response)
+            }
+            Err(status) => {
+                let fault = classify(&status);
+                pass.report(fault.is_failure());
+                Err(Failed::Upstream(status, fault))
+            }
+        }
+    }
+
+    /// Sends the call, and again after a transport failure while the deadline allows.
     async fn attempts<M: Forwardable>(
         &self,
         message: &M,
         deadline: tokio::time::Instant,
     ) -> Result<Response<M::Reply>, Status> {
-        let _permit = self
-            .upstream
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Status::unavailable("upstream client closed"))?;
-        let mut attempt = 0;
+        let mut made = 0;
         loop {
+            let permit = self
+                .upstream
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Status::unavailable("upstream client closed"))?;
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(Status::deadline_exceeded("no time left for the upstream"));
+            }
             // Fresh metadata: nothing of the caller's (e.g. development identity) goes upstream…
             let mut out = Request::new(message.clone());
             // …but the trace context goes, so the OQS's spans join this trace.
             crate::telemetry::propagation::inject(&self.span, out.metadata_mut());
-            out.set_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            match M::send(&self.upstream, out).await {
-                // Every forwarded call is a read, so one retry on a connection failure is safe.
-                Err(s) if s.code() == Code::Unavailable && attempt == 0 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                other => return other,
-            }
+            // The upstream ends the call itself at this deadline.
+            out.set_timeout(remaining);
+            made += 1;
+            let status = match detached::<M>(&self.upstream, out, permit, remaining).await {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(status)) => status,
+                Err(_) => Status::internal("the upstream call's task failed"),
+            };
+            let fault = classify(&status);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(pause) = pause_after(fault, made, left) else {
+                return Err(status);
+            };
+            tracing::debug!(
+                %status,
+                cause = h2_cause(&status).unwrap_or_default(),
+                attempt = made,
+                "upstream transport failure; sending again",
+            );
+            self.upstream.metrics.retries.inc();
+            tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// How long past its deadline an attempt is left for the upstream to end.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Sends one attempt on a task of its own, which holds `permit` until the upstream
+/// has answered. The caller stops waiting at its deadline; the attempt goes on until
+/// the upstream ends it at the same deadline (its `grpc-timeout`), then ends cleanly.
+/// Dropping it instead would reset its stream, and an upstream that sees many resets
+/// answers with GOAWAY, failing every call on the connection. One the upstream keeps
+/// past the deadline and `LINGER` is dropped after all.
+fn detached<M: Forwardable>(
+    upstream: &Upstream,
+    out: Request<M>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    budget: Duration,
+) -> tokio::task::JoinHandle<Result<Response<M::Reply>, Status>> {
+    let sent = M::send(upstream, out);
+    tokio::spawn(async move {
+        let answer = tokio::time::timeout(budget + LINGER, sent)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("the upstream kept the call")));
+        drop(permit);
+        answer
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic_types::StatusExt;
 
     #[test]
-    fn the_clients_own_deadline_is_a_timeout_and_a_cancel_is_not() {
-        let expired = Status::from_error(Box::new(tonic::TimeoutExpired(())));
+    fn the_budget_is_the_callers_time_capped_by_the_upstreams() {
+        let ceiling = Duration::from_secs(2);
+        let mut req = Request::new(());
+        assert_eq!(budget(&req, ceiling), ceiling);
+        req.set_timeout(Duration::from_millis(300));
+        assert_eq!(budget(&req, ceiling), Duration::from_millis(300));
+        req.set_timeout(Duration::from_secs(30));
+        assert_eq!(budget(&req, ceiling), ceiling);
+    }
+
+    fn denial(failed: &Failed) -> (Code, String, Option<String>) {
+        let status = status_of(&failed.violation());
+        let info = status.get_details_error_info().expect("error info");
+        let upstream_code = info.metadata.get("upstream_code").cloned();
+        (status.code(), info.reason, upstream_code)
+    }
+
+    #[test]
+    fn a_transport_failure_is_unavailable_whatever_code_tonic_gave_it() {
+        let cut = Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(cut.code(), Code::Unknown);
+        let failed = Failed::Upstream(cut, Fault::Transport);
         assert_eq!(
-            expired.code(),
-            Code::Cancelled,
-            "as tonic's client reports it"
+            denial(&failed),
+            (
+                Code::Unavailable,
+                "UPSTREAM_UNAVAILABLE".into(),
+                Some("Unavailable".into())
+            )
         );
-        assert!(timed_out(&expired));
-        assert!(!timed_out(&Status::cancelled("the caller went away")));
-        assert!(!timed_out(&Status::unavailable("connection refused")));
+    }
+
+    #[test]
+    fn answers_keep_their_meaning() {
+        let internal = Failed::Upstream(Status::internal("the OQS failed"), Fault::Answer);
+        assert_eq!(
+            denial(&internal),
+            (
+                Code::Internal,
+                "UPSTREAM_ERROR".into(),
+                Some("Internal".into())
+            )
+        );
+        let unknown = Failed::Upstream(Status::not_found("no such person"), Fault::Answer);
+        assert_eq!(denial(&unknown).1, "PATIENT_NOT_FOUND");
+        let late = Failed::Upstream(Status::deadline_exceeded("late"), Fault::Timeout);
+        assert_eq!(denial(&late).1, "UPSTREAM_TIMEOUT");
+    }
+
+    #[test]
+    fn the_open_circuit_refuses_with_its_reason_and_a_retry_delay() {
+        let refused = Failed::Refused(Refusal {
+            retry_after: Duration::from_millis(1234),
+            why: "circuit open after 5 consecutive upstream failures".into(),
+        });
+        let status = status_of(&refused.violation());
+        assert_eq!(status.code(), Code::Unavailable);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "UPSTREAM_UNAVAILABLE");
+        assert!(
+            status
+                .message()
+                .contains("circuit open after 5 consecutive upstream failures"),
+            "{status:?}"
+        );
+        let delay = status.get_details_retry_info().and_then(|r| r.retry_delay);
+        assert_eq!(delay, Some(Duration::from_millis(1234)));
     }
 
     #[test]

@@ -13,11 +13,14 @@
 //! cannot take records, calls stop at "audit ready", before taking a slot.
 
 pub mod audit_layer;
+pub mod circuit;
 pub mod context;
 pub mod deadline;
+pub mod fault;
 pub mod forward;
 pub mod in_flight;
 pub mod patient_request;
+pub mod retry;
 pub mod rule;
 pub mod rules;
 pub mod search_recorder;

@@ -47,6 +47,8 @@ pub struct Sources {
     pub store: Arc<dyn Store>,
     pub upstream_url: String,
     pub audit_writer: watch::Receiver<Result<(), String>>,
+    /// The upstream client's own view: its circuit and recent failure rate.
+    pub upstream_calls: watch::Receiver<Result<(), String>>,
     pub activation_registry: watch::Receiver<bool>,
     /// How often the store and the upstream are probed.
     pub interval: Duration,
@@ -67,8 +69,8 @@ pub async fn spawn(
         .set_service_status(LIVENESS, ServingStatus::Serving)
         .await;
     let mut board = Board::new();
-    probe(&sources, &mut board).await;
-    watched(&mut sources, &mut board);
+    let mut connects = probe(&sources, &mut board).await;
+    watched(&mut sources, &mut board, &connects);
     publish(&reporter, &gauges, &Board::new(), &board).await;
     tokio::spawn(async move {
         let mut every = tokio::time::interval(sources.interval);
@@ -77,19 +79,24 @@ pub async fn spawn(
         loop {
             let before = board.clone();
             tokio::select! {
-                _ = every.tick() => probe(&sources, &mut board).await,
+                _ = every.tick() => connects = probe(&sources, &mut board).await,
                 changed = sources.audit_writer.changed() => if changed.is_err() { return },
+                changed = sources.upstream_calls.changed() => if changed.is_err() { return },
                 changed = sources.activation_registry.changed() => if changed.is_err() { return },
             }
-            watched(&mut sources, &mut board);
+            watched(&mut sources, &mut board, &connects);
             publish(&reporter, &gauges, &before, &board).await;
         }
     })
 }
 
-fn watched(sources: &mut Sources, board: &mut Board) {
+/// The watched parts; the upstream is usable while a connection opens (`connects`)
+/// and its calls do not fail (its client's circuit is closed).
+fn watched(sources: &mut Sources, board: &mut Board, connects: &Result<(), String>) {
     let audit = sources.audit_writer.borrow_and_update().clone();
     board.insert(AUDIT_WRITER, audit);
+    let calls = sources.upstream_calls.borrow_and_update().clone();
+    board.insert(UPSTREAM, calls.and(connects.clone()));
     let registry = *sources.activation_registry.borrow_and_update();
     board.insert(
         ACTIVATION_REGISTRY,
@@ -101,7 +108,8 @@ fn watched(sources: &mut Sources, board: &mut Board) {
     );
 }
 
-async fn probe(sources: &Sources, board: &mut Board) {
+/// Probes the store (on the board) and whether the upstream takes a connection (returned).
+async fn probe(sources: &Sources, board: &mut Board) -> Result<(), String> {
     // A probe that hangs is a failed probe, and must not hold up the next one.
     let limit = sources
         .interval
@@ -118,16 +126,13 @@ async fn probe(sources: &Sources, board: &mut Board) {
             Err(_) => Err(format!("the store did not answer within {limit:?}")),
         },
     );
-    board.insert(
-        UPSTREAM,
-        match upstream {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the upstream OQS cannot be reached: {e}")),
-            Err(_) => Err(format!(
-                "the upstream OQS did not accept a connection within {limit:?}"
-            )),
-        },
-    );
+    match upstream {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("the upstream OQS cannot be reached: {e}")),
+        Err(_) => Err(format!(
+            "the upstream OQS did not accept a connection within {limit:?}"
+        )),
+    }
 }
 
 /// A new connection to the upstream: reachable, and speaking HTTP/2.

@@ -88,28 +88,20 @@ pub async fn start_with_audit(
     let storage = Storage::open(&config, &clock, audit, &metrics).await?;
     let chain_id = storage.audit.chain_id().to_string();
     let mut stop = Vec::new();
-    let upstream = upstream::start(&config, &clock, &mut stop).await?;
+    let upstream = upstream::start(&config, &clock, metrics.upstream.clone(), &mut stop).await?;
     let activations = ActivationCache::new(
         storage.store.clone(),
         config.activation_refresh,
         metrics.activations.clone(),
     );
-    let (health, background) = spawn_background(
-        &config,
-        &clock,
-        &metrics,
-        &storage,
-        &upstream.url,
-        &activations,
-    )
-    .await;
+    let (health, background) =
+        spawn_background(&config, &clock, &metrics, &storage, &upstream, &activations).await;
     let Storage {
         store,
         audit,
         writer,
         ..
     } = storage;
-    let calls = tokio_util::task::TaskTracker::new();
     let deps = Deps {
         clock: clock.clone(),
         identity: config.identity,
@@ -120,8 +112,9 @@ pub async fn start_with_audit(
         audit,
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
-        calls: calls.clone(),
+        calls: tokio_util::task::TaskTracker::new(),
     };
+    let calls = deps.calls.clone();
     let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =
         start_terminals(&config, deps, store.clone(), &health, tls.as_ref()).await?;
@@ -169,7 +162,7 @@ async fn spawn_background(
     clock: &SharedClock,
     metrics: &Metrics,
     storage: &Storage,
-    upstream_url: &str,
+    upstream: &upstream::StartedUpstream,
     activations: &ActivationCache,
 ) -> (Health, Vec<JoinHandle<()>>) {
     let (health, _) = tonic_health::server::health_reporter();
@@ -178,8 +171,9 @@ async fn spawn_background(
         metrics.components.clone(),
         crate::server::health::Sources {
             store: storage.store.clone(),
-            upstream_url: upstream_url.to_string(),
+            upstream_url: upstream.url.clone(),
             audit_writer: storage.audit.health(),
+            upstream_calls: upstream.client.health(),
             activation_registry: activations.health(),
             interval: config.health_check_interval,
         },

@@ -13,6 +13,7 @@ use crate::clock::SharedClock;
 use crate::config::{GatewayConfig, UpstreamTarget};
 use crate::pipeline::upstream::{Upstream, UpstreamConfig};
 use crate::simulator::{self, Population, Simulator};
+use crate::telemetry::metrics::UpstreamMetrics;
 
 pub(super) struct StartedUpstream {
     pub url: String,
@@ -42,6 +43,7 @@ pub fn spawn_simulator(
 pub(super) async fn start(
     config: &GatewayConfig,
     clock: &SharedClock,
+    metrics: UpstreamMetrics,
     stop: &mut Vec<oneshot::Sender<()>>,
 ) -> anyhow::Result<StartedUpstream> {
     let (url, population, addr) = match &config.upstream {
@@ -63,6 +65,7 @@ pub(super) async fn start(
         timeout: config.upstream_timeout,
         connect_timeout: Duration::from_millis(500),
         max_in_flight: config.upstream_max_in_flight,
+        metrics,
     })?;
     Ok(StartedUpstream {
         url,

@@ -12,6 +12,7 @@ macro_rules! described {
 pub mod handshakes;
 pub mod index_age;
 pub mod requests;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ use tokio::task::JoinHandle;
 pub use handshakes::HandshakeMetrics;
 pub use index_age::LoadedAt;
 pub use requests::RequestMetrics;
+pub use upstream::UpstreamMetrics;
 
 /// A metric as registered: its name (after the `onshi_` prefix), its help text, and
 /// the metric, sharing its values with the handle the gateway updates.
@@ -175,6 +177,7 @@ pub struct Metrics {
     pub activations: ActivationMetrics,
     pub requests: RequestMetrics,
     pub handshakes: HandshakeMetrics,
+    pub upstream: UpstreamMetrics,
     /// 1 while a part the gateway needs is usable (see `crate::server::health`).
     pub components: ComponentGauges,
 }
@@ -186,12 +189,14 @@ impl Metrics {
         let activations = ActivationMetrics::default();
         let requests = RequestMetrics::default();
         let handshakes = HandshakeMetrics::default();
+        let upstream = UpstreamMetrics::default();
         let components = ComponentGauges::default();
         register(&mut registry, audit.described());
         register(&mut registry, activations.described());
         registry.register_collector(Box::new(index_age::IndexAge(activations.loaded_at.clone())));
         register(&mut registry, requests.described());
         register(&mut registry, handshakes.described());
+        register(&mut registry, upstream.described());
         register(
             &mut registry,
             described! {
@@ -204,6 +209,7 @@ impl Metrics {
             activations,
             requests,
             handshakes,
+            upstream,
             components,
         })
     }
