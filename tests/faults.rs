@@ -25,6 +25,8 @@ mod expect;
 mod gateway;
 #[path = "faults/load.rs"]
 mod load;
+#[path = "faults/proxy.rs"]
+mod proxy;
 #[path = "faults/rss.rs"]
 mod rss;
 #[path = "faults/size.rs"]
@@ -34,6 +36,8 @@ mod summary;
 #[path = "faults/upstream.rs"]
 mod upstream;
 
+#[path = "faults/upstream_degraded.rs"]
+mod upstream_degraded;
 #[path = "faults/upstream_killed.rs"]
 mod upstream_killed;
 
