@@ -23,8 +23,12 @@ mod calls;
 mod expect;
 #[path = "faults/gateway.rs"]
 mod gateway;
+#[path = "faults/health.rs"]
+mod health;
 #[path = "faults/load.rs"]
 mod load;
+#[path = "faults/pg_cluster.rs"]
+mod pg_cluster;
 #[path = "faults/proxy.rs"]
 mod proxy;
 #[path = "faults/rss.rs"]
@@ -36,6 +40,8 @@ mod summary;
 #[path = "faults/upstream.rs"]
 mod upstream;
 
+#[path = "faults/postgres_outage.rs"]
+mod postgres_outage;
 #[path = "faults/upstream_degraded.rs"]
 mod upstream_degraded;
 #[path = "faults/upstream_killed.rs"]

@@ -1,11 +1,12 @@
 //! The required behaviours the faults share, one assertion each, whose message says
 //! what was seen instead.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::Code;
 
 use crate::gateway::Gateway;
+use crate::health::HealthWatch;
 use crate::load::{Calls, Outcome};
 
 /// The calls among `outcomes` that were not served.
@@ -61,5 +62,29 @@ pub fn still_running(gateway: &mut Gateway) {
         gateway.serving.process.exited().is_none(),
         "the gateway exited:\n{}",
         gateway.log()
+    );
+}
+
+/// Readiness (or the access-log writer's health) said NOT_SERVING in `[from,
+/// until)`, and readiness said SERVING again within `within` of `until`.
+#[track_caller]
+pub fn health_dipped_and_returned(
+    ready: &HealthWatch,
+    writer: &HealthWatch,
+    (from, until): (Instant, Instant),
+    within: Duration,
+) {
+    assert!(
+        ready.not_serving_between(from, until) || writer.not_serving_between(from, until),
+        "health stayed SERVING through the fault: \"\" {} / onshi.audit_writer {}",
+        ready.story(from),
+        writer.story(from)
+    );
+    let back = ready
+        .serving_again(until)
+        .unwrap_or_else(|| panic!("health not SERVING again: {}", ready.story(from)));
+    assert!(
+        back <= within,
+        "SERVING again only {back:?} after the fault ended (required: {within:?})"
     );
 }
