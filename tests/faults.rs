@@ -40,6 +40,8 @@ mod summary;
 #[path = "faults/upstream.rs"]
 mod upstream;
 
+#[path = "faults/gateway_killed.rs"]
+mod gateway_killed;
 #[path = "faults/postgres_outage.rs"]
 mod postgres_outage;
 #[path = "faults/upstream_degraded.rs"]
