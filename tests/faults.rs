@@ -42,6 +42,8 @@ mod upstream;
 
 #[path = "faults/gateway_killed.rs"]
 mod gateway_killed;
+#[path = "faults/overload.rs"]
+mod overload;
 #[path = "faults/postgres_outage.rs"]
 mod postgres_outage;
 #[path = "faults/upstream_degraded.rs"]
