@@ -37,6 +37,8 @@ mod rss;
 mod size;
 #[path = "faults/summary.rs"]
 mod summary;
+#[path = "faults/tmpfs.rs"]
+mod tmpfs;
 #[path = "faults/upstream.rs"]
 mod upstream;
 
@@ -46,6 +48,8 @@ mod gateway_killed;
 mod overload;
 #[path = "faults/postgres_outage.rs"]
 mod postgres_outage;
+#[path = "faults/store_full.rs"]
+mod store_full;
 #[path = "faults/upstream_degraded.rs"]
 mod upstream_degraded;
 #[path = "faults/upstream_killed.rs"]
