@@ -48,6 +48,8 @@ mod gateway_killed;
 mod overload;
 #[path = "faults/postgres_outage.rs"]
 mod postgres_outage;
+#[path = "faults/sigterm.rs"]
+mod sigterm;
 #[path = "faults/store_full.rs"]
 mod store_full;
 #[path = "faults/upstream_degraded.rs"]
