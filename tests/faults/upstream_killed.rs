@@ -32,8 +32,9 @@ async fn upstream_killed_and_restarted() {
 
     let running = load::start(gateway.addr(), size.plan());
     tokio::time::sleep(size.warm).await;
-    let killed = Instant::now();
     upstream.kill();
+    // From here on the upstream is gone: no call sent later can be in flight on it.
+    let killed = Instant::now();
     tokio::time::sleep(size.fault).await;
     let metrics = gateway.metrics_now("with the upstream down").await;
     upstream.restart().await;
