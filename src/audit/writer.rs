@@ -55,7 +55,7 @@ impl Default for BatchConfig {
             queue: 8192,
             checkpoint_records: 1000,
             checkpoint_interval: Duration::from_secs(10),
-            commit_timeout: Duration::from_secs(1),
+            commit_timeout: Duration::from_millis(500),
             backlog: 100_000,
         }
     }

@@ -15,9 +15,9 @@ use crate::pipeline::forward::caller_deadline;
 /// bounds, and never more than half of it.
 const RESERVE_MIN: Duration = Duration::from_millis(20);
 const RESERVE_MAX: Duration = Duration::from_millis(250);
-/// The answer goes out this long before the caller's deadline, ahead of the
-/// transport's own timer, which started when the request arrived.
-const ANSWER_MARGIN: Duration = Duration::from_millis(5);
+/// The answer goes out this long before the caller's deadline (at most half the
+/// reserve), ahead of the caller's and the transport's own timers.
+const ANSWER_MARGIN: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deadlines {
@@ -41,7 +41,7 @@ impl Deadlines {
             .min(timeout / 2);
         Deadlines {
             work: Some(now + timeout - reserve),
-            answer: Some(now + timeout.saturating_sub(ANSWER_MARGIN)),
+            answer: Some(now + timeout - ANSWER_MARGIN.min(reserve / 2)),
         }
     }
 
@@ -65,10 +65,10 @@ mod tests {
                 d.answer.map(|a| (a - now).as_millis()),
             )
         };
-        assert_eq!(at(2000), (Some(1800), Some(1995)));
-        assert_eq!(at(100), (Some(80), Some(95)));
-        assert_eq!(at(30), (Some(15), Some(25)));
-        assert_eq!(at(60_000), (Some(59_750), Some(59_995)));
+        assert_eq!(at(2000), (Some(1800), Some(1980)));
+        assert_eq!(at(100), (Some(80), Some(90)));
+        assert_eq!(at(30), (Some(15), Some(22)));
+        assert_eq!(at(60_000), (Some(59_750), Some(59_980)));
     }
 
     #[test]

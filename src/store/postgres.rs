@@ -25,8 +25,9 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            // A request waits at most this long for a connection, then fails as unavailable.
-            .acquire_timeout(Duration::from_secs(1))
+            // A request waits at most this long for a connection, then fails as
+            // unavailable: a database that is gone is noticed in bounded time.
+            .acquire_timeout(Duration::from_millis(500))
             .connect(url)
             .await?;
         PgStore::migrated(pool).await

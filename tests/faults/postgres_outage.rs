@@ -28,6 +28,11 @@ use crate::summary::Summary;
 
 /// Calls and health must be back this soon after PostgreSQL is.
 const RECOVER_WITHIN: Duration = Duration::from_secs(5);
+/// Until the gateway has seen the database go (a commit timing out, 500 ms, or a
+/// connection not found within the pool's 500 ms), calls already past its
+/// "audit ready" rule may be caught waiting on the store: they end at their deadline
+/// as CALL_DEADLINE_EXCEEDED, without data. From then on every call is refused at once.
+const NOTICED_WITHIN: Duration = Duration::from_secs(1);
 
 /// Long enough that nothing forwarded in a partition arrives during the test.
 const FOREVER: Duration = Duration::from_secs(3600);
@@ -154,7 +159,7 @@ async fn outage(fault: &str, via: &str, direct: &str, how: Outage<'_>) {
     let calls = running.stop().await;
 
     let check = crate::audit::check(&StoreLocation::Postgres(direct.into()), &calls.outcomes).await;
-    let during = calls.sent_between(down, back);
+    let during = calls.sent_between(down + NOTICED_WITHIN, back);
     let recovered = calls.recovered(back);
     Summary::new(fault, size.full, &[&calls], &check)
         .fault(down, back)
