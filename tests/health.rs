@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use onshi_gateway::server::health::{AUDIT_WRITER, LIVENESS, STORE, UPSTREAM};
+use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
 use onshi_gateway::simulator::{Population, Simulator};
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -169,4 +170,54 @@ async fn the_plaintext_health_listener_answers_health_and_nothing_else() {
         .expect("told before closing");
     assert_eq!(next.status(), ServingStatus::NotServing);
     stopping.await.expect("joined").expect("clean shutdown");
+}
+
+/// An upstream that takes connections and speaks HTTP/2 (so a connection probe
+/// passes) but answers no call in time.
+async fn unanswering_upstream() -> String {
+    let upstream = own_upstream(100, jst_at(2022, 3, 20, 10, 0)).await;
+    let stall = |req: http::Request<tonic::body::Body>| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok::<_, tower::BoxError>(req)
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(tower::filter::AsyncFilterLayer::new(stall))
+            .add_service(upstream.qualification)
+            .add_service(upstream.medical)
+            .serve_with_incoming(upstream.incoming),
+    );
+    upstream.url
+}
+
+#[tokio::test]
+async fn an_upstream_that_takes_connections_but_fails_its_calls_is_not_serving() {
+    let h = Harness::start_with(Options {
+        upstream: Some(unanswering_upstream().await),
+        ..quick()
+    })
+    .await
+    .with_fukushima_2022()
+    .await;
+    assert_eq!(
+        h.health(UPSTREAM).await,
+        ServingStatus::Serving,
+        "it connects"
+    );
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let mut client = h.qualification.clone();
+            tokio::spawn(async move {
+                let mut req = as_facility(&miyagi_clinic(), lookup(DEMO_PATIENT.insured()));
+                req.set_timeout(Duration::from_millis(300));
+                client.lookup_qualification(req).await
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.expect("joined").expect_err("no answer in time");
+    }
+    becomes(&h, UPSTREAM, ServingStatus::NotServing).await;
+    becomes(&h, "", ServingStatus::NotServing).await;
+    assert_eq!(h.health(LIVENESS).await, ServingStatus::Serving);
 }

@@ -70,23 +70,15 @@ def read(error):
     return out
 
 
-def grpc_timeout_secs(value):
-    units = {"S": 1.0, "m": 0.001}
-    return int(value[:-1]) * units[value[-1]]
-
-
 def run(case, channels):
     # No serializers: the request and the reply are raw bytes.
     call = channels[case["target"]].unary_unary(case["method"])
-    # A deadline is grpcio's `timeout`, which it sends as grpc-timeout itself.
-    deadlines = [v for k, v in case["metadata"] if k == "grpc-timeout"]
-    metadata = [tuple(kv) for kv in case["metadata"] if kv[0] != "grpc-timeout"]
-    timeout = grpc_timeout_secs(deadlines[0]) if deadlines else CALL_TIMEOUT_SECS
+    metadata = [tuple(kv) for kv in case["metadata"]]
     body = bytes.fromhex(case["body"])
     result = {}
     for _ in range(case.get("repeat", 1)):
         try:
-            call(body, metadata=metadata, timeout=timeout)
+            call(body, metadata=metadata, timeout=CALL_TIMEOUT_SECS)
             result = {"code": "OK"}
         except grpc.RpcError as e:
             result = read(e)

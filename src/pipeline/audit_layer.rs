@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::audit::{AuditError, AuditWriter};
 use crate::clock::SharedClock;
 use crate::domain::{Reason, Violation};
-use crate::pipeline::deadline::Deadlines;
+use crate::pipeline::deadline::{Deadlines, WorkDeadline};
 use crate::pipeline::rules::audit_ready::audit_unavailable;
 use crate::pipeline::{AccessNote, Note, PatientRequest};
 use crate::status::status_of;
@@ -194,6 +194,9 @@ impl Call {
         let started = Instant::now();
         let note = Note::new(AccessNote::stated(req.get_ref().access()));
         req.extensions_mut().insert(note.clone());
+        if let Some(work) = self.deadlines.work {
+            req.extensions_mut().insert(WorkDeadline(work));
+        }
         let at = self.parts.clock.now();
         let result = self.within_deadline(inner.call(req), &note).await;
         let code = match &result {

@@ -11,6 +11,11 @@ use tonic::metadata::MetadataMap;
 
 use crate::pipeline::forward::caller_deadline;
 
+/// The instant by which the rules and the upstream must be done, in the request's
+/// extensions for the stage that waits (the upstream call, which ends there itself).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkDeadline(pub Instant);
+
 /// Kept for the access record's commit: a tenth of the caller's time, within these
 /// bounds, and never more than half of it.
 const RESERVE_MIN: Duration = Duration::from_millis(20);
@@ -21,8 +26,7 @@ const ANSWER_MARGIN: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deadlines {
-    /// The rules and the upstream call are cut off here (a slow upstream is left to
-    /// end the call itself, see `forward`).
+    /// The rules and the upstream call are cut off here.
     pub work: Option<Instant>,
     /// The caller is answered by then, whatever the state of its record's commit.
     pub answer: Option<Instant>,

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::domain::{Reason, Violation};
 use crate::pipeline::circuit::Refusal;
+use crate::pipeline::deadline::WorkDeadline;
 use crate::pipeline::fault::{Fault, classify, h2_cause};
 use crate::pipeline::retry::pause_after;
 use crate::pipeline::upstream::Upstream;
@@ -80,10 +81,17 @@ pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// The time the upstream may take for this call: the caller's `grpc-timeout`,
-/// capped by the upstream's own timeout.
+/// The time the upstream may take for this call: up to the audit layer's work
+/// deadline (a little before the caller's, see `deadline`), or without it the
+/// caller's `grpc-timeout`, capped by the upstream's own timeout. The upstream call
+/// ends at the very instant the audit layer would cut the call off, so a slow
+/// upstream is reported (and counted by the circuit) as such.
 fn budget<M>(req: &Request<M>, ceiling: Duration) -> Duration {
-    caller_deadline(req.metadata()).map_or(ceiling, |d| d.min(ceiling))
+    let caller = match req.extensions().get::<WorkDeadline>() {
+        Some(WorkDeadline(at)) => Some(at.saturating_duration_since(tokio::time::Instant::now())),
+        None => caller_deadline(req.metadata()),
+    };
+    caller.map_or(ceiling, |d| d.min(ceiling))
 }
 
 /// Why a forwarded call has no reply.
@@ -352,6 +360,11 @@ mod tests {
         assert_eq!(budget(&req, ceiling), Duration::from_millis(300));
         req.set_timeout(Duration::from_secs(30));
         assert_eq!(budget(&req, ceiling), ceiling);
+        // The audit layer's work deadline wins over the caller's header.
+        let at = tokio::time::Instant::now() + Duration::from_millis(500);
+        req.extensions_mut().insert(WorkDeadline(at));
+        let left = budget(&req, ceiling);
+        assert!(left <= Duration::from_millis(500) && left > Duration::from_millis(400));
     }
 
     fn denial(failed: &Failed) -> (Code, String, Option<String>) {

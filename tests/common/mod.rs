@@ -64,6 +64,8 @@ pub struct Options {
     pub activation_refresh: Duration,
     pub health_check_interval: Duration,
     pub health_listen: Option<std::net::SocketAddr>,
+    /// Where the access log goes instead of the store, e.g. a deliberately slow one.
+    pub audit: Option<Arc<dyn onshi_gateway::store::AuditStore>>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             activation_refresh: Duration::from_secs(1),
             health_check_interval: Duration::from_secs(1),
             health_listen: None,
+            audit: None,
         }
     }
 }
@@ -109,7 +112,7 @@ impl Harness {
             health_listen: options.health_listen,
             ..GatewayConfig::default()
         };
-        let gateway = server::start(config, clock.clone())
+        let gateway = server::start_with_audit(config, clock.clone(), options.audit)
             .await
             .expect("gateway starts");
         let channel = Channel::from_shared(format!("http://{}", gateway.addr))
