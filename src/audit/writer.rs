@@ -331,7 +331,18 @@ impl Task {
 
     async fn commit_with_backlog(&mut self, records: Vec<AccessRecord>) -> Result<(), AuditError> {
         if self.reload {
-            match resume(self.store.as_ref(), self.signer.chain_id()).await {
+            // Bounded like a commit: a store behind a dead link must not hold the writer.
+            let head = tokio::time::timeout(
+                self.config.commit_timeout,
+                resume(self.store.as_ref(), self.signer.chain_id()),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the chain's head could not be read in time".into(),
+                ))
+            });
+            match head {
                 Ok(linker) => {
                     self.backlog.settle(linker.seq());
                     self.linker = linker;
@@ -495,6 +506,9 @@ mod tests {
             Ok(Vec::new())
         }
         async fn chain_head(&self, _: &str) -> Result<Option<ChainHead>, StoreError> {
+            if self.hang.load(Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
             Ok(self
                 .records
                 .lock()
@@ -700,9 +714,18 @@ mod tests {
         let err = writer.commit(record(1)).await.expect_err("times out");
         assert!(started.elapsed() < Duration::from_millis(600));
         assert!(err.to_string().contains("did not complete"), "{err}");
+        // Retries (reading the head back) are bounded too: the writer keeps answering.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let started = Instant::now();
+        writer.commit(record(2)).await.expect_err("refused at once");
+        assert!(
+            started.elapsed() < Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
         store.hang.store(false, Ordering::Relaxed);
         recovered(&writer).await;
-        assert_eq!(stored_ids(&store), ["r1"]);
+        assert_eq!(stored_ids(&store), ["r1", "r2"]);
     }
 
     #[tokio::test]
