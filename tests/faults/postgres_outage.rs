@@ -74,35 +74,29 @@ impl Outage<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_then_back() {
-    let _one = crate::exclusive().await;
-    let pg = fresh_postgres().await;
-    let mut url = url::Url::parse(&pg.url).expect("database URL");
-    let proxy = Proxy::start(server_of(&url)).await;
-    url.set_port(Some(proxy.addr.port())).expect("a port");
-    outage(
+    behind_proxy(
         "PostgreSQL stopped (proxy: connections reset, port closed)",
-        url.as_str(),
-        &pg.url,
-        Outage::Proxy(&proxy),
+        |p| Outage::Proxy(p),
     )
     .await;
-    pg.drop_schema().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_partitioned_then_back() {
+    behind_proxy("PostgreSQL partitioned (proxy: silent, then reset)", |p| {
+        Outage::Partition(p)
+    })
+    .await;
+}
+
+/// The shared test database reached through the suite's proxy, which makes the outage.
+async fn behind_proxy(fault: &str, how: fn(&Proxy) -> Outage<'_>) {
     let _one = crate::exclusive().await;
     let pg = fresh_postgres().await;
     let mut url = url::Url::parse(&pg.url).expect("database URL");
     let proxy = Proxy::start(server_of(&url)).await;
     url.set_port(Some(proxy.addr.port())).expect("a port");
-    outage(
-        "PostgreSQL partitioned (proxy: silent, then reset)",
-        url.as_str(),
-        &pg.url,
-        Outage::Partition(&proxy),
-    )
-    .await;
+    outage(fault, url.as_str(), &pg.url, how(&proxy)).await;
     pg.drop_schema().await;
 }
 
