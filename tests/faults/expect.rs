@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tonic::Code;
 
+use crate::audit::AuditCheck;
 use crate::gateway::Gateway;
 use crate::health::HealthWatch;
 use crate::load::{Calls, Outcome};
@@ -87,4 +88,43 @@ pub fn health_dipped_and_returned(
         back <= within,
         "SERVING again only {back:?} after the fault ended (required: {within:?})"
     );
+}
+
+/// An outage of the access log's store, from `fault.0` until `fault.1`: what every
+/// such fault must show once the run is over.
+pub struct StoreOutage<'a> {
+    pub name: &'a str,
+    /// "while …" and "after …" in the failure messages.
+    pub while_: &'a str,
+    pub after: &'a str,
+    pub fault: (Instant, Instant),
+    /// The calls sent while the store was known to be away.
+    pub during: Vec<&'a Outcome>,
+    pub recovered: Option<Duration>,
+    pub within: Duration,
+}
+
+/// The gateway stayed up, the store kept its promise to every answer, no call hung,
+/// the calls during the outage were refused as AUDIT_UNAVAILABLE, and service and
+/// health came back within `within`. Then the gateway is stopped.
+#[track_caller]
+pub fn audit_store_outage_handled(
+    gateway: &mut Gateway,
+    check: &AuditCheck,
+    calls: &Calls,
+    outage: StoreOutage<'_>,
+    (ready, writer): (&HealthWatch, &HealthWatch),
+) {
+    still_running(gateway);
+    check.assert_kept(outage.name);
+    none_hung(calls);
+    refused_as(
+        &outage.during,
+        Code::Unavailable,
+        "AUDIT_UNAVAILABLE",
+        outage.while_,
+    );
+    recovered(outage.recovered, outage.within, outage.after);
+    health_dipped_and_returned(ready, writer, outage.fault, outage.within);
+    gateway.kill();
 }

@@ -14,7 +14,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use onshi_gateway::store::StoreLocation;
-use tonic::Code;
 
 use crate::databases::fresh_postgres;
 use crate::expect;
@@ -164,16 +163,14 @@ async fn outage(fault: &str, via: &str, direct: &str, how: Outage<'_>) {
     println!("{metrics}");
     gateway.print_warnings();
 
-    expect::still_running(&mut gateway);
-    check.assert_kept(fault);
-    expect::none_hung(&calls);
-    expect::refused_as(
-        &during,
-        Code::Unavailable,
-        "AUDIT_UNAVAILABLE",
-        "PostgreSQL was away",
-    );
-    expect::recovered(recovered, RECOVER_WITHIN, "after PostgreSQL was back");
-    expect::health_dipped_and_returned(&ready, &writer, (down, back), RECOVER_WITHIN);
-    gateway.kill();
+    let outage = expect::StoreOutage {
+        name: fault,
+        while_: "PostgreSQL was away",
+        after: "after PostgreSQL was back",
+        fault: (down, back),
+        during,
+        recovered,
+        within: RECOVER_WITHIN,
+    };
+    expect::audit_store_outage_handled(&mut gateway, &check, &calls, outage, (&ready, &writer));
 }

@@ -12,7 +12,6 @@
 use std::time::{Duration, Instant};
 
 use onshi_gateway::store::StoreLocation;
-use tonic::Code;
 
 use crate::expect;
 use crate::gateway::Gateway;
@@ -75,18 +74,16 @@ async fn audit_store_disk_full() {
     println!("{metrics}");
     gateway.print_warnings();
 
-    expect::still_running(&mut gateway);
-    check.assert_kept(fault);
-    expect::none_hung(&calls);
-    expect::refused_as(
-        &during,
-        Code::Unavailable,
-        "AUDIT_UNAVAILABLE",
-        "the disk was full",
-    );
-    expect::recovered(recovered, RECOVER_WITHIN, "after space was freed");
-    expect::health_dipped_and_returned(&ready, &writer, (full, freed), RECOVER_WITHIN);
-    gateway.kill();
+    let outage = expect::StoreOutage {
+        name: fault,
+        while_: "the disk was full",
+        after: "after space was freed",
+        fault: (full, freed),
+        during,
+        recovered,
+        within: RECOVER_WITHIN,
+    };
+    expect::audit_store_outage_handled(&mut gateway, &check, &calls, outage, (&ready, &writer));
 }
 
 fn first_failure(full: Instant, failing: Option<Instant>) -> String {
