@@ -13,6 +13,9 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 const RECORD_DOMAIN: &[u8] = b"onshi-audit-record-v1\0";
 
+/// The tag of the hash input's section of the access mode and consent kinds.
+pub const CLINICAL_TAG: u8 = 0x10;
+
 /// Builds the canonical byte encoding field by field: fixed order, every string
 /// length-prefixed, optional fields with a presence byte, integers big-endian.
 #[derive(Default)]
@@ -97,6 +100,13 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
         for key in &r.disclosed_patients {
             c.str(key);
         }
+    }
+    // The access mode and consent kinds: a tagged section, present only when one is
+    // set, so records written before them encode (and verify) as they did.
+    if let Some(stamp) = &r.clinical {
+        c.raw(&[CLINICAL_TAG])
+            .opt(stamp.access_mode.as_deref())
+            .opt(stamp.consent_kinds.as_deref());
     }
     c.digest()
 }

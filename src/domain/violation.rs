@@ -87,6 +87,14 @@ pub enum Reason {
     ChangeAuthorMissing,
     FacilityMismatch,
     OperatorRoleRequired,
+    // clinical information, consent per kind, emergency viewing
+    ConsentKindUnknown,
+    ConsentKindNotGiven,
+    AccessModeUnknown,
+    EmergencyViewingFacilityNotEligible,
+    EmergencyViewingSummaryOnly,
+    EmergencyViewingRequiresExemption,
+    ClinicalCategoryUnknown,
 }
 
 impl Reason {
@@ -163,6 +171,13 @@ impl Reason {
         Reason::ChangeAuthorMissing,
         Reason::FacilityMismatch,
         Reason::OperatorRoleRequired,
+        Reason::ConsentKindUnknown,
+        Reason::ConsentKindNotGiven,
+        Reason::AccessModeUnknown,
+        Reason::EmergencyViewingFacilityNotEligible,
+        Reason::EmergencyViewingSummaryOnly,
+        Reason::EmergencyViewingRequiresExemption,
+        Reason::ClinicalCategoryUnknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,6 +254,15 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            Reason::ConsentKindUnknown => "CONSENT_KIND_UNKNOWN",
+            Reason::ConsentKindNotGiven => "CONSENT_KIND_NOT_GIVEN",
+            Reason::AccessModeUnknown => "ACCESS_MODE_UNKNOWN",
+            Reason::EmergencyViewingFacilityNotEligible => {
+                "EMERGENCY_VIEWING_FACILITY_NOT_ELIGIBLE"
+            }
+            Reason::EmergencyViewingSummaryOnly => "EMERGENCY_VIEWING_SUMMARY_ONLY",
+            Reason::EmergencyViewingRequiresExemption => "EMERGENCY_VIEWING_REQUIRES_EXEMPTION",
+            Reason::ClinicalCategoryUnknown => "CLINICAL_CATEGORY_UNKNOWN",
         }
     }
 }

@@ -58,6 +58,9 @@ struct FacilityRow {
     kind: String,
     prefecture: String,
     municipality: String,
+    /// Optional column: `true`/`1`/`yes` for a hospital with an emergency department.
+    #[serde(default)]
+    emergency_hospital: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,13 +286,42 @@ fn facility_of(
     let (Some(code), Some(kind), Some(p), Some(m)) = (code, kind, prefecture, municipality) else {
         return None;
     };
+    let emergency_hospital = emergency_of(&row.emergency_hospital, kind, bad)?;
     Some(RegisteredFacility {
         code: code.to_string(),
         name: row.name,
         kind,
         prefecture: p.code(),
         municipality: m.to_string(),
+        emergency_hospital,
     })
+}
+
+/// The optional emergency-department mark: empty is no; only medical facilities
+/// (hospitals are on the medical fee table) can have one.
+fn emergency_of(s: &str, kind: FacilityKind, bad: &mut Bad<'_>) -> Option<bool> {
+    let marked = match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" => false,
+        "1" | "true" | "yes" => true,
+        other => {
+            bad.add(
+                "emergency_hospital",
+                format!("{other:?} is not a yes/no value: use true or false (or leave it empty)"),
+            );
+            return None;
+        }
+    };
+    if marked && kind != FacilityKind::Medical {
+        bad.add(
+            "emergency_hospital",
+            format!(
+                "a {} facility cannot be a hospital with an emergency department",
+                kind.as_str()
+            ),
+        );
+        return None;
+    }
+    Some(marked)
 }
 
 /// The row's kind, which must be the one the code's fee-table digit says.
