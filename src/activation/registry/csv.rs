@@ -454,6 +454,38 @@ mod tests {
     }
 
     #[test]
+    fn the_emergency_department_column_is_optional_and_only_for_medical_facilities() {
+        let pharmacy = crate::domain::facility::make_facility_code(
+            Prefecture::new(1).unwrap(),
+            FacilityKind::Pharmacy,
+            1,
+            4001,
+        );
+        let without = "code,name,kind,prefecture,municipality\n0110113719,札幌中央病院,medical,01,01100\n";
+        let parsed = parse_facilities_csv(without.as_bytes()).unwrap();
+        assert!(!parsed[0].emergency_hospital);
+        let with = format!(
+            "code,name,kind,prefecture,municipality,emergency_hospital\n\
+             0110113719,札幌中央病院,medical,01,01100,true\n\
+             {pharmacy},札幌薬局,pharmacy,01,01100,\n"
+        );
+        let parsed = parse_facilities_csv(with.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.iter().map(|f| f.emergency_hospital).collect::<Vec<_>>(),
+            [true, false]
+        );
+        let bad = format!(
+            "code,name,kind,prefecture,municipality,emergency_hospital\n\
+             0110113719,札幌中央病院,medical,01,01100,maybe\n\
+             {pharmacy},札幌薬局,pharmacy,01,01100,yes\n"
+        );
+        let errors = parse_facilities_csv(bad.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.field == "emergency_hospital"));
+        assert!(errors[1].reason.contains("pharmacy"), "{errors:?}");
+    }
+
+    #[test]
     fn short_row_names_the_missing_field() {
         let csv = "code,name,kind,prefecture,municipality\n0110113719,札幌中央クリニック,medical\n";
         let errors = parse_facilities_csv(csv.as_bytes()).unwrap_err();
