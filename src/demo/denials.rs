@@ -21,7 +21,7 @@ fn known() -> Option<Identification> {
 }
 
 /// Prints the denial's code, reason and message; an answer is a failure of the demo.
-fn show_denial<T: std::fmt::Debug>(
+pub(super) fn show_denial<T: std::fmt::Debug>(
     label: &str,
     result: Result<tonic::Response<T>, tonic::Status>,
 ) -> anyhow::Result<()> {

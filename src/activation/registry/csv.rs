@@ -461,7 +461,8 @@ mod tests {
             1,
             4001,
         );
-        let without = "code,name,kind,prefecture,municipality\n0110113719,札幌中央病院,medical,01,01100\n";
+        let without =
+            "code,name,kind,prefecture,municipality\n0110113719,札幌中央病院,medical,01,01100\n";
         let parsed = parse_facilities_csv(without.as_bytes()).unwrap();
         assert!(!parsed[0].emergency_hospital);
         let with = format!(
@@ -471,7 +472,10 @@ mod tests {
         );
         let parsed = parse_facilities_csv(with.as_bytes()).unwrap();
         assert_eq!(
-            parsed.iter().map(|f| f.emergency_hospital).collect::<Vec<_>>(),
+            parsed
+                .iter()
+                .map(|f| f.emergency_hospital)
+                .collect::<Vec<_>>(),
             [true, false]
         );
         let bad = format!(
