@@ -1,4 +1,4 @@
-//! Step 7: outside any disaster, 救急時医療情報閲覧 at a hospital with an emergency
+//! Step 6b: outside any disaster, 救急時医療情報閲覧 at a hospital with an emergency
 //! department: the one-call emergency summary of an unconscious dialysis patient,
 //! each section with its state; then the same call from a clinic, refused.
 
@@ -96,7 +96,7 @@ fn print_summary(s: &GetEmergencySummaryResponse) {
 
 pub async fn emergency_summary(t: &mut Terminals, found: &Found) -> anyhow::Result<()> {
     println!(
-        "\n7. Outside any disaster, 救急時医療情報閲覧 at {} (a hospital with an emergency department):",
+        "\n6b. Outside any disaster, 救急時医療情報閲覧 at {} (a hospital with an emergency department):",
         t.hospital
     );
     println!("   the emergency summary of an unconscious patient, with no activation:");
