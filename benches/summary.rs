@@ -85,6 +85,14 @@ impl Call {
     }
 }
 
+/// `message` as sent by `facility` (the development identity's metadata).
+fn from<T>(facility: &str, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut()
+        .insert(DEV_FACILITY_HEADER, facility.parse().expect("ascii"));
+    req
+}
+
 /// One call of `kind` for `insured`: its latency, or what went wrong.
 async fn one(
     client: &mut MedicalInformationServiceClient<Channel>,
@@ -93,11 +101,6 @@ async fn one(
 ) -> Result<Duration, String> {
     let started = Instant::now();
     let facility = kind.facility();
-    let with = |mut req: tonic::Request<_>| {
-        req.metadata_mut()
-            .insert(DEV_FACILITY_HEADER, facility.parse().expect("ascii"));
-        req
-    };
     if kind == Call::DrugHistory {
         let req = GetDrugHistoryRequest {
             access: kind.access(),
@@ -105,7 +108,7 @@ async fn one(
             ..Default::default()
         };
         client
-            .get_drug_history(with(tonic::Request::new(req)))
+            .get_drug_history(from(&facility, req))
             .await
             .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
         return Ok(started.elapsed());
@@ -115,7 +118,7 @@ async fn one(
         insured: Some(insured),
     };
     let s = client
-        .get_emergency_summary(with(tonic::Request::new(req)))
+        .get_emergency_summary(from(&facility, req))
         .await
         .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?
         .into_inner();
