@@ -254,6 +254,18 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            other => other.clinical_str().unwrap_or(UNNAMED),
+        }
+    }
+}
+
+/// What `as_str` would answer for a reason named nowhere: no reason is (a test says so).
+const UNNAMED: &str = "UNNAMED_REASON";
+
+impl Reason {
+    /// The reasons of clinical information, consent per kind and emergency viewing.
+    fn clinical_str(self) -> Option<&'static str> {
+        Some(match self {
             Reason::ConsentKindUnknown => "CONSENT_KIND_UNKNOWN",
             Reason::ConsentKindNotGiven => "CONSENT_KIND_NOT_GIVEN",
             Reason::AccessModeUnknown => "ACCESS_MODE_UNKNOWN",
@@ -263,7 +275,8 @@ impl Reason {
             Reason::EmergencyViewingSummaryOnly => "EMERGENCY_VIEWING_SUMMARY_ONLY",
             Reason::EmergencyViewingRequiresExemption => "EMERGENCY_VIEWING_REQUIRES_EXEMPTION",
             Reason::ClinicalCategoryUnknown => "CLINICAL_CATEGORY_UNKNOWN",
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -380,6 +393,14 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("SEX_MISSING: sex is wrong"), "{shown}");
+    }
+
+    #[test]
+    fn every_reason_has_its_own_name() {
+        let names: std::collections::HashSet<&str> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Reason::ALL.len());
+        assert!(!names.contains(UNNAMED));
     }
 
     #[test]

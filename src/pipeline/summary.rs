@@ -20,10 +20,12 @@ use crate::pipeline::Note;
 use crate::pipeline::deadline::WorkDeadline;
 use crate::pipeline::forward::{Forward, Forwardable};
 use crate::proto::{
-    ClinicalCategory, Dialysis, GetClinicalInformationRequest, GetClinicalInformationResponse,
-    GetDrugHistoryRequest, GetEmergencySummaryRequest, GetEmergencySummaryResponse,
-    GetHealthCheckupsRequest, GetHealthCheckupsResponse, GetPrescriptionsRequest, LatestCheckup,
-    LookupQualificationRequest, Period, SectionInfo, SectionStatus, clinical_item::Item,
+    AccessContext, ClinicalCategory, Dialysis, GetClinicalInformationRequest,
+    GetClinicalInformationResponse, GetDrugHistoryRequest, GetDrugHistoryResponse,
+    GetEmergencySummaryRequest, GetEmergencySummaryResponse, GetHealthCheckupsRequest,
+    GetHealthCheckupsResponse, GetPrescriptionsRequest, GetPrescriptionsResponse, InsuredNumber,
+    LatestCheckup, LookupQualificationRequest, LookupQualificationResponse, Period, SectionInfo,
+    SectionStatus, clinical_item::Item,
 };
 use crate::status::status_of;
 
@@ -126,7 +128,36 @@ async fn compose(
     today: NaiveDate,
 ) -> Result<Reply, Status> {
     note.lock().forwarded = true;
-    let (access, insured) = (r.access, r.insured);
+    let fetched = fetch(&parts, r.access, r.insured, today).await;
+    if let Some(refused) = refusal(&fetched.failures()) {
+        let mut n = note.lock();
+        n.reason = Some(refused.reason);
+        n.upstream_result = Some(format!("{:?}", crate::status::code_of(refused.reason)));
+        return Err(status_of(&refused));
+    }
+    let s = fetched.assemble(today);
+    note.lock().upstream_result = Some(format!("OK {}", summary_of(&s)));
+    Ok(Response::new(s))
+}
+
+/// Each part's answer, or the reason it failed.
+struct Fetched {
+    qualification: Result<LookupQualificationResponse, Reason>,
+    /// Visits, procedures and dialysis over the recent window.
+    near: Result<GetClinicalInformationResponse, Reason>,
+    operations: Result<GetClinicalInformationResponse, Reason>,
+    prescriptions: Result<GetPrescriptionsResponse, Reason>,
+    drugs: Result<GetDrugHistoryResponse, Reason>,
+    checkups: Result<GetHealthCheckupsResponse, Reason>,
+}
+
+/// Every part at once, each over its window.
+async fn fetch(
+    parts: &Parts,
+    access: Option<AccessContext>,
+    insured: Option<InsuredNumber>,
+    today: NaiveDate,
+) -> Fetched {
     let recent = window(today, RECENT_MONTHS, 0);
     let clinical =
         |period: Period, categories: Vec<ClinicalCategory>| GetClinicalInformationRequest {
@@ -167,55 +198,65 @@ async fn compose(
             period: Some(window(today, CHECKUP_YEARS * 12, 0)),
         }),
     );
-    let failures = [
-        qualification.as_ref().err(),
-        near.as_ref().err(),
-        operations.as_ref().err(),
-        prescriptions.as_ref().err(),
-        drugs.as_ref().err(),
-        checkups.as_ref().err(),
-    ];
-    if let Some(refused) = refusal(&failures) {
-        let mut n = note.lock();
-        n.reason = Some(refused.reason);
-        n.upstream_result = Some(format!("{:?}", crate::status::code_of(refused.reason)));
-        return Err(status_of(&refused));
+    Fetched {
+        qualification,
+        near,
+        operations,
+        prescriptions,
+        drugs,
+        checkups,
     }
-    let mut s = GetEmergencySummaryResponse::default();
-    let q = qualification.map(|q| (q.qualification.is_some(), q));
-    s.qualification_section = Some(section(&q, |(found, _)| *found, &Period::default()));
-    s.qualification = q.ok().map(|(_, q)| q);
-    fill_near(&mut s, near, &recent);
-    let ops_window = window(today, OPERATION_YEARS * 12, 0);
-    s.operations_section = Some(section(&operations, |o| !o.items.is_empty(), &ops_window));
-    if let Ok(o) = operations {
-        s.operations = o
-            .items
-            .into_iter()
-            .filter_map(|i| match i.item {
-                Some(Item::Operation(o)) => Some(o),
-                _ => None,
-            })
-            .collect();
+}
+
+impl Fetched {
+    fn failures(&self) -> [Option<&Reason>; 6] {
+        [
+            self.qualification.as_ref().err(),
+            self.near.as_ref().err(),
+            self.operations.as_ref().err(),
+            self.prescriptions.as_ref().err(),
+            self.drugs.as_ref().err(),
+            self.checkups.as_ref().err(),
+        ]
     }
-    let rx_window = window(today, 0, PRESCRIPTION_DAYS);
-    s.prescriptions_section = Some(section(
-        &prescriptions,
-        |p| !p.prescriptions.is_empty(),
-        &rx_window,
-    ));
-    s.prescriptions = prescriptions.map(|p| p.prescriptions).unwrap_or_default();
-    s.dispensings_section = Some(section(&drugs, |d| !d.dispensings.is_empty(), &recent));
-    s.dispensings = drugs.map(|d| d.dispensings).unwrap_or_default();
-    let checkup_window = window(today, CHECKUP_YEARS * 12, 0);
-    s.checkup_section = Some(section(
-        &checkups,
-        |c| !c.checkups.is_empty(),
-        &checkup_window,
-    ));
-    s.latest_checkup = checkups.ok().and_then(latest_checkup);
-    note.lock().upstream_result = Some(format!("OK {}", summary_of(&s)));
-    Ok(Response::new(s))
+
+    /// The summary: each section from its part, with its state and window.
+    fn assemble(self, today: NaiveDate) -> GetEmergencySummaryResponse {
+        let recent = window(today, RECENT_MONTHS, 0);
+        let mut s = GetEmergencySummaryResponse::default();
+        let q = self.qualification.map(|q| (q.qualification.is_some(), q));
+        s.qualification_section = Some(section(&q, |(found, _)| *found, &Period::default()));
+        s.qualification = q.ok().map(|(_, q)| q);
+        fill_near(&mut s, self.near, &recent);
+        let operations = self.operations.map(|o| {
+            o.items
+                .into_iter()
+                .filter_map(|i| match i.item {
+                    Some(Item::Operation(o)) => Some(o),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        });
+        let ops_window = window(today, OPERATION_YEARS * 12, 0);
+        s.operations_section = Some(section(&operations, |o| !o.is_empty(), &ops_window));
+        s.operations = operations.unwrap_or_default();
+        let rx = self.prescriptions.map(|p| p.prescriptions);
+        let rx_window = window(today, 0, PRESCRIPTION_DAYS);
+        s.prescriptions_section = Some(section(&rx, |p| !p.is_empty(), &rx_window));
+        s.prescriptions = rx.unwrap_or_default();
+        let drugs = self.drugs.map(|d| d.dispensings);
+        s.dispensings_section = Some(section(&drugs, |d| !d.is_empty(), &recent));
+        s.dispensings = drugs.unwrap_or_default();
+        let checkup_window = window(today, CHECKUP_YEARS * 12, 0);
+        let checkups = self.checkups;
+        s.checkup_section = Some(section(
+            &checkups,
+            |c| !c.checkups.is_empty(),
+            &checkup_window,
+        ));
+        s.latest_checkup = checkups.ok().and_then(latest_checkup);
+        s
+    }
 }
 
 /// The call's refusal: the upstream does not know the patient (a summary of
