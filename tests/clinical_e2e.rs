@@ -972,3 +972,55 @@ async fn audit_client(h: &Harness) -> AuditServiceClient<Channel> {
         .expect("connect");
     AuditServiceClient::new(channel)
 }
+
+#[tokio::test]
+async fn the_qualification_carries_the_oqs_vocabulary_typed() {
+    use onshi_gateway::simulator::fixtures::DEMO_SPOUSE;
+    let mut h = with_miyagi(start().await).await;
+    let reply = h
+        .qualification
+        .lookup_qualification(as_facility(&clinic(), lookup(DEMO_PATIENT.insured())))
+        .await
+        .expect("allowed")
+        .into_inner();
+    assert_eq!(reply.status, QualificationStatus::Valid as i32);
+    let q = reply.qualification.expect("qualification");
+    assert_eq!(q.personal_family, PersonalFamily::Personal as i32);
+    assert!(!q.dependant);
+    // On dialysis: the specified-disease certificate, typed and named.
+    assert_eq!(q.specified_diseases.len(), 1);
+    assert_eq!(
+        q.specified_diseases[0].disease,
+        SpecifiedDisease::ChronicRenalFailureDialysis as i32
+    );
+    assert!(q.certificates.iter().any(|c| c == "特定疾病療養受療証"));
+    assert_eq!(
+        q.public_expenses.first().map(|p| p.law_code.as_str()),
+        Some("15")
+    );
+    let spouse = h
+        .qualification
+        .lookup_qualification(as_facility(&clinic(), lookup(DEMO_SPOUSE.insured())))
+        .await
+        .expect("allowed")
+        .into_inner()
+        .qualification
+        .expect("qualification");
+    assert_eq!(spouse.personal_family, PersonalFamily::Family as i32);
+    assert!(spouse.dependant);
+    // The summary's qualification is the same typed answer.
+    let s = h
+        .medical
+        .get_emergency_summary(as_facility(
+            &hospital(),
+            summary(ctx(Consent::patient(), AccessMode::Unspecified)),
+        ))
+        .await
+        .expect("allowed")
+        .into_inner();
+    let typed = s
+        .qualification
+        .and_then(|q| q.qualification)
+        .expect("qualification");
+    assert_eq!(typed.specified_diseases, q.specified_diseases);
+}

@@ -63,7 +63,7 @@ pub fn items(
         dated.extend(found.map(|v| (v.date, Item::Visit(visit(v)))));
     }
     // Stable: the same day keeps procedures, operations, visits in that order.
-    dated.sort_by(|a, b| b.0.cmp(&a.0));
+    dated.sort_by_key(|d| std::cmp::Reverse(d.0));
     dated
         .into_iter()
         .map(|(_, item)| ClinicalItem { item: Some(item) })

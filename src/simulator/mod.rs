@@ -28,6 +28,7 @@ mod population;
 mod prescriptions;
 mod search;
 mod service;
+mod vocabulary;
 
 pub use drugs::{Condition, Drug};
 pub use medical::{Checkup, CheckupValue, Dispensing};

@@ -23,6 +23,7 @@ use super::person::Person;
 use super::population::Population;
 use super::prescriptions;
 use super::search;
+use super::vocabulary;
 use crate::proto::medical_information_service_server::{
     MedicalInformationService, MedicalInformationServiceServer,
 };
@@ -169,9 +170,13 @@ impl QualificationService for Simulator {
                 return Ok(Response::new(not_found()));
             }
         }
+        let (seed, today) = (self.population.seed(), self.population.today());
+        let mut qualification = person.qualification();
+        let records = clinical::clinical(seed, person, today);
+        vocabulary::type_qualification(seed, person, &records, today, &mut qualification);
         Ok(Response::new(LookupQualificationResponse {
             status: person.status,
-            qualification: Some(person.qualification()),
+            qualification: Some(qualification),
         }))
     }
 
