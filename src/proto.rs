@@ -51,6 +51,7 @@ impl AccessContext {
             consent: Some(consent),
             purpose: Purpose::MedicalCare as i32,
             identification,
+            ..Default::default()
         }
     }
 }

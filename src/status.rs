@@ -28,7 +28,11 @@ pub fn code_of(reason: Reason) -> Code {
         | FacilityNotInRegistry
         | SearchFacilityMismatch
         | PatientNotInSearch
-        | PurposeNotPermitted => Code::PermissionDenied,
+        | PurposeNotPermitted
+        | ConsentKindNotGiven
+        | EmergencyViewingFacilityNotEligible
+        | EmergencyViewingSummaryOnly
+        | EmergencyViewingRequiresExemption => Code::PermissionDenied,
         ActivationNotFound => Code::NotFound,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,

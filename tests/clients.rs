@@ -239,7 +239,7 @@ fn steps(client: &str, out: &Output) -> HashMap<String, Value> {
 
 /// The refusals of the scenario: step, gRPC code, ErrorInfo reason, the fields a
 /// BadRequest names (every field at fault).
-const REFUSALS: [(&str, &str, &str, &[&str]); 6] = [
+const REFUSALS: [(&str, &str, &str, &[&str]); 7] = [
     (
         "refused_outside_area",
         "PERMISSION_DENIED",
@@ -271,6 +271,12 @@ const REFUSALS: [(&str, &str, &str, &[&str]); 6] = [
         &["insurer_name", "address_fragment"],
     ),
     (
+        "refused_consent_kind",
+        "PERMISSION_DENIED",
+        "CONSENT_KIND_NOT_GIVEN",
+        &["access.consent.kinds"],
+    ),
+    (
         "refused_no_consent_basis",
         "INVALID_ARGUMENT",
         "CONSENT_BASIS_MISSING",
@@ -278,12 +284,14 @@ const REFUSALS: [(&str, &str, &str, &[&str]); 6] = [
     ),
 ];
 
-const ALLOWED: [&str; 5] = [
+const ALLOWED: [&str; 7] = [
     "search",
     "lookup",
     "drug_history",
     "checkups",
     "exemption_lookup",
+    "clinical_information",
+    "emergency_summary",
 ];
 
 /// What a user checks in a client's output, then in the gateway's access log.
@@ -299,7 +307,7 @@ fn assert_scenario(client: &str, out: &Output, gateway: &mut Gateway, facilities
             .unwrap_or_else(|| panic!("{client}: no step {name} in {steps:#?}"))
     };
     assert_eq!(step("summary")["failed"], 0, "{client}");
-    assert_eq!(step("summary")["passed"], 11, "{client}");
+    assert_eq!(step("summary")["passed"], 14, "{client}");
     for name in ALLOWED {
         assert_eq!(step(name)["ok"], true, "{client} {name}: {}", step(name));
         assert_eq!(step(name)["code"], "OK", "{client} {name}");
@@ -369,6 +377,22 @@ fn assert_scenario(client: &str, out: &Output, gateway: &mut Gateway, facilities
     );
     assert_eq!(exempt["qualification"]["insured"], insured, "{client}");
 
+    // Clinical information and the summary of the demo patient, on dialysis.
+    let clinical = step("clinical_information");
+    assert_eq!(clinical["on_dialysis"], true, "{client}: {clinical}");
+    assert!(
+        clinical["count"].as_u64().unwrap_or(0) > 0,
+        "{client}: {clinical}"
+    );
+    let summary = step("emergency_summary");
+    assert_eq!(summary["on_dialysis"], true, "{client}: {summary}");
+    for section in ["qualification", "dialysis", "dispensings", "visits"] {
+        assert_eq!(
+            summary["sections"][section], "SECTION_STATUS_COMPLETE",
+            "{client} {section}: {summary}"
+        );
+    }
+
     // Each refusal as the terminal read it from the status details.
     for (name, code, reason, field) in REFUSALS {
         let s = step(name);
@@ -434,7 +458,14 @@ fn assert_scenario(client: &str, out: &Output, gateway: &mut Gateway, facilities
         exemption["exemption_identification"], "id_document",
         "{exemption}"
     );
-    assert_eq!(log.len(), 11, "nothing but the client's calls: {log:#?}");
+    assert_eq!(log.len(), 14, "nothing but the client's calls: {log:#?}");
+    for (name, items) in [
+        ("clinical_information", "clinical_information"),
+        ("emergency_summary", "emergency_summary"),
+    ] {
+        let record = &log[step(name)["access_record"].as_str().unwrap_or("")];
+        assert_eq!(record["items"], items, "{client} {name}: {record}");
+    }
 }
 
 fn run_client(mut command: Command, gateway: &Gateway, facilities: &Facilities) -> Output {

@@ -63,6 +63,7 @@ fn facility(
         kind,
         prefecture,
         municipality: municipality.into(),
+        emergency_hospital: false,
     }
 }
 
@@ -301,6 +302,7 @@ fn good_facilities_file() {
                 kind: FacilityKind::Medical,
                 prefecture: 17,
                 municipality: "17204".into(),
+                emergency_hospital: false,
             },
             RegisteredFacility {
                 code: pharmacy,
@@ -308,6 +310,7 @@ fn good_facilities_file() {
                 kind: FacilityKind::Pharmacy,
                 prefecture: 17,
                 municipality: "17204".into(),
+                emergency_hospital: false,
             },
             RegisteredFacility {
                 code: nursing,
@@ -315,6 +318,7 @@ fn good_facilities_file() {
                 kind: FacilityKind::VisitingNursing,
                 prefecture: 4,
                 municipality: "04202".into(),
+                emergency_hospital: false,
             },
         ]
     );

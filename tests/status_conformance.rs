@@ -63,6 +63,8 @@ const NOT_PROVOKED: &[(&str, &str)] = &[
 const LOOKUP: &str = "/onshi.v1.QualificationService/LookupQualification";
 const SEARCH: &str = "/onshi.v1.QualificationService/SearchPatients";
 const DRUGS: &str = "/onshi.v1.MedicalInformationService/GetDrugHistory";
+const CLINICAL: &str = "/onshi.v1.MedicalInformationService/GetClinicalInformation";
+const SUMMARY: &str = "/onshi.v1.MedicalInformationService/GetEmergencySummary";
 const FACILITY_LOG: &str = "/onshi.v1.AuditService/QueryFacilityAccessLog";
 const ACCESS_LOG: &str = "/onshi.v1.AuditService/QueryAccessLog";
 const PATIENT_ACCESSES: &str = "/onshi.v1.AuditService/QueryPatientAccesses";
@@ -371,6 +373,7 @@ fn exemption(reason: &str, identification: i32) -> Option<Consent> {
         basis: ConsentBasis::LifeOrBodyExemption as i32,
         exemption_reason: reason.into(),
         exemption_identification: identification,
+        ..Consent::default()
     })
 }
 
@@ -709,6 +712,91 @@ fn terminal_consent_cases() -> Vec<Case> {
     ]
 }
 
+/// Consent per kind, the access mode and emergency viewing, clinical options.
+fn clinical_cases() -> Vec<Case> {
+    use Reason::*;
+    let drugs_with = |kinds: Vec<i32>| {
+        let mut r = drugs(DEMO_PATIENT.insured(), known());
+        if let Some(c) = access_of_drugs(&mut r).consent.as_mut() {
+            c.kinds = kinds;
+        }
+        r
+    };
+    let moded = |mode: i32, consent: Option<Consent>| {
+        let mut access = access(known()).expect("access");
+        access.mode = mode;
+        access.consent = consent;
+        GetEmergencySummaryRequest {
+            access: Some(access),
+            insured: Some(DEMO_PATIENT.insured()),
+        }
+    };
+    let exempt = exemption("意識不明", 1);
+    vec![
+        case(
+            "consent kind 9",
+            DRUGS,
+            &drugs_with(vec![9]),
+            ConsentKindUnknown,
+        )
+        .by_clinic(),
+        case(
+            "drugs under a consent to check-ups",
+            DRUGS,
+            &drugs_with(vec![ConsentKind::Checkups as i32]),
+            ConsentKindNotGiven,
+        )
+        .by_clinic(),
+        case(
+            "access mode 7",
+            LOOKUP,
+            &lookup_with(|r| access_of(r).mode = 7),
+            AccessModeUnknown,
+        )
+        .by_clinic(),
+        case(
+            "emergency viewing of a qualification",
+            LOOKUP,
+            &lookup_with(|r| access_of(r).mode = AccessMode::EmergencyViewing as i32),
+            EmergencyViewingSummaryOnly,
+        )
+        .by_clinic(),
+        case(
+            "emergency viewing with consent",
+            SUMMARY,
+            &moded(
+                AccessMode::EmergencyViewing as i32,
+                Some(Consent::patient()),
+            ),
+            EmergencyViewingRequiresExemption,
+        )
+        .by_clinic(),
+        case(
+            "emergency viewing from a clinic",
+            SUMMARY,
+            &moded(AccessMode::EmergencyViewing as i32, exempt),
+            EmergencyViewingFacilityNotEligible,
+        )
+        .by_clinic(),
+        case(
+            "clinical category 9",
+            CLINICAL,
+            &GetClinicalInformationRequest {
+                access: access(known()),
+                insured: Some(DEMO_PATIENT.insured()),
+                categories: vec![9],
+                ..Default::default()
+            },
+            ClinicalCategoryUnknown,
+        )
+        .by_clinic(),
+    ]
+}
+
+fn access_of_drugs(r: &mut GetDrugHistoryRequest) -> &mut AccessContext {
+    r.access.as_mut().expect("access")
+}
+
 /// The facility's own access log on the terminals' listener.
 fn terminal_audit_cases() -> Vec<Case> {
     use Reason::*;
@@ -1042,6 +1130,7 @@ async fn main_gateway(python: &Path) -> BTreeSet<&'static str> {
         .chain(terminal_consent_cases())
         .chain(terminal_audit_cases())
         .chain(search_cases(&old, &fresh))
+        .chain(clinical_cases())
     {
         cases.push(("terminal", c));
     }

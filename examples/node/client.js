@@ -33,6 +33,7 @@ const TELL_USER = {
   SEARCH_FACILITY_MISMATCH: 'That search was made at another facility; search again from here.',
   INSURER_OR_ADDRESS_MISSING: "Enter the insurer's name or part of the patient's address.",
   CONSENT_BASIS_MISSING: "Record the patient's consent, or the life-or-body exemption.",
+  CONSENT_KIND_NOT_GIVEN: 'The patient did not consent to this information; ask for consent or leave it out.',
 };
 
 const USAGE = `usage: node client.js [--target HOST:PORT] [--certs DIR] [--authority NAME]
@@ -348,6 +349,40 @@ class Scenario {
     }
     this.allowed('exemption_lookup', exempt, data);
 
+    say('\n5b. Clinical information (診療情報), newest first, one page of 20:');
+    const clinical = await call(home.medical, 'GetClinicalInformation', {
+      access: this.access(consent, bySearch),
+      insured: patient,
+      page_size: 20,
+    });
+    data = {};
+    if (clinical.allowed) {
+      const r = clinical.response;
+      const d = r.dialysis || {};
+      say(`  ${r.items.length} of ${r.total_items} item(s); dialysis: ${d.on_dialysis} ${d.method || ''} ${d.since || ''}`);
+      data = {
+        count: r.items.length,
+        total_items: r.total_items,
+        next_page_token: r.next_page_token,
+        on_dialysis: Boolean(d.on_dialysis),
+      };
+    }
+    this.allowed('clinical_information', clinical, data);
+
+    say('\n5c. The emergency summary: every section in its window, each COMPLETE, EMPTY or UNAVAILABLE:');
+    const summary = await call(home.medical, 'GetEmergencySummary', { access: this.access(consent, known), insured: patient });
+    data = {};
+    if (summary.allowed) {
+      const s = summary.response;
+      const sections = {};
+      for (const name of ['qualification', 'visits', 'prescriptions', 'dispensings', 'operations', 'procedures', 'dialysis', 'checkup']) {
+        sections[name] = (s[`${name}_section`] || {}).status;
+        say(`    ${name.padEnd(14)} ${sections[name]}`);
+      }
+      data = { sections, on_dialysis: Boolean((s.dialysis || {}).on_dialysis) };
+    }
+    this.allowed('emergency_summary', summary, data);
+
     say('\n6. Refusals, as the terminal reads them from the status details:');
     this.refused(
       'refused_outside_area',
@@ -394,6 +429,16 @@ class Scenario {
       }),
       'INSURER_OR_ADDRESS_MISSING',
       'insurer_name',
+    );
+    this.refused(
+      'refused_consent_kind',
+      'drug history when the patient consented to check-ups only',
+      await call(home.medical, 'GetDrugHistory', {
+        access: this.access({ basis: 'CONSENT_BASIS_PATIENT_CONSENT', kinds: ['CONSENT_KIND_CHECKUPS'] }, known),
+        insured: patient,
+      }),
+      'CONSENT_KIND_NOT_GIVEN',
+      'access.consent.kinds',
     );
     this.refused(
       'refused_no_consent_basis',

@@ -42,6 +42,7 @@ TELL_USER = {
     "SEARCH_FACILITY_MISMATCH": "That search was made at another facility; search again from here.",
     "INSURER_OR_ADDRESS_MISSING": "Enter the insurer's name or part of the patient's address.",
     "CONSENT_BASIS_MISSING": "Record the patient's consent, or the life-or-body exemption.",
+    "CONSENT_KIND_NOT_GIVEN": "The patient did not consent to this information; ask for consent or leave it out.",
 }
 
 
@@ -350,6 +351,42 @@ class Scenario:
             }
         self.allowed("exemption_lookup", exempt, **data)
 
+        say("\n5b. Clinical information (診療情報), newest first, one page of 20:")
+        clinical = call(
+            home.medical.GetClinicalInformation,
+            medical_pb2.GetClinicalInformationRequest(
+                access=self.access(consent, by_search), insured=patient, page_size=20
+            ),
+        )
+        data = {}
+        if clinical.allowed:
+            r = clinical.response
+            say(f"  {len(r.items)} of {r.total_items} item(s); dialysis: {r.dialysis.on_dialysis} {r.dialysis.method} {r.dialysis.since}")
+            data = {
+                "count": len(r.items),
+                "total_items": r.total_items,
+                "next_page_token": r.next_page_token,
+                "on_dialysis": r.dialysis.on_dialysis,
+            }
+        self.allowed("clinical_information", clinical, **data)
+
+        say("\n5c. The emergency summary: every section in its window, each COMPLETE, EMPTY or UNAVAILABLE:")
+        summary = call(
+            home.medical.GetEmergencySummary,
+            medical_pb2.GetEmergencySummaryRequest(access=self.access(consent, known), insured=patient),
+        )
+        data = {}
+        if summary.allowed:
+            s = summary.response
+            sections = {
+                name: medical_pb2.SectionStatus.Name(getattr(s, name + "_section").status)
+                for name in ("qualification", "visits", "prescriptions", "dispensings", "operations", "procedures", "dialysis", "checkup")
+            }
+            for name, status in sections.items():
+                say(f"    {name:<14} {status}")
+            data = {"sections": sections, "on_dialysis": s.dialysis.on_dialysis}
+        self.allowed("emergency_summary", summary, **data)
+
         say("\n6. Refusals, as the terminal reads them from the status details:")
         self.refused(
             "refused_outside_area",
@@ -413,6 +450,25 @@ class Scenario:
             ),
             "INSURER_OR_ADDRESS_MISSING",
             "insurer_name",
+        )
+        self.refused(
+            "refused_consent_kind",
+            "drug history when the patient consented to check-ups only",
+            call(
+                home.medical.GetDrugHistory,
+                medical_pb2.GetDrugHistoryRequest(
+                    access=self.access(
+                        common_pb2.Consent(
+                            basis=common_pb2.CONSENT_BASIS_PATIENT_CONSENT,
+                            kinds=[common_pb2.CONSENT_KIND_CHECKUPS],
+                        ),
+                        known,
+                    ),
+                    insured=patient,
+                ),
+            ),
+            "CONSENT_KIND_NOT_GIVEN",
+            "access.consent.kinds",
         )
         self.refused(
             "refused_no_consent_basis",

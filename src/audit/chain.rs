@@ -13,6 +13,9 @@ pub const GENESIS: [u8; 32] = [0; 32];
 
 const RECORD_DOMAIN: &[u8] = b"onshi-audit-record-v1\0";
 
+/// The tag of the hash input's section of the access mode and consent kinds.
+pub const CLINICAL_TAG: u8 = 0x10;
+
 /// Builds the canonical byte encoding field by field: fixed order, every string
 /// length-prefixed, optional fields with a presence byte, integers big-endian.
 #[derive(Default)]
@@ -97,6 +100,13 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
         for key in &r.disclosed_patients {
             c.str(key);
         }
+    }
+    // The access mode and consent kinds: a tagged section, present only when one is
+    // set, so records written before them encode (and verify) as they did.
+    if let Some(stamp) = &r.clinical {
+        c.raw(&[CLINICAL_TAG])
+            .opt(stamp.access_mode.as_deref())
+            .opt(stamp.consent_kinds.as_deref());
     }
     c.digest()
 }
@@ -195,6 +205,7 @@ pub(crate) mod tests {
             upstream_result: None,
             needs_review: false,
             disclosed_patients: Vec::new(),
+            clinical: None,
         }
     }
 
@@ -218,6 +229,29 @@ pub(crate) mod tests {
         let next = again.link(vec![record("c")]);
         assert_eq!(next[0].seq, 3);
         assert_eq!(next[0].prev_hash, linked[1].hash);
+    }
+
+    /// A record without the stamp hashes exactly as before the stamp existed: the
+    /// input ends after the fixed fields (and disclosed patients), no 0x10 byte.
+    #[test]
+    fn a_record_without_the_clinical_stamp_encodes_as_before() {
+        let r = record("a");
+        let mut c = Canonical::new(RECORD_DOMAIN);
+        c.raw(&GENESIS).str("c1").u64(1);
+        for (_, value) in r.fields() {
+            match value {
+                Value::Text(s) => c.str(s),
+                Value::OptText(s) => c.opt(s),
+                Value::Int(n) => c.i64(i64::from(n)),
+                Value::BigInt(n) => c.i64(n),
+                Value::Bool(b) => c.raw(&[u8::from(b)]),
+            };
+        }
+        assert_eq!(record_hash(&GENESIS, "c1", 1, &r), c.digest());
+        let mut stamped = r.clone();
+        stamped.clinical = crate::store::ClinicalStamp::of(None, Some("all".into()));
+        c.raw(&[CLINICAL_TAG]).opt(None).opt(Some("all"));
+        assert_eq!(record_hash(&GENESIS, "c1", 1, &stamped), c.digest());
     }
 
     #[test]
@@ -257,6 +291,21 @@ pub(crate) mod tests {
         let mut r = base.clone();
         r.disclosed_patients = vec!["ab".into()];
         variants.push(r);
+        // The clinical stamp's section: each field, and none against empty.
+        for (mode, kinds) in [
+            (Some("emergency_viewing"), None),
+            (None, Some("all")),
+            (Some("emergency_viewing"), Some("all")),
+            (None, None),
+            (Some(""), None),
+        ] {
+            let mut r = base.clone();
+            r.clinical = Some(crate::store::ClinicalStamp {
+                access_mode: mode.map(str::to_string),
+                consent_kinds: kinds.map(str::to_string),
+            });
+            variants.push(r);
+        }
         // Moving text between adjacent fields changes the hash (length prefixes).
         let mut r = base.clone();
         r.method = "LookupQualificationq".into();

@@ -40,6 +40,10 @@ pub struct ExportRow<'a> {
     pub seq: u64,
     pub prev_hash: &'a str,
     pub hash: &'a str,
+    /// `emergency_viewing` for 救急時医療情報閲覧, `disaster` when stated so.
+    pub access_mode: Option<&'a str>,
+    /// The kinds the patient's consent covered: `all`, or e.g. `drugs,checkups`.
+    pub consent_kinds: Option<&'a str>,
 }
 
 impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
@@ -74,6 +78,8 @@ impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
             seq: s.seq,
             prev_hash: &s.prev_hash,
             hash: &s.hash,
+            access_mode: r.clinical.as_ref().and_then(|c| c.access_mode.as_deref()),
+            consent_kinds: r.clinical.as_ref().and_then(|c| c.consent_kinds.as_deref()),
         }
     }
 }

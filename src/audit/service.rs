@@ -369,6 +369,16 @@ fn entry(s: &StoredRecord) -> AccessLogEntry {
         chain_id: s.chain_id.clone(),
         seq: s.seq,
         hash: s.hash.clone(),
+        access_mode: r
+            .clinical
+            .as_ref()
+            .and_then(|c| c.access_mode.clone())
+            .unwrap_or_default(),
+        consent_kinds: r
+            .clinical
+            .as_ref()
+            .and_then(|c| c.consent_kinds.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -390,6 +400,7 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                 items: s.record.items.clone(),
                 consent_basis: consent_of(s.record.consent_basis.as_deref()) as i32,
                 record_id: s.record.id.clone(),
+                emergency_viewing: s.record.is_emergency_viewing(),
             })
             .collect(),
         next_page_token,

@@ -75,6 +75,13 @@ pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow
     let facilities: Vec<_> = crate::activation::registry::DEMO_FACILITIES
         .iter()
         .map(|(p, kind, n, _)| crate::demo::facility(*p, *kind, *n))
+        .chain(
+            crate::activation::registry::DEMO_HOSPITALS
+                .iter()
+                .map(|(p, n, _, _)| {
+                    crate::demo::facility(*p, crate::domain::facility::FacilityKind::Medical, *n)
+                }),
+        )
         .collect();
     let pki = crate::demo::tls::DemoPki::create(&config.data_dir.join("demo-certs"), &facilities)?;
     config.tls = Some(pki.files());

@@ -474,7 +474,8 @@ pub enum RegistryCommand {
     ///
     /// Facilities: code,name,kind,prefecture,municipality — kind is medical, dental,
     /// pharmacy or visiting_nursing; municipality a JIS X 0402 code (5 digits, or 6
-    /// with the check digit). Municipalities: code,name.
+    /// with the check digit); an optional emergency_hospital column (true/false) marks
+    /// hospitals with an emergency department. Municipalities: code,name.
     Load(RegistryLoadArgs),
     /// Show a registered facility and its municipality.
     Show(RegistryShowArgs),

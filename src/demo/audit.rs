@@ -46,8 +46,13 @@ pub async fn show(admin: SocketAddr, pki: &DemoPki, store: &dyn AuditStore) -> a
                 Ok(ConsentBasis::PatientConsent) => "patient consent",
                 _ => "-",
             };
+            let mark = if a.emergency_viewing {
+                ", emergency viewing"
+            } else {
+                ""
+            };
             println!(
-                "  {at}  facility {}  {:<16} ({basis})",
+                "  {at}  facility {}  {:<17} ({basis}{mark})",
                 a.facility_code, a.items
             );
         }

@@ -43,6 +43,7 @@ pub async fn medical_information(t: &mut Terminals, found: &Found) -> anyhow::Re
             access: access.clone(),
             insured: insured.clone(),
             period: None,
+            ..Default::default()
         }))
         .await?
         .into_inner();
@@ -89,6 +90,7 @@ pub async fn exemption(t: &mut Terminals, found: &Found) -> anyhow::Result<()> {
                     basis: ConsentBasis::LifeOrBodyExemption as i32,
                     exemption_reason: "意識不明で救急搬送、家族と連絡がつかない".into(),
                     exemption_identification: ExemptionIdentification::IdDocument as i32,
+                    ..Default::default()
                 },
                 Some(Identification::insured_number_known()),
             ),

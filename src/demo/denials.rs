@@ -21,7 +21,7 @@ fn known() -> Option<Identification> {
 }
 
 /// Prints the denial's code, reason and message; an answer is a failure of the demo.
-fn show_denial<T: std::fmt::Debug>(
+pub(super) fn show_denial<T: std::fmt::Debug>(
     label: &str,
     result: Result<tonic::Response<T>, tonic::Status>,
 ) -> anyhow::Result<()> {
@@ -79,11 +79,13 @@ async fn area_check_digit_and_exemption(t: &mut Terminals, found: &Found) -> any
                         basis: ConsentBasis::LifeOrBodyExemption as i32,
                         exemption_reason: String::new(),
                         exemption_identification: ExemptionIdentification::FamilyInformation as i32,
+                        ..Default::default()
                     },
                     known(),
                 ),
                 insured: Some(patient.clone()),
                 period: None,
+                ..Default::default()
             }))
             .await,
     )
@@ -100,6 +102,7 @@ async fn search_and_consent(t: &mut Terminals, found: &Found) -> anyhow::Result<
                 access: consented_by_search(&found.search_id),
                 insured: Some(found.patient.clone()),
                 period: None,
+                ..Default::default()
             }))
             .await,
     )?;

@@ -1,10 +1,12 @@
 //! A short scenario against a running gateway (mutual TLS, development PKI), printing
 //! what a terminal would see: a search, a lookup, drug history, check-ups, an
-//! exemption access, and denials with their reasons.
+//! exemption access, denials with their reasons, and an emergency summary viewed
+//! outside any disaster by a hospital with an emergency department.
 
 pub mod audit;
 mod care;
 mod denials;
+mod emergency;
 pub mod operator;
 mod search;
 mod terminals;
@@ -76,6 +78,7 @@ pub async fn run(addr: SocketAddr, activation: &Activation, pki: &DemoPki) -> an
     care::medical_information(&mut t, &found).await?;
     care::exemption(&mut t, &found).await?;
     denials::denials(&mut t, &found).await?;
+    emergency::emergency_summary(&mut t, &found).await?;
     println!(
         "\nEvery call above, allowed or denied, is in the access log: `onshi-gateway audit list`."
     );

@@ -22,6 +22,9 @@ pub struct Terminals {
     pub qualification_tokyo: QualificationServiceClient<Channel>,
     pub medical_miyagi: MedicalInformationServiceClient<Channel>,
     pub medical_fukushima: MedicalInformationServiceClient<Channel>,
+    /// A hospital with an emergency department in 石巻市, for emergency viewing.
+    pub hospital: FacilityCode,
+    pub medical_hospital: MedicalInformationServiceClient<Channel>,
 }
 
 impl Terminals {
@@ -30,6 +33,9 @@ impl Terminals {
         let miyagi = facility(4, FacilityKind::Medical, 1001);
         let fukushima = facility(7, FacilityKind::Pharmacy, 4001);
         let tokyo = facility(13, FacilityKind::Medical, 1001);
+        let hospital = facility(4, FacilityKind::Medical, 1002);
+        let medical_hospital =
+            MedicalInformationServiceClient::new(channel(pki, addr, &hospital).await?);
         let medical_fukushima =
             MedicalInformationServiceClient::new(channel(pki, addr, &fukushima).await?);
         let medical_miyagi =
@@ -46,6 +52,8 @@ impl Terminals {
             qualification_tokyo,
             medical_miyagi,
             medical_fukushima,
+            hospital,
+            medical_hospital,
         })
     }
 }

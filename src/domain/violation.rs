@@ -87,6 +87,14 @@ pub enum Reason {
     ChangeAuthorMissing,
     FacilityMismatch,
     OperatorRoleRequired,
+    // clinical information, consent per kind, emergency viewing
+    ConsentKindUnknown,
+    ConsentKindNotGiven,
+    AccessModeUnknown,
+    EmergencyViewingFacilityNotEligible,
+    EmergencyViewingSummaryOnly,
+    EmergencyViewingRequiresExemption,
+    ClinicalCategoryUnknown,
 }
 
 impl Reason {
@@ -163,6 +171,13 @@ impl Reason {
         Reason::ChangeAuthorMissing,
         Reason::FacilityMismatch,
         Reason::OperatorRoleRequired,
+        Reason::ConsentKindUnknown,
+        Reason::ConsentKindNotGiven,
+        Reason::AccessModeUnknown,
+        Reason::EmergencyViewingFacilityNotEligible,
+        Reason::EmergencyViewingSummaryOnly,
+        Reason::EmergencyViewingRequiresExemption,
+        Reason::ClinicalCategoryUnknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,7 +254,29 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            other => other.clinical_str().unwrap_or(UNNAMED),
         }
+    }
+}
+
+/// What `as_str` would answer for a reason named nowhere: no reason is (a test says so).
+const UNNAMED: &str = "UNNAMED_REASON";
+
+impl Reason {
+    /// The reasons of clinical information, consent per kind and emergency viewing.
+    fn clinical_str(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::ConsentKindUnknown => "CONSENT_KIND_UNKNOWN",
+            Reason::ConsentKindNotGiven => "CONSENT_KIND_NOT_GIVEN",
+            Reason::AccessModeUnknown => "ACCESS_MODE_UNKNOWN",
+            Reason::EmergencyViewingFacilityNotEligible => {
+                "EMERGENCY_VIEWING_FACILITY_NOT_ELIGIBLE"
+            }
+            Reason::EmergencyViewingSummaryOnly => "EMERGENCY_VIEWING_SUMMARY_ONLY",
+            Reason::EmergencyViewingRequiresExemption => "EMERGENCY_VIEWING_REQUIRES_EXEMPTION",
+            Reason::ClinicalCategoryUnknown => "CLINICAL_CATEGORY_UNKNOWN",
+            _ => return None,
+        })
     }
 }
 
@@ -356,6 +393,14 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("SEX_MISSING: sex is wrong"), "{shown}");
+    }
+
+    #[test]
+    fn every_reason_has_its_own_name() {
+        let names: std::collections::HashSet<&str> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Reason::ALL.len());
+        assert!(!names.contains(UNNAMED));
     }
 
     #[test]

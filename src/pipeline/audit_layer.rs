@@ -20,7 +20,7 @@ use crate::pipeline::deadline::{Deadlines, WorkDeadline};
 use crate::pipeline::rules::audit_ready::audit_unavailable;
 use crate::pipeline::{AccessNote, Note, PatientRequest};
 use crate::status::status_of;
-use crate::store::{AccessRecord, Decision};
+use crate::store::{AccessRecord, ClinicalStamp, Decision};
 use crate::telemetry::metrics::RequestMetrics;
 use crate::telemetry::metrics::requests::{CallLabels, MethodLabels};
 
@@ -109,6 +109,13 @@ pub fn record_of<M: PatientRequest>(
         upstream_result: storable(&note.upstream_result),
         needs_review: note.needs_review,
         disclosed_patients: note.disclosed_patients.clone(),
+        clinical: ClinicalStamp::of(
+            note.emergency_viewing
+                .then_some("emergency_viewing")
+                .or(note.access_mode)
+                .map(str::to_string),
+            note.consent_kinds.clone(),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::domain::consent::{ConsentBasis, ExemptionIdentification};
+use crate::domain::consent_kind::AccessMode;
 use crate::domain::facility::FacilityCode;
 use crate::domain::staff::StaffRole;
 use crate::domain::{Reason, Violation};
@@ -43,6 +44,12 @@ pub struct AccessNote {
     /// The patients the reply showed besides `patient_key` (a search's candidates),
     /// by the same key.
     pub disclosed_patients: Vec<String>,
+    /// The access mode the request states (`disaster`, `emergency_viewing`), if any.
+    pub access_mode: Option<&'static str>,
+    /// Set by the emergency-viewing rule once it accepted the call in that mode.
+    pub emergency_viewing: bool,
+    /// The kinds the patient's consent covered (`all` or e.g. `drugs,checkups`).
+    pub consent_kinds: Option<String>,
 }
 
 impl AccessNote {
@@ -64,6 +71,10 @@ impl AccessNote {
             )
             .map(ExemptionIdentification::as_str),
             purpose: (access.purpose == Purpose::MedicalCare as i32).then_some("medical_care"),
+            access_mode: AccessMode::from_wire(access.mode)
+                .ok()
+                .filter(|_| access.mode != 0)
+                .map(AccessMode::as_str),
             ..AccessNote::default()
         }
     }

@@ -23,8 +23,8 @@ use crate::pipeline::{Note, PatientRequest};
 use crate::proto::medical_information_service_client::MedicalInformationServiceClient as Medical;
 use crate::proto::qualification_service_client::QualificationServiceClient as Qualification;
 use crate::proto::{
-    GetDrugHistoryRequest, GetHealthCheckupsRequest, LookupQualificationRequest,
-    SearchPatientsRequest,
+    GetClinicalInformationRequest, GetDrugHistoryRequest, GetHealthCheckupsRequest,
+    GetPrescriptionsRequest, LookupQualificationRequest, SearchPatientsRequest,
 };
 use crate::status::{RETRY_AFTER_MS, status_of};
 use crate::telemetry::metrics::RequestMetrics;
@@ -60,6 +60,8 @@ forwardable! {
     SearchPatientsRequest => Qualification.search_patients as "SearchPatients";
     GetDrugHistoryRequest => Medical.get_drug_history as "GetDrugHistory";
     GetHealthCheckupsRequest => Medical.get_health_checkups as "GetHealthCheckups";
+    GetClinicalInformationRequest => Medical.get_clinical_information as "GetClinicalInformation";
+    GetPrescriptionsRequest => Medical.get_prescriptions as "GetPrescriptions";
 }
 
 /// The time the caller still allows, from its `grpc-timeout` metadata.

@@ -1,9 +1,14 @@
 //! The request path, top to bottom, for every patient-data RPC:
 //!
 //! ```text
-//! audit ─ identity ─ rate limit ─ audit ready ─ in-flight bound ─ activation
-//!       ─ identification ─ consent ─ [search recorder] ─ upstream
+//! audit ─ identity ─ rate limit ─ audit ready ─ in-flight bound ─ emergency viewing
+//!       ─ activation ─ identification ─ request options ─ consent ─ consent kind
+//!       ─ [search recorder | summary] ─ upstream
 //! ```
+//!
+//! Emergency viewing comes before activation: a call it accepts in its own mode
+//! (a registry-marked emergency hospital, the summary, the exemption) needs no
+//! activation; every other call is decided by the activation rule as before.
 //!
 //! The audit layer is outermost so that a denial by any rule is recorded too, and so
 //! that nothing (data or denial) reaches the caller before its record is committed.
@@ -20,10 +25,12 @@ pub mod fault;
 pub mod forward;
 pub mod in_flight;
 pub mod patient_request;
+pub mod request_options;
 pub mod retry;
 pub mod rule;
 pub mod rules;
 pub mod search_recorder;
+pub mod summary;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -42,11 +49,14 @@ use crate::pipeline::in_flight::{InFlightLayer, InFlightLimit};
 use crate::pipeline::rules::activation::ActivationRule;
 use crate::pipeline::rules::audit_ready::AuditReadyRule;
 use crate::pipeline::rules::consent::ConsentRule;
+use crate::pipeline::rules::consent_kind::ConsentKindRule;
+use crate::pipeline::rules::emergency_viewing::EmergencyViewingRule;
 use crate::pipeline::rules::identification::IdentificationRule;
 use crate::pipeline::rules::identity::IdentityRule;
 use crate::pipeline::rules::rate_limit::{FacilityLimiter, RateLimitRule};
+use crate::pipeline::rules::request_options::RequestOptionsRule;
 use crate::pipeline::search_recorder::SearchRecorder;
-use crate::proto::SearchPatientsRequest;
+use crate::proto::{GetEmergencySummaryRequest, SearchPatientsRequest};
 use crate::store::SearchLedger;
 use crate::telemetry::metrics::RequestMetrics;
 use crate::tls::identity::IdentitySource;
@@ -125,13 +135,19 @@ where
         .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
         .layer(rule(
             deps,
+            EmergencyViewingRule::new(deps.activations.clone()),
+        ))
+        .layer(rule(
+            deps,
             ActivationRule::new(deps.activations.clone(), deps.clock.clone()),
         ))
         .layer(rule(
             deps,
             IdentificationRule::new(deps.ledger.clone(), deps.clock.clone(), deps.search_ttl),
         ))
+        .layer(rule(deps, RequestOptionsRule))
         .layer(rule(deps, ConsentRule))
+        .layer(rule(deps, ConsentKindRule))
         .service(endpoint);
     BoxCloneSyncService::new(stack)
 }
@@ -146,6 +162,15 @@ pub fn forwarded<M: Forwardable>(deps: &Deps) -> Guarded<M> {
         deps,
         Forward::new(deps.upstream.clone(), deps.metrics.clone()),
     )
+}
+
+/// The guarded path of GetEmergencySummary: its parts are fetched together.
+pub fn summary(deps: &Deps) -> Guarded<GetEmergencySummaryRequest> {
+    let summary = summary::Summary::new(
+        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
+        deps.clock.clone(),
+    );
+    guard(deps, summary)
 }
 
 /// The guarded path of SearchPatients: the search is recorded for later identification.

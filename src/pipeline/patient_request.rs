@@ -1,11 +1,18 @@
 //! The small trait through which the rules read a patient-data request, whatever its message.
 
+use crate::domain::Violation;
+use crate::domain::consent_kind::InfoKind;
 use crate::proto::{
-    AccessContext, GetDrugHistoryRequest, GetDrugHistoryResponse, GetHealthCheckupsRequest,
-    GetHealthCheckupsResponse, InsuredNumber, LookupQualificationRequest,
+    AccessContext, GetClinicalInformationRequest, GetClinicalInformationResponse,
+    GetDrugHistoryRequest, GetDrugHistoryResponse, GetEmergencySummaryRequest,
+    GetEmergencySummaryResponse, GetHealthCheckupsRequest, GetHealthCheckupsResponse,
+    GetPrescriptionsRequest, GetPrescriptionsResponse, InsuredNumber, LookupQualificationRequest,
     LookupQualificationResponse, Period, QualificationStatus, SearchOutcome, SearchPatientsRequest,
     SearchPatientsResponse,
 };
+
+use super::request_options::{check_clinical_options, clinical_kinds};
+use super::summary::summary_of;
 
 /// What the request identifies the patient by, mutable so rules can write back the
 /// normalised form that is forwarded upstream.
@@ -52,6 +59,19 @@ pub trait PatientRequest: Send + Sync + 'static {
     fn subject(&mut self) -> Subject<'_>;
     /// A short, identifier-free summary of the upstream's answer for the access log.
     fn summarize(reply: &Self::Reply) -> String;
+
+    /// The kinds of information the call shows, which the patient's consent must cover.
+    fn kinds(&self) -> Vec<InfoKind> {
+        Vec::new()
+    }
+
+    /// Whether the call may be made in the emergency-viewing mode (only the summary).
+    const EMERGENCY_VIEWABLE: bool = false;
+
+    /// The request's own options (paging, categories), judged before any data is read.
+    fn check_options(&self) -> Result<(), Violation> {
+        Ok(())
+    }
 }
 
 impl PatientRequest for LookupQualificationRequest {
@@ -107,7 +127,7 @@ impl PatientRequest for SearchPatientsRequest {
 /// The medical-information requests differ only in their names, their default
 /// look-back and the list their reply counts.
 macro_rules! over_period {
-    ($request:ty, $reply:ty, $method:literal, $items:literal, $years:literal, $list:ident) => {
+    ($request:ty, $reply:ty, $method:literal, $items:literal, $years:literal, $list:ident, $kind:expr) => {
         impl PatientRequest for $request {
             type Reply = $reply;
             const METHOD: &'static str = $method;
@@ -122,6 +142,10 @@ macro_rules! over_period {
             fn summarize(reply: &Self::Reply) -> String {
                 format!(concat!(stringify!($list), "={}"), reply.$list.len())
             }
+
+            fn kinds(&self) -> Vec<InfoKind> {
+                vec![$kind]
+            }
         }
     };
 }
@@ -132,7 +156,8 @@ over_period!(
     "GetDrugHistory",
     "drug_history",
     3,
-    dispensings
+    dispensings,
+    InfoKind::Drugs
 );
 over_period!(
     GetHealthCheckupsRequest,
@@ -140,5 +165,71 @@ over_period!(
     "GetHealthCheckups",
     "health_checkups",
     5,
-    checkups
+    checkups,
+    InfoKind::Checkups
 );
+
+over_period!(
+    GetPrescriptionsRequest,
+    GetPrescriptionsResponse,
+    "GetPrescriptions",
+    "prescriptions",
+    3,
+    prescriptions,
+    InfoKind::Drugs
+);
+
+impl PatientRequest for GetClinicalInformationRequest {
+    type Reply = GetClinicalInformationResponse;
+    const METHOD: &'static str = "GetClinicalInformation";
+    const ITEMS: &'static str = "clinical_information";
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+
+    fn subject(&mut self) -> Subject<'_> {
+        insured_over_period(&mut self.insured, &mut self.period, 5)
+    }
+
+    fn summarize(reply: &Self::Reply) -> String {
+        format!("items={} total={}", reply.items.len(), reply.total_items)
+    }
+
+    fn kinds(&self) -> Vec<InfoKind> {
+        clinical_kinds(&self.categories)
+    }
+
+    fn check_options(&self) -> Result<(), Violation> {
+        check_clinical_options(self)
+    }
+}
+
+impl PatientRequest for GetEmergencySummaryRequest {
+    type Reply = GetEmergencySummaryResponse;
+    const METHOD: &'static str = "GetEmergencySummary";
+    const ITEMS: &'static str = "emergency_summary";
+    const EMERGENCY_VIEWABLE: bool = true;
+
+    fn access(&self) -> Option<&AccessContext> {
+        self.access.as_ref()
+    }
+
+    fn subject(&mut self) -> Subject<'_> {
+        Subject::Insured {
+            insured: &mut self.insured,
+            birth_date: None,
+            period: None,
+        }
+    }
+
+    fn summarize(reply: &Self::Reply) -> String {
+        summary_of(reply)
+    }
+
+    /// Qualification, drugs and e-prescriptions, clinical information, operations
+    /// and the latest check-up: every kind.
+    fn kinds(&self) -> Vec<InfoKind> {
+        InfoKind::ALL.to_vec()
+    }
+}

@@ -7,8 +7,10 @@ use crate::pipeline::{self, Deps, Guarded};
 use crate::proto::medical_information_service_server::MedicalInformationService;
 use crate::proto::qualification_service_server::QualificationService;
 use crate::proto::{
-    GetDrugHistoryRequest, GetDrugHistoryResponse, GetHealthCheckupsRequest,
-    GetHealthCheckupsResponse, LookupQualificationRequest, LookupQualificationResponse,
+    GetClinicalInformationRequest, GetClinicalInformationResponse, GetDrugHistoryRequest,
+    GetDrugHistoryResponse, GetEmergencySummaryRequest, GetEmergencySummaryResponse,
+    GetHealthCheckupsRequest, GetHealthCheckupsResponse, GetPrescriptionsRequest,
+    GetPrescriptionsResponse, LookupQualificationRequest, LookupQualificationResponse,
     SearchPatientsRequest, SearchPatientsResponse,
 };
 
@@ -57,4 +59,10 @@ gateway!(MedicalGateway: MedicalInformationService {
         = drugs: pipeline::forwarded;
     get_health_checkups(GetHealthCheckupsRequest) -> GetHealthCheckupsResponse
         = checkups: pipeline::forwarded;
+    get_clinical_information(GetClinicalInformationRequest) -> GetClinicalInformationResponse
+        = clinical: pipeline::forwarded;
+    get_prescriptions(GetPrescriptionsRequest) -> GetPrescriptionsResponse
+        = prescriptions: pipeline::forwarded;
+    get_emergency_summary(GetEmergencySummaryRequest) -> GetEmergencySummaryResponse
+        = summary: pipeline::summary;
 });

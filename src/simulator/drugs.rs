@@ -312,6 +312,66 @@ pub static DRUGS: [Drug; 36] = [
     ),
 ];
 
+/// A brand product of one of the drugs above: same ingredient, dosage form and
+/// strength, so the same first 9 characters of the YJ code (therapeutic class 4,
+/// route and ingredient 3, dosage form 1, strength 1); only the brand number (2)
+/// and the check character differ.
+#[derive(Debug, PartialEq)]
+pub struct Brand {
+    pub name: &'static str,
+    pub code: &'static str,
+}
+
+const fn b(name: &'static str, code: &'static str) -> Brand {
+    Brand { name, code }
+}
+
+/// Brands of common drugs, as a patient's home clinic prescribes them and a
+/// pharmacy elsewhere may only have the generic of.
+pub static BRANDS: [Brand; 18] = [
+    b("ノルバスク錠5mg", "2171022F2025"),
+    b("アムロジン錠5mg", "2171022F2041"),
+    b("ブロプレス錠8mg", "2149040F2036"),
+    b("ミカルディス錠40mg", "2149042F2046"),
+    b("オルメテック錠20mg", "2149044F2052"),
+    b("メトグルコ錠250mg", "3962002F1066"),
+    b("ジャヌビア錠50mg", "3969010F1075"),
+    b("クレストール錠2.5mg", "2189017F1103"),
+    b("リピトール錠10mg", "2189015F2115"),
+    b("ワーファリン錠1mg", "3332001F1131"),
+    b("エリキュース錠5mg", "3339004F2144"),
+    b("リクシアナ錠30mg", "3339002F2155"),
+    b("プラビックス錠75mg", "3399008F1172"),
+    b("ラシックス錠20mg", "2139005F1185"),
+    b("タケプロンOD錠15mg", "2329023F2205"),
+    b("ガスター錠20mg", "2325003F2214"),
+    b("ロキソニン錠60mg", "1149019F1304"),
+    b("カロナール錠200mg", "1141007F1317"),
+];
+
+/// The ingredient group of a YJ code: its first 9 characters (ingredient, dosage
+/// form and strength). Brand and generic products of one group replace each other.
+pub fn ingredient_group(code: &str) -> &str {
+    code.get(..9).unwrap_or(code)
+}
+
+/// The brands sharing `drug`'s ingredient group.
+pub fn brands_of(drug: &Drug) -> impl Iterator<Item = &'static Brand> {
+    let group = ingredient_group(drug.code);
+    BRANDS
+        .iter()
+        .filter(move |b| ingredient_group(b.code) == group)
+}
+
+/// The generic name of the group of `code`: the drugs above are named by it.
+pub fn generic_name(code: &str) -> &'static str {
+    let group = ingredient_group(code);
+    DRUGS
+        .iter()
+        .find(|d| ingredient_group(d.code) == group)
+        .map_or("", |d| d.name)
+}
+
 /// The drugs for one condition (never empty for a condition listed in `DRUGS`).
 pub fn for_condition(condition: Condition) -> impl Iterator<Item = &'static Drug> {
     DRUGS.iter().filter(move |d| d.condition == condition)
@@ -344,5 +404,23 @@ mod tests {
         assert!(for_condition(Condition::Hypertension).count() >= 2);
         assert!(acute().len() >= 3);
         assert!(acute().iter().all(|d| d.condition == Condition::Acute));
+    }
+
+    #[test]
+    fn every_brand_shares_the_first_nine_characters_of_one_drug() {
+        let mut seen = HashSet::new();
+        for brand in &BRANDS {
+            assert_eq!(brand.code.len(), 12, "{}", brand.name);
+            assert!(seen.insert(brand.code), "{}", brand.code);
+            assert!(DRUGS.iter().all(|d| d.code != brand.code));
+            let generic = generic_name(brand.code);
+            assert!(!generic.is_empty(), "{} has no generic", brand.name);
+            let drug = DRUGS.iter().find(|d| d.name == generic).unwrap();
+            assert!(brands_of(drug).any(|b| b == brand));
+        }
+        assert_eq!(ingredient_group("2171022F2025"), "2171022F2");
+        assert_eq!(generic_name("2171022F2041"), "アムロジピン錠5mg");
+        // Another strength is another group.
+        assert_eq!(generic_name("2171022F1029"), "");
     }
 }

@@ -54,6 +54,11 @@ impl Fixture {
             branch: self.branch.to_string(),
         }
     }
+
+    /// The key the population finds the person by.
+    pub fn person_key(&self) -> String {
+        super::person::insured_key(self.insurer_number, self.symbol, self.number, self.branch)
+    }
 }
 
 const fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -9,9 +9,12 @@
 //!   over all 47 prefectures from a seed: same seed, size and day, same persons.
 //! - [`fixtures`] are always present, whatever the seed and size, for tests and
 //!   demos (the demo patient, namesakes, unusual statuses, a crowd).
-//! - [`Simulator`] answers lookups, attribute searches, drug history and check-ups;
+//! - [`Simulator`] answers lookups, attribute searches, drug history, check-ups,
+//!   clinical information and e-prescriptions (a [`Part`] can be switched off);
 //!   [`serve`] runs it on a listener.
 
+mod clinical;
+mod clinical_service;
 mod drugs;
 mod facilities;
 pub mod fixtures;
@@ -22,15 +25,17 @@ mod period;
 mod person;
 mod places;
 mod population;
+mod prescriptions;
 mod search;
 mod service;
+mod vocabulary;
 
 pub use drugs::{Condition, Drug};
 pub use medical::{Checkup, CheckupValue, Dispensing};
 pub use period::{CHECKUP_LOOKBACK_YEARS, DRUG_LOOKBACK_YEARS};
 pub use person::Person;
 pub use population::{Population, today_jst};
-pub use service::{Simulator, serve};
+pub use service::{Part, Simulator, serve};
 
 #[cfg(test)]
 mod tests;

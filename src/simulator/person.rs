@@ -115,6 +115,8 @@ impl Person {
                 .iter()
                 .map(std::string::ToString::to_string)
                 .collect(),
+            // The typed vocabulary is added by the service (`vocabulary`).
+            ..Qualification::default()
         }
     }
 

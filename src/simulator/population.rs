@@ -53,6 +53,9 @@ pub struct Population {
     by_birth_and_sex: Vec<u32>,
     facilities: Facilities,
     today: NaiveDate,
+    /// The seed the population was generated from: clinical records and
+    /// e-prescriptions are derived from it per person, when asked for.
+    seed: u64,
 }
 
 impl Population {
@@ -77,10 +80,15 @@ impl Population {
         while persons.len() < target {
             generator.household(&mut persons, target);
         }
-        Self::index(persons, facilities, today)
+        Self::index(persons, facilities, today, seed)
     }
 
-    fn index(persons: Vec<Person>, facilities: Facilities, today: NaiveDate) -> Population {
+    fn index(
+        persons: Vec<Person>,
+        facilities: Facilities,
+        today: NaiveDate,
+        seed: u64,
+    ) -> Population {
         let mut by_key = HashMap::with_capacity(persons.len());
         for (i, p) in persons.iter().enumerate() {
             // The first record wins; generation never produces duplicates.
@@ -97,7 +105,12 @@ impl Population {
             by_birth_and_sex,
             facilities,
             today,
+            seed,
         }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The reference day the records were generated for.

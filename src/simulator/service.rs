@@ -14,11 +14,16 @@ use chrono::NaiveDate;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+use super::clinical;
+use super::clinical_service as cs;
+use super::drugs;
 use super::medical;
 use super::period::{self, CHECKUP_LOOKBACK_YEARS, DRUG_LOOKBACK_YEARS};
 use super::person::Person;
 use super::population::Population;
+use super::prescriptions;
 use super::search;
+use super::vocabulary;
 use crate::proto::medical_information_service_server::{
     MedicalInformationService, MedicalInformationServiceServer,
 };
@@ -26,17 +31,36 @@ use crate::proto::qualification_service_server::{
     QualificationService, QualificationServiceServer,
 };
 use crate::proto::{
-    CheckupItem, Dispensing, GetDrugHistoryRequest, GetDrugHistoryResponse,
-    GetHealthCheckupsRequest, GetHealthCheckupsResponse, HealthCheckup, InsuredNumber,
-    LookupQualificationRequest, LookupQualificationResponse, Period, QualificationStatus,
-    SearchPatientsRequest, SearchPatientsResponse,
+    CheckupItem, ClinicalCategory, Dispensing, GetClinicalInformationRequest,
+    GetClinicalInformationResponse, GetDrugHistoryRequest, GetDrugHistoryResponse,
+    GetEmergencySummaryRequest, GetEmergencySummaryResponse, GetHealthCheckupsRequest,
+    GetHealthCheckupsResponse, GetPrescriptionsRequest, GetPrescriptionsResponse, HealthCheckup,
+    InsuredNumber, LookupQualificationRequest, LookupQualificationResponse, Period,
+    QualificationStatus, SearchPatientsRequest, SearchPatientsResponse,
 };
+
+/// Parts of the simulated upstream that can be switched off, so that a caller's
+/// handling of a partial failure (the emergency summary's UNAVAILABLE sections)
+/// can be exercised: a switched-off part answers UNAVAILABLE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Qualification,
+    DrugHistory,
+    Checkups,
+    ClinicalInformation,
+    Prescriptions,
+}
+
+/// Normal-mode look-back of clinical information and of e-prescriptions.
+pub const CLINICAL_LOOKBACK_YEARS: u32 = 5;
+pub const PRESCRIPTION_LOOKBACK_YEARS: u32 = 3;
 
 /// The upstream simulator; cheap to clone (the population is shared).
 #[derive(Debug, Clone)]
 pub struct Simulator {
     population: Arc<Population>,
     max_candidates: usize,
+    failing: Arc<[Part]>,
 }
 
 impl Simulator {
@@ -48,7 +72,21 @@ impl Simulator {
         Simulator {
             population,
             max_candidates: Self::DEFAULT_MAX_CANDIDATES,
+            failing: Arc::new([]),
         }
+    }
+
+    /// Switches `parts` off: each answers UNAVAILABLE from now on.
+    pub fn with_failing(mut self, parts: &[Part]) -> Self {
+        self.failing = parts.into();
+        self
+    }
+
+    fn up(&self, part: Part) -> Result<(), Status> {
+        if self.failing.contains(&part) {
+            return Err(Status::unavailable(format!("{part:?} is switched off")));
+        }
+        Ok(())
     }
 
     /// Sets the candidate bound (at least 1).
@@ -115,6 +153,7 @@ impl QualificationService for Simulator {
         &self,
         request: Request<LookupQualificationRequest>,
     ) -> Result<Response<LookupQualificationResponse>, Status> {
+        self.up(Part::Qualification)?;
         let req = request.into_inner();
         let Some(person) = req
             .insured
@@ -131,9 +170,13 @@ impl QualificationService for Simulator {
                 return Ok(Response::new(not_found()));
             }
         }
+        let (seed, today) = (self.population.seed(), self.population.today());
+        let mut qualification = person.qualification();
+        let records = clinical::clinical(seed, person, today);
+        vocabulary::type_qualification(seed, person, &records, today, &mut qualification);
         Ok(Response::new(LookupQualificationResponse {
             status: person.status,
-            qualification: Some(person.qualification()),
+            qualification: Some(qualification),
         }))
     }
 
@@ -151,18 +194,34 @@ impl MedicalInformationService for Simulator {
         &self,
         request: Request<GetDrugHistoryRequest>,
     ) -> Result<Response<GetDrugHistoryResponse>, Status> {
+        self.up(Part::DrugHistory)?;
         let r = request.into_inner();
         let (person, days) =
             self.asked(r.insured.as_ref(), r.period.as_ref(), DRUG_LOOKBACK_YEARS)?;
         let dispensings = within(&person.drugs, &days, |d| d.date);
-        let dispensings = dispensings.map(|d| self.dispensing(d)).collect();
-        Ok(Response::new(GetDrugHistoryResponse { dispensings }))
+        let dispensings: Vec<Dispensing> = dispensings.map(|d| self.dispensing(d)).collect();
+        let groups = if r.group_by_ingredient {
+            cs::groups(dispensings.iter().map(|d| {
+                (
+                    d.drug_code.as_str(),
+                    d.drug_name.as_str(),
+                    d.dispensing_date.as_str(),
+                )
+            }))
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(GetDrugHistoryResponse {
+            dispensings,
+            groups,
+        }))
     }
 
     async fn get_health_checkups(
         &self,
         request: Request<GetHealthCheckupsRequest>,
     ) -> Result<Response<GetHealthCheckupsResponse>, Status> {
+        self.up(Part::Checkups)?;
         let r = request.into_inner();
         let lookback = CHECKUP_LOOKBACK_YEARS;
         let (person, days) = self.asked(r.insured.as_ref(), r.period.as_ref(), lookback)?;
@@ -170,6 +229,74 @@ impl MedicalInformationService for Simulator {
         Ok(Response::new(GetHealthCheckupsResponse {
             checkups: checkups.map(|c| self.checkup(c)).collect(),
         }))
+    }
+
+    async fn get_clinical_information(
+        &self,
+        request: Request<GetClinicalInformationRequest>,
+    ) -> Result<Response<GetClinicalInformationResponse>, Status> {
+        self.up(Part::ClinicalInformation)?;
+        let r = request.into_inner();
+        let lookback = CLINICAL_LOOKBACK_YEARS;
+        let (person, days) = self.asked(r.insured.as_ref(), r.period.as_ref(), lookback)?;
+        let records = clinical::clinical(self.population.seed(), person, self.population.today());
+        let items = cs::items(&records, &days, &r.categories);
+        let total_items = i32::try_from(items.len()).unwrap_or(i32::MAX);
+        let (items, next_page_token) = cs::page(items, r.page_size, &r.page_token)?;
+        let dialysis = cs::wants(&r.categories, ClinicalCategory::Dialysis)
+            .then(|| cs::dialysis(records.dialysis.as_ref(), &days));
+        Ok(Response::new(GetClinicalInformationResponse {
+            items,
+            dialysis,
+            next_page_token,
+            total_items,
+        }))
+    }
+
+    async fn get_prescriptions(
+        &self,
+        request: Request<GetPrescriptionsRequest>,
+    ) -> Result<Response<GetPrescriptionsResponse>, Status> {
+        self.up(Part::Prescriptions)?;
+        let r = request.into_inner();
+        let lookback = PRESCRIPTION_LOOKBACK_YEARS;
+        let (person, days) = self.asked(r.insured.as_ref(), r.period.as_ref(), lookback)?;
+        let today = self.population.today();
+        let all = prescriptions::prescriptions(self.population.seed(), person, today);
+        let prescriptions: Vec<_> = all
+            .iter()
+            .rev()
+            .filter(|p| days.contains(&p.issued) && (!r.open_only || cs::is_open(p)))
+            .map(|p| cs::prescription(&self.population, p))
+            .collect();
+        let groups = if r.group_by_ingredient {
+            cs::groups(prescriptions.iter().flat_map(|p| {
+                p.items.iter().map(|i| {
+                    (
+                        i.drug_code.as_str(),
+                        i.drug_name.as_str(),
+                        p.issued_date.as_str(),
+                    )
+                })
+            }))
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(GetPrescriptionsResponse {
+            prescriptions,
+            groups,
+        }))
+    }
+
+    /// The gateway composes the summary from the item calls above, so that each
+    /// section can fail on its own; the upstream has no summary of its own.
+    async fn get_emergency_summary(
+        &self,
+        _request: Request<GetEmergencySummaryRequest>,
+    ) -> Result<Response<GetEmergencySummaryResponse>, Status> {
+        Err(Status::unimplemented(
+            "the emergency summary is composed from the item calls",
+        ))
     }
 }
 
@@ -205,6 +332,8 @@ impl Simulator {
             quantity: d.drug.quantity.to_string(),
             days: i32::from(d.days),
             dispensing_facility: self.population.pharmacy_name(d.pharmacy).to_string(),
+            ingredient_group: drugs::ingredient_group(d.drug.code).to_string(),
+            generic_name: drugs::generic_name(d.drug.code).to_string(),
         }
     }
 

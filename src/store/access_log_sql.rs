@@ -4,7 +4,10 @@
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
-use super::{AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, StoreError, StoredRecord};
+use super::{
+    AccessQuery, AccessRecord, ChainInfo, Checkpoint, ClinicalStamp, Decision, StoreError,
+    StoredRecord,
+};
 
 /// Rows per multi-row INSERT: 24 columns × 40 rows stays far below both databases'
 /// bound-parameter limits.
@@ -58,7 +61,13 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
-    let columns = chunk.first()?.record.fields().map(|(column, _)| column);
+    let first = &chunk.first()?.record;
+    let columns: Vec<&str> = first
+        .fields()
+        .into_iter()
+        .chain(first.clinical_fields())
+        .map(|(column, _)| column)
+        .collect();
     let mut insert = QueryBuilder::new(format!(
         "INSERT INTO access_log (chain_id, seq, prev_hash, hash, {}) ",
         columns.join(", ")
@@ -69,6 +78,9 @@ where
             .push_bind(s.prev_hash.as_str())
             .push_bind(s.hash.as_str());
         for (_, value) in s.record.fields() {
+            push_value(&mut row, value);
+        }
+        for (_, value) in s.record.clinical_fields() {
             push_value(&mut row, value);
         }
     });
@@ -243,6 +255,7 @@ where
             upstream_result: row.try_get("upstream_result")?,
             needs_review: row.try_get("needs_review")?,
             disclosed_patients: Vec::new(),
+            clinical: ClinicalStamp::of(row.try_get("access_mode")?, row.try_get("consent_kinds")?),
         },
     })
 }

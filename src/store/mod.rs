@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
-    AccessRecord, Activation, AreaKey, Coverage, Decision, NewActivation, SearchRecord,
+    AccessRecord, Activation, AreaKey, ClinicalStamp, Coverage, Decision, NewActivation,
+    SearchRecord,
 };
 pub use query::{AccessQuery, Cursor};
 pub use registry::{Municipality, RegisteredFacility, RegistryCounts};

@@ -140,6 +140,29 @@ pub struct AccessRecord {
     /// The patients whose data the reply showed besides `patient_key`, by the same
     /// key: an attribute search's candidates, in the order shown.
     pub disclosed_patients: Vec<String>,
+    /// The access mode and the consent's kinds; `None` on records written before
+    /// they were kept (and then absent from the hash input, see docs/audit.md).
+    pub clinical: Option<ClinicalStamp>,
+}
+
+/// What a record says of the access mode and of consent per kind. Its hash input
+/// is the tagged section 0x10 (`audit::chain::record_hash`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClinicalStamp {
+    /// `emergency_viewing` for 救急時医療情報閲覧, `disaster` when stated so.
+    pub access_mode: Option<String>,
+    /// `all`, or the kinds joined by `,` (e.g. `drugs,checkups`).
+    pub consent_kinds: Option<String>,
+}
+
+impl ClinicalStamp {
+    /// The stamp of these values, `None` when neither is set.
+    pub fn of(access_mode: Option<String>, consent_kinds: Option<String>) -> Option<ClinicalStamp> {
+        (access_mode.is_some() || consent_kinds.is_some()).then_some(ClinicalStamp {
+            access_mode,
+            consent_kinds,
+        })
+    }
 }
 
 impl AccessRecord {
@@ -147,6 +170,34 @@ impl AccessRecord {
     /// its column name, in the one order that the table's columns, the INSERT and
     /// the hash chain's canonical form (docs/audit.md) follow.
     pub fn fields(&self) -> [(&'static str, Value<'_>); 20] {
+        self.base_fields()
+    }
+
+    /// The columns of the clinical stamp, after `fields` in the table's INSERT; in
+    /// the hash they are the tagged section 0x10, not part of the fixed fields.
+    pub fn clinical_fields(&self) -> [(&'static str, Value<'_>); 2] {
+        let stamp = self.clinical.as_ref();
+        [
+            (
+                "access_mode",
+                Value::OptText(stamp.and_then(|c| c.access_mode.as_deref())),
+            ),
+            (
+                "consent_kinds",
+                Value::OptText(stamp.and_then(|c| c.consent_kinds.as_deref())),
+            ),
+        ]
+    }
+
+    /// Whether the record is of an emergency view outside a disaster.
+    pub fn is_emergency_viewing(&self) -> bool {
+        self.clinical
+            .as_ref()
+            .and_then(|c| c.access_mode.as_deref())
+            == Some("emergency_viewing")
+    }
+
+    fn base_fields(&self) -> [(&'static str, Value<'_>); 20] {
         [
             ("id", Value::Text(&self.id)),
             ("at", Value::BigInt(super::sql::to_nanos(self.at))),

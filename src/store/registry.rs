@@ -20,6 +20,9 @@ pub struct RegisteredFacility {
     pub prefecture: u8,
     /// 5 digits; a municipality of `prefecture`.
     pub municipality: String,
+    /// A hospital with an emergency department (救急科を有する病院): the only
+    /// facilities that may use emergency viewing outside a disaster.
+    pub emergency_hospital: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

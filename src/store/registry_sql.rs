@@ -20,10 +20,10 @@ const ON_MUNICIPALITY_CONFLICT: &str = " ON CONFLICT (code) DO UPDATE SET \
      name = excluded.name, prefecture = excluded.prefecture";
 
 const UPSERT_FACILITIES: &str =
-    "INSERT INTO facilities (code, name, kind, prefecture, municipality) ";
+    "INSERT INTO facilities (code, name, kind, prefecture, municipality, emergency_hospital) ";
 const ON_FACILITY_CONFLICT: &str = " ON CONFLICT (code) DO UPDATE SET \
      name = excluded.name, kind = excluded.kind, prefecture = excluded.prefecture, \
-     municipality = excluded.municipality";
+     municipality = excluded.municipality, emergency_hospital = excluded.emergency_hospital";
 
 pub(super) const COUNT_REGISTRY: &str = "SELECT (SELECT COUNT(*) FROM municipalities) AS municipalities, \
      (SELECT COUNT(*) FROM facilities) AS facilities";
@@ -99,6 +99,7 @@ impl Upsert for RegisteredFacility {
             Value::Text(self.kind.as_str()),
             Value::Int(i32::from(self.prefecture)),
             Value::Text(&self.municipality),
+            Value::Bool(self.emergency_hospital),
         ]
     }
 }
@@ -164,6 +165,7 @@ where
     &'static str: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     let kind: String = row.try_get("kind")?;
     Ok(RegisteredFacility {
@@ -172,6 +174,7 @@ where
         kind: kind_from_db(&kind)?,
         prefecture: prefecture_from_db(row.try_get("prefecture")?)?,
         municipality: row.try_get("municipality")?,
+        emergency_hospital: row.try_get("emergency_hospital")?,
     })
 }
 
@@ -187,8 +190,7 @@ where
     })
 }
 
-pub(super) const SELECT_FACILITY: &str =
-    "SELECT code, name, kind, prefecture, municipality FROM facilities WHERE code = $1";
+pub(super) const SELECT_FACILITY: &str = "SELECT code, name, kind, prefecture, municipality, emergency_hospital FROM facilities WHERE code = $1";
 
 pub(super) const SELECT_MUNICIPALITY: &str =
     "SELECT code, name, prefecture FROM municipalities WHERE code = $1";

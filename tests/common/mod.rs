@@ -277,6 +277,7 @@ pub fn access(identification: Option<Identification>) -> Option<AccessContext> {
         consent: consent(),
         purpose: Purpose::MedicalCare as i32,
         identification,
+        ..AccessContext::default()
     })
 }
 
@@ -296,6 +297,7 @@ pub fn drugs(
         access: access(identification),
         insured: Some(insured),
         period: None,
+        ..GetDrugHistoryRequest::default()
     }
 }
 

@@ -58,6 +58,9 @@ struct FacilityRow {
     kind: String,
     prefecture: String,
     municipality: String,
+    /// Optional column: `true`/`1`/`yes` for a hospital with an emergency department.
+    #[serde(default)]
+    emergency_hospital: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,13 +286,42 @@ fn facility_of(
     let (Some(code), Some(kind), Some(p), Some(m)) = (code, kind, prefecture, municipality) else {
         return None;
     };
+    let emergency_hospital = emergency_of(&row.emergency_hospital, kind, bad)?;
     Some(RegisteredFacility {
         code: code.to_string(),
         name: row.name,
         kind,
         prefecture: p.code(),
         municipality: m.to_string(),
+        emergency_hospital,
     })
+}
+
+/// The optional emergency-department mark: empty is no; only medical facilities
+/// (hospitals are on the medical fee table) can have one.
+fn emergency_of(s: &str, kind: FacilityKind, bad: &mut Bad<'_>) -> Option<bool> {
+    let marked = match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" => false,
+        "1" | "true" | "yes" => true,
+        other => {
+            bad.add(
+                "emergency_hospital",
+                format!("{other:?} is not a yes/no value: use true or false (or leave it empty)"),
+            );
+            return None;
+        }
+    };
+    if marked && kind != FacilityKind::Medical {
+        bad.add(
+            "emergency_hospital",
+            format!(
+                "a {} facility cannot be a hospital with an emergency department",
+                kind.as_str()
+            ),
+        );
+        return None;
+    }
+    Some(marked)
 }
 
 /// The row's kind, which must be the one the code's fee-table digit says.
@@ -419,6 +451,42 @@ mod tests {
                 prefecture: 17
             }]
         );
+    }
+
+    #[test]
+    fn the_emergency_department_column_is_optional_and_only_for_medical_facilities() {
+        let pharmacy = crate::domain::facility::make_facility_code(
+            Prefecture::new(1).unwrap(),
+            FacilityKind::Pharmacy,
+            1,
+            4001,
+        );
+        let without =
+            "code,name,kind,prefecture,municipality\n0110113719,札幌中央病院,medical,01,01100\n";
+        let parsed = parse_facilities_csv(without.as_bytes()).unwrap();
+        assert!(!parsed[0].emergency_hospital);
+        let with = format!(
+            "code,name,kind,prefecture,municipality,emergency_hospital\n\
+             0110113719,札幌中央病院,medical,01,01100,true\n\
+             {pharmacy},札幌薬局,pharmacy,01,01100,\n"
+        );
+        let parsed = parse_facilities_csv(with.as_bytes()).unwrap();
+        assert_eq!(
+            parsed
+                .iter()
+                .map(|f| f.emergency_hospital)
+                .collect::<Vec<_>>(),
+            [true, false]
+        );
+        let bad = format!(
+            "code,name,kind,prefecture,municipality,emergency_hospital\n\
+             0110113719,札幌中央病院,medical,01,01100,maybe\n\
+             {pharmacy},札幌薬局,pharmacy,01,01100,yes\n"
+        );
+        let errors = parse_facilities_csv(bad.as_bytes()).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.field == "emergency_hospital"));
+        assert!(errors[1].reason.contains("pharmacy"), "{errors:?}");
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub use self::csv::{
     parse_facilities_csv_lines, parse_kind, parse_municipalities_csv,
 };
 pub use self::synthetic::{
-    DEMO_FACILITIES, FIXTURE_DISTRICT, SYNTHETIC_FACILITIES, fixture_facility, synthetic,
-    synthetic_municipalities,
+    DEMO_FACILITIES, DEMO_HOSPITALS, FIXTURE_DISTRICT, SYNTHETIC_FACILITIES, fixture_facility,
+    synthetic, synthetic_municipalities,
 };
 
 use crate::store::{RegistryCounts, Store, StoreError};

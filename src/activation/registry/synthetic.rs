@@ -40,6 +40,14 @@ pub const DEMO_FACILITIES: [(u8, FacilityKind, u16, &str); 3] = [
     (13, FacilityKind::Medical, 1001, "13104"),
 ];
 
+/// Hospitals with an emergency department, for emergency viewing: one in 石巻市
+/// (beside the demo clinic, which has none) and one in 輪島市 for the Noto replay.
+/// Each is `(prefecture, facility number, municipality, name)`, district 01.
+pub const DEMO_HOSPITALS: [(u8, u16, &str, &str); 2] = [
+    (4, 1002, "04202", "石巻みなと総合病院"),
+    (17, 1002, "17204", "輪島みなと総合病院"),
+];
+
 const DEMO_NAMES: [&str; 3] = [
     "石巻みなと内科クリニック",
     "福島駅前調剤薬局",
@@ -300,6 +308,7 @@ pub fn synthetic(seed: u64) -> (Vec<Municipality>, Vec<RegisteredFacility>) {
     out.add_demo_facilities(&municipalities);
     let generated = SYNTHETIC_FACILITIES.saturating_sub(out.facilities.len());
     out.add_generated(&mut rng, &by_prefecture, generated);
+    out.add_demo_hospitals(&municipalities);
     let mut facilities = out.facilities;
     facilities.sort_by(|a, b| a.code.cmp(&b.code));
     (municipalities, facilities)
@@ -318,12 +327,15 @@ impl Builder {
             .entry(m.code.clone())
             .or_default()
             .insert(name.clone());
+        // Generated hospitals are taken to have an emergency department; clinics never.
+        let emergency_hospital = kind == FacilityKind::Medical && name.ends_with("病院");
         self.facilities.push(RegisteredFacility {
             code,
             name,
             kind,
             prefecture: m.prefecture,
             municipality: m.code.clone(),
+            emergency_hospital,
         });
     }
 
@@ -341,6 +353,20 @@ impl Builder {
                     );
                 }
             }
+        }
+    }
+
+    /// The hospitals with an emergency department the demo and the tests call from,
+    /// added after the generated ones so that those stay as they were.
+    fn add_demo_hospitals(&mut self, municipalities: &[Municipality]) {
+        for (pref, number, municipality, name) in DEMO_HOSPITALS {
+            let m = municipalities
+                .iter()
+                .find(|m| m.code == municipality)
+                .expect("demo municipalities are in the master");
+            let kind = FacilityKind::Medical;
+            let code = make_facility_code(prefecture(pref), kind, 1, number).to_string();
+            self.add(m, code, kind, name.to_string());
         }
     }
 

@@ -34,6 +34,10 @@ impl<M: PatientRequest> Rule<M> for ActivationRule {
     const NAME: &'static str = "rule.activation";
 
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
+        // Emergency viewing is its own mode, without activation (rules/emergency_viewing).
+        if Note::of(req).lock().emergency_viewing {
+            return Ok(());
+        }
         let facility = Note::of(req).facility()?;
         let now = self.clock.now();
         let index = self.cache.index().await.map_err(unavailable)?;

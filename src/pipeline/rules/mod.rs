@@ -4,6 +4,9 @@
 pub mod activation;
 pub mod audit_ready;
 pub mod consent;
+pub mod consent_kind;
+pub mod emergency_viewing;
 pub mod identification;
 pub mod identity;
 pub mod rate_limit;
+pub mod request_options;

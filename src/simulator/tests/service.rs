@@ -317,6 +317,7 @@ fn drug_request(insured: InsuredNumber, from: &str, to: &str) -> GetDrugHistoryR
             from: from.into(),
             to: to.into(),
         }),
+        ..GetDrugHistoryRequest::default()
     }
 }
 
