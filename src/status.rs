@@ -28,15 +28,20 @@ pub fn code_of(reason: Reason) -> Code {
         | FacilityNotInRegistry
         | SearchFacilityMismatch
         | PatientNotInSearch
-        | PurposeNotPermitted => Code::PermissionDenied,
-        ActivationNotFound => Code::NotFound,
+        | PurposeNotPermitted
+        | SiteNotOpen
+        | SiteNotPermitted
+        | SiteLicenceRequired => Code::PermissionDenied,
+        ActivationNotFound | SiteNotFound => Code::NotFound,
+        SiteOutsideActivation => Code::FailedPrecondition,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,
         ActivationStoreUnavailable
         | SearchLedgerUnavailable
         | AuditUnavailable
-        | UpstreamUnavailable => Code::Unavailable,
+        | UpstreamUnavailable
+        | SiteCaUnavailable => Code::Unavailable,
         UpstreamTimeout | CallDeadlineExceeded => Code::DeadlineExceeded,
         RateLimited | Overloaded => Code::ResourceExhausted,
         UpstreamError => Code::Internal,

@@ -311,6 +311,7 @@ fn record(tag: &str, i: u64) -> AccessRecord {
         upstream_result: (decision == Decision::Failed).then(|| "UNAVAILABLE".to_string()),
         needs_review: exemption,
         disclosed_patients: Vec::new(),
+        site: Default::default(),
     }
 }
 
@@ -361,6 +362,7 @@ fn search(tag: &str, i: u64, disclosed: &[&str]) -> AccessRecord {
         patient_key: None,
         decision: Decision::Allowed,
         disclosed_patients: disclosed.iter().map(|k| (*k).to_string()).collect(),
+        site: Default::default(),
         ..record(tag, i)
     }
 }

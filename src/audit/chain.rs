@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{AccessRecord, ChainHead, StoredRecord, Value};
+use crate::store::{AccessRecord, ChainHead, SiteStamp, StoredRecord, Value};
 
 /// The previous-hash of a chain's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -96,6 +96,14 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
         c.u32(u32::try_from(r.disclosed_patients.len()).unwrap_or(u32::MAX));
         for key in &r.disclosed_patients {
             c.str(key);
+        }
+    }
+    // A temporary site's section, tagged, after the disclosed patients: present
+    // only for a site's calls (or a stated licence number), so others hash as before.
+    if !r.site.is_empty() {
+        c.raw(&[SiteStamp::TAG]);
+        for (_, value) in r.site.fields() {
+            c.opt(value);
         }
     }
     c.digest()
@@ -195,6 +203,7 @@ pub(crate) mod tests {
             upstream_result: None,
             needs_review: false,
             disclosed_patients: Vec::new(),
+            site: Default::default(),
         }
     }
 

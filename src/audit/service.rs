@@ -369,6 +369,11 @@ fn entry(s: &StoredRecord) -> AccessLogEntry {
         chain_id: s.chain_id.clone(),
         seq: s.seq,
         hash: s.hash.clone(),
+        site_id: s.record.site.site_id.clone().unwrap_or_default(),
+        site_kind: s.record.site.site_kind.clone().unwrap_or_default(),
+        site_name: s.record.site.site_name.clone().unwrap_or_default(),
+        site_sponsor: s.record.site.site_sponsor.clone().unwrap_or_default(),
+        licence_number: s.record.site.licence_number.clone().unwrap_or_default(),
     }
 }
 
@@ -376,6 +381,19 @@ fn entries_page(rows: &[StoredRecord], next_page_token: String) -> AccessLogPage
     AccessLogPage {
         entries: rows.iter().map(entry).collect(),
         next_page_token,
+    }
+}
+
+/// Where an access was made, as the patient reads it: the facility, or the
+/// temporary site with its sponsor ("輪島中学校 救護所 (sponsored by 1712345678)").
+fn place_of(r: &crate::store::AccessRecord) -> String {
+    let facility = r.facility.clone().unwrap_or_default();
+    match &r.site.site_name {
+        Some(name) => format!(
+            "{name} (sponsored by {})",
+            r.site.site_sponsor.as_deref().unwrap_or(&facility)
+        ),
+        None => facility,
     }
 }
 
@@ -390,6 +408,8 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                 items: s.record.items.clone(),
                 consent_basis: consent_of(s.record.consent_basis.as_deref()) as i32,
                 record_id: s.record.id.clone(),
+                place: place_of(&s.record),
+                site_id: s.record.site.site_id.clone().unwrap_or_default(),
             })
             .collect(),
         next_page_token,

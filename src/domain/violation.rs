@@ -87,6 +87,19 @@ pub enum Reason {
     ChangeAuthorMissing,
     FacilityMismatch,
     OperatorRoleRequired,
+    // temporary sites
+    SiteNotFound,
+    SiteNotOpen,
+    SiteOutsideActivation,
+    SiteWindowInvalid,
+    SiteKindUnknown,
+    SiteFieldInvalid,
+    SiteLicenceRequired,
+    LicenceNumberInvalid,
+    SiteCsrInvalid,
+    SiteCertificateValidity,
+    SiteNotPermitted,
+    SiteCaUnavailable,
 }
 
 impl Reason {
@@ -163,6 +176,18 @@ impl Reason {
         Reason::ChangeAuthorMissing,
         Reason::FacilityMismatch,
         Reason::OperatorRoleRequired,
+        Reason::SiteNotFound,
+        Reason::SiteNotOpen,
+        Reason::SiteOutsideActivation,
+        Reason::SiteWindowInvalid,
+        Reason::SiteKindUnknown,
+        Reason::SiteFieldInvalid,
+        Reason::SiteLicenceRequired,
+        Reason::LicenceNumberInvalid,
+        Reason::SiteCsrInvalid,
+        Reason::SiteCertificateValidity,
+        Reason::SiteNotPermitted,
+        Reason::SiteCaUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,6 +264,18 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            Reason::SiteNotFound => "SITE_NOT_FOUND",
+            Reason::SiteNotOpen => "SITE_NOT_OPEN",
+            Reason::SiteOutsideActivation => "SITE_OUTSIDE_ACTIVATION",
+            Reason::SiteWindowInvalid => "SITE_WINDOW_INVALID",
+            Reason::SiteKindUnknown => "SITE_KIND_UNKNOWN",
+            Reason::SiteFieldInvalid => "SITE_FIELD_INVALID",
+            Reason::SiteLicenceRequired => "SITE_LICENCE_REQUIRED",
+            Reason::LicenceNumberInvalid => "LICENCE_NUMBER_INVALID",
+            Reason::SiteCsrInvalid => "SITE_CSR_INVALID",
+            Reason::SiteCertificateValidity => "SITE_CERTIFICATE_VALIDITY",
+            Reason::SiteNotPermitted => "SITE_NOT_PERMITTED",
+            Reason::SiteCaUnavailable => "SITE_CA_UNAVAILABLE",
         }
     }
 }

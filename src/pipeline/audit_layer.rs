@@ -109,6 +109,7 @@ pub fn record_of<M: PatientRequest>(
         upstream_result: storable(&note.upstream_result),
         needs_review: note.needs_review,
         disclosed_patients: note.disclosed_patients.clone(),
+        site: note.site.clone(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::domain::facility::FacilityCode;
 use crate::domain::staff::StaffRole;
 use crate::domain::{Reason, Violation};
 use crate::proto::{AccessContext, Purpose};
+use crate::store::SiteStamp;
 
 /// Stated text longer than this is cut before it is recorded: the rules refuse it,
 /// and the access log keeps a recognisable prefix, not an arbitrary payload.
@@ -43,6 +44,9 @@ pub struct AccessNote {
     /// The patients the reply showed besides `patient_key` (a search's candidates),
     /// by the same key.
     pub disclosed_patients: Vec<String>,
+    /// The temporary site that called (set by the identity rule), and the stated
+    /// licence registration number.
+    pub site: SiteStamp,
 }
 
 impl AccessNote {
@@ -143,6 +147,7 @@ mod tests {
             staff: Some(Staff {
                 staff_id: " dr-0001 ".into(),
                 role: WireRole::Doctor as i32,
+                licence_number: String::new(),
             }),
             consent: Some(Consent {
                 basis: WireBasis::LifeOrBodyExemption as i32,
@@ -170,6 +175,7 @@ mod tests {
             staff: Some(Staff {
                 staff_id: "  ".into(),
                 role: 99,
+                licence_number: String::new(),
             }),
             purpose: 7,
             ..AccessContext::default()

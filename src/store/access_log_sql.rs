@@ -4,9 +4,12 @@
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
-use super::{AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, StoreError, StoredRecord};
+use super::{
+    AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, SiteStamp, StoreError, StoredRecord,
+    Value,
+};
 
-/// Rows per multi-row INSERT: 24 columns × 40 rows stays far below both databases'
+/// Rows per multi-row INSERT: 29 columns × 40 rows stays far below both databases'
 /// bound-parameter limits.
 pub(crate) const INSERT_CHUNK: usize = 40;
 
@@ -58,7 +61,13 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
-    let columns = chunk.first()?.record.fields().map(|(column, _)| column);
+    let first = &chunk.first()?.record;
+    let columns: Vec<&str> = first
+        .fields()
+        .map(|(column, _)| column)
+        .into_iter()
+        .chain(first.site.fields().map(|(column, _)| column))
+        .collect();
     let mut insert = QueryBuilder::new(format!(
         "INSERT INTO access_log (chain_id, seq, prev_hash, hash, {}) ",
         columns.join(", ")
@@ -70,6 +79,9 @@ where
             .push_bind(s.hash.as_str());
         for (_, value) in s.record.fields() {
             push_value(&mut row, value);
+        }
+        for (_, value) in s.record.site.fields() {
+            push_value(&mut row, Value::OptText(value));
         }
     });
     Some(insert)
@@ -243,6 +255,13 @@ where
             upstream_result: row.try_get("upstream_result")?,
             needs_review: row.try_get("needs_review")?,
             disclosed_patients: Vec::new(),
+            site: SiteStamp {
+                site_id: row.try_get("site_id")?,
+                site_kind: row.try_get("site_kind")?,
+                site_name: row.try_get("site_name")?,
+                site_sponsor: row.try_get("site_sponsor")?,
+                licence_number: row.try_get("licence_number")?,
+            },
         },
     })
 }
