@@ -9,3 +9,4 @@ pub mod index;
 pub mod preview;
 pub mod registry;
 pub mod seed;
+pub mod sites;
