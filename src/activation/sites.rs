@@ -32,6 +32,13 @@ impl SiteBook {
         self.by_id.get(id)
     }
 
+    /// Every site, by id.
+    pub fn all(&self) -> Vec<&Site> {
+        let mut sites: Vec<&Site> = self.by_id.values().collect();
+        sites.sort_by(|a, b| a.id.cmp(&b.id));
+        sites
+    }
+
     /// The sites of one activation, by id.
     pub fn of_activation(&self, activation_id: &str) -> Vec<&Site> {
         let mut sites: Vec<&Site> = self
@@ -46,7 +53,11 @@ impl SiteBook {
 
 /// Whether `site` may call at `at`, by `index` (the windows known at the instant
 /// the question is about).
-pub fn decide_site(index: &AreaIndex, site: &Site, at: DateTime<Utc>) -> Result<Allowed, Violation> {
+pub fn decide_site(
+    index: &AreaIndex,
+    site: &Site,
+    at: DateTime<Utc>,
+) -> Result<Allowed, Violation> {
     if site.window_at(at).is_none() {
         return Err(Violation::new(
             Reason::SiteNotOpen,
@@ -121,7 +132,10 @@ pub async fn site_allowed_now(
 
 /// The activation's current window for a site in `municipality`: the
 /// municipality's own, else its prefecture's. `None` if it covers neither.
-pub fn area_window(activation: &Activation, site_areas: &[crate::store::AreaKey]) -> Option<Window> {
+pub fn area_window(
+    activation: &Activation,
+    site_areas: &[crate::store::AreaKey],
+) -> Option<Window> {
     let areas = activation.areas();
     site_areas
         .iter()
@@ -131,8 +145,8 @@ pub fn area_window(activation: &Activation, site_areas: &[crate::store::AreaKey]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::activation_change::{ChangeKind, Revision};
     use crate::domain::activation_change::AreaWindow;
+    use crate::domain::activation_change::{ChangeKind, Revision};
     use crate::domain::municipality::parse_municipality_code;
     use crate::domain::site::{SiteChangeKind, SiteKind, SiteRevision};
     use crate::store::AreaKey;

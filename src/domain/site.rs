@@ -344,7 +344,12 @@ mod tests {
         }
     }
 
-    fn rev(number: u32, recorded_at: DateTime<Utc>, kind: SiteChangeKind, w: Window) -> SiteRevision {
+    fn rev(
+        number: u32,
+        recorded_at: DateTime<Utc>,
+        kind: SiteChangeKind,
+        w: Window,
+    ) -> SiteRevision {
         SiteRevision {
             number,
             recorded_at,
@@ -431,18 +436,24 @@ mod tests {
             Reason::SiteFieldInvalid
         );
         assert_eq!(
-            site_text("name", "abcdefghijk", 10).expect_err("long").reason,
+            site_text("name", "abcdefghijk", 10)
+                .expect_err("long")
+                .reason,
             Reason::SiteFieldInvalid
         );
         assert_eq!(
-            parse_coordinates("c", "37.39, 136.899").expect("ok").as_deref(),
+            parse_coordinates("c", "37.39, 136.899")
+                .expect("ok")
+                .as_deref(),
             Some("37.39,136.899")
         );
         assert_eq!(parse_coordinates("c", "").expect("none"), None);
         assert!(parse_coordinates("c", "91,0").is_err());
         assert!(parse_coordinates("c", "north").is_err());
         assert_eq!(
-            parse_licence_number("l", "１２３４５６").expect("ok").as_deref(),
+            parse_licence_number("l", "１２３４５６")
+                .expect("ok")
+                .as_deref(),
             Some("123456")
         );
         assert_eq!(parse_licence_number("l", " ").expect("none"), None);

@@ -5,8 +5,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
 use super::{
-    AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, SiteStamp, StoreError, StoredRecord,
-    Value,
+    AccessQuery, AccessRecord, ChainInfo, Checkpoint, Decision, SiteStamp, StoreError,
+    StoredRecord, Value,
 };
 
 /// Rows per multi-row INSERT: 29 columns × 40 rows stays far below both databases'

@@ -168,7 +168,9 @@ pub trait SiteStore: Send + Sync + 'static {
 
 /// All the state one gateway needs, behind one value.
 #[async_trait]
-pub trait Store: ActivationStore + SearchLedger + AuditStore + FacilityRegistry + SiteStore {
+pub trait Store:
+    ActivationStore + SearchLedger + AuditStore + FacilityRegistry + SiteStore
+{
     /// Which database this is, for logs and reports: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Closes the connections; later calls fail as if the database were unreachable.

@@ -41,7 +41,10 @@ impl OperatorRole {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     Facility(FacilityCode),
-    Operator { id: String, role: OperatorRole },
+    Operator {
+        id: String,
+        role: OperatorRole,
+    },
     /// A temporary site (first-aid post, mobile clinic, …) by its registered id.
     Site(String),
 }
@@ -107,7 +110,8 @@ pub fn peer_of(der: &[u8]) -> Result<Peer, Violation> {
 
 /// A site id as certificates carry it: 1 to 64 of `[A-Za-z0-9-]`.
 fn site_id(id: &str) -> Result<&str, Violation> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(unidentified(format!(
             "{SITE_URI_PREFIX}{id} does not name a site: a site id is 1 to 64 letters, digits or hyphens"
         )));

@@ -48,7 +48,11 @@ pub struct SiteCertificate {
 impl SiteCertificate {
     /// How the site's revision records it; [`revoked_serials`] reads it back.
     pub fn detail(&self) -> String {
-        format!("serial={} not_after={}", self.serial, self.not_after.to_rfc3339())
+        format!(
+            "serial={} not_after={}",
+            self.serial,
+            self.not_after.to_rfc3339()
+        )
     }
 }
 
@@ -107,7 +111,9 @@ impl SiteCa {
             return Err(Violation::new(
                 Reason::SiteCertificateValidity,
                 "valid_hours",
-                format!("a site certificate is valid at most {MAX_HOURS} hours (14 days); {hours} asked"),
+                format!(
+                    "a site certificate is valid at most {MAX_HOURS} hours (14 days); {hours} asked"
+                ),
             ));
         }
         let window_end = site.window().map_or(now, |w| w.end);
@@ -161,7 +167,11 @@ impl SiteCa {
 
     /// The revocation list at `now`: every certificate issued to a closed site that
     /// had not expired when the site closed. Valid until `now` plus a day.
-    pub fn crl(&self, sites: &[&Site], now: DateTime<Utc>) -> Result<(String, Vec<u8>), rcgen::Error> {
+    pub fn crl(
+        &self,
+        sites: &[&Site],
+        now: DateTime<Utc>,
+    ) -> Result<(String, Vec<u8>), rcgen::Error> {
         let revoked_certs = sites
             .iter()
             .flat_map(|s| revoked_serials(s))
@@ -289,12 +299,20 @@ mod tests {
     #[test]
     fn the_lifetime_is_capped_by_14_days_and_by_the_sites_window() {
         let ca = SiteCa::generate().expect("ca");
-        let v = ca.issue(&site(30), &csr(), MAX_HOURS + 1, now()).expect_err("too long");
+        let v = ca
+            .issue(&site(30), &csr(), MAX_HOURS + 1, now())
+            .expect_err("too long");
         assert_eq!(v.reason, Reason::SiteCertificateValidity);
-        let issued = ca.issue(&site(30), &csr(), MAX_HOURS, now()).expect("14 days");
+        let issued = ca
+            .issue(&site(30), &csr(), MAX_HOURS, now())
+            .expect("14 days");
         assert_eq!(issued.not_after, now() + Duration::days(14));
         let issued = ca.issue(&site(2), &csr(), 0, now()).expect("capped");
-        assert_eq!(issued.not_after, now() + Duration::days(2), "not beyond the site");
+        assert_eq!(
+            issued.not_after,
+            now() + Duration::days(2),
+            "not beyond the site"
+        );
         let v = ca
             .issue(&site(2), &csr(), 0, now() + Duration::days(2))
             .expect_err("site over");
