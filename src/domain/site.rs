@@ -179,17 +179,27 @@ impl Site {
     /// Whether the site itself is open at `at` as known at `at`: registered, not
     /// closed and inside its validity window then.
     pub fn open_at(&self, at: DateTime<Utc>) -> bool {
-        self.window_at(at).is_some_and(|w| w.contains(at))
+        self.window_at(at).is_some_and(|w| w.contains(at)) && self.closed_at(at).is_none()
+    }
+
+    /// When the site was closed, if it was by `at`. A closure refuses from its
+    /// instant, even one at the instant the site opened.
+    pub fn closed_at(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.revisions
+            .iter()
+            .find(|r| r.kind == SiteChangeKind::Close && r.recorded_at <= at)
+            .map(|r| r.recorded_at)
     }
 
     /// Why the site cannot call at `now`, if it cannot (its own window only; the
     /// activation's window for its area is checked beside this).
     pub fn refusal_at(&self, now: DateTime<Utc>) -> Option<Violation> {
         let window = self.window_at(now)?;
-        if window.contains(now) {
+        let closed = self.closed_at(now).is_some();
+        if window.contains(now) && !closed {
             return None;
         }
-        let state = if self.is_closed() {
+        let state = if closed {
             "was closed"
         } else if now < window.start {
             "is not open yet"
@@ -410,6 +420,22 @@ mod tests {
         assert!(s.is_closed());
         assert_eq!(s.latest_revision(), 2);
         assert_eq!(s.window_at(at(4, 0)), Some(open), "as known before closure");
+    }
+
+    #[test]
+    fn a_site_closed_at_the_instant_it_opened_is_refused_then() {
+        let open = Window::new(at(3, 10), at(8, 0)).expect("w");
+        let closed =
+            Window::new(at(3, 10), at(3, 10) + chrono::Duration::nanoseconds(1)).expect("w");
+        let s = site(vec![
+            rev(1, at(3, 10), SiteChangeKind::Register, open),
+            rev(2, at(3, 10), SiteChangeKind::Close, closed),
+        ]);
+        assert!(!s.open_at(at(3, 10)));
+        assert_eq!(
+            s.refusal_at(at(3, 10)).map(|v| v.reason),
+            Some(Reason::SiteNotOpen)
+        );
     }
 
     #[test]
