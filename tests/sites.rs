@@ -381,6 +381,13 @@ async fn registration_is_refused_outside_the_area_and_with_bad_input() {
         ["kind", "name", "sponsor"],
         "every field at fault is named"
     );
+    let mut no_contact = post(&activation, WAJIMA);
+    no_contact.contact = "\u{3000}".into();
+    assert_denied(
+        sites.register_site(no_contact).await,
+        Code::InvalidArgument,
+        "SITE_FIELD_INVALID",
+    );
     let mut nobody = post(&activation, WAJIMA);
     nobody.author = " ".into();
     assert_denied(

@@ -247,6 +247,21 @@ async fn a_site_calls_with_a_certificate_from_its_csr_until_it_is_closed() {
         .await
         .expect_err("longer than 14 days");
     assert_eq!(reason(&refused), "SITE_CERTIFICATE_VALIDITY");
+    let refused = sites
+        .issue_site_certificate(IssueSiteCertificateRequest {
+            site_id: site.site_id.clone(),
+            csr_pem:
+                "-----BEGIN CERTIFICATE REQUEST-----\nnot one\n-----END CERTIFICATE REQUEST-----\n"
+                    .into(),
+            valid_hours: 0,
+            author: "ishikawa-1".into(),
+        })
+        .await
+        .expect_err("not a CSR");
+    assert_eq!(
+        (refused.code(), reason(&refused).as_str()),
+        (Code::InvalidArgument, "SITE_CSR_INVALID")
+    );
     sites
         .close_site(CloseSiteRequest {
             site_id: site.site_id.clone(),
