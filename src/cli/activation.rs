@@ -495,6 +495,18 @@ async fn preview(a: PreviewArgs) -> anyhow::Result<()> {
             }
         );
     }
+    for s in &p.sites {
+        println!(
+            "site {} {} ({}) in municipality {}, sponsored by {}, activation {}{}",
+            s.site_id,
+            s.name,
+            s.kind,
+            s.municipality,
+            s.sponsor,
+            s.activation_id,
+            if s.closed { ", closed" } else { "" }
+        );
+    }
     Ok(())
 }
 

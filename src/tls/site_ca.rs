@@ -319,6 +319,21 @@ mod tests {
         assert_eq!(v.reason, Reason::SiteNotOpen);
     }
 
+    /// What `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes`
+    /// makes, as the Python site terminal (examples/python/site_terminal.py) does.
+    const OPENSSL_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----\nMIHKMHECAQAwDzENMAsGA1UEAwwEc2l0ZTBZMBMGByqGSM49AgEGCCqGSM49AwEH\nA0IABK4zN6Tp1MIeQLeM3DoriQ+xi5VVAin/InLqsPnxN3arlNr9uE7VQdW99v57\nPXH2dvfvbumRd6lWJ4PcMamM+KSgADAKBggqhkjOPQQDAgNJADBGAiEAigRWzGbW\nr4nqeUoOYLSnO+vaPP6aFWRhgLl5ULNvlZsCIQDNdWZ3cX6ocMQJDCAKhAb1w0gW\nSXSafNqCSvHS+MrAsg==\n-----END CERTIFICATE REQUEST-----";
+
+    #[test]
+    fn an_openssl_csr_is_signed_and_its_subject_replaced() {
+        let ca = SiteCa::generate().expect("ca");
+        let s = site(10);
+        let issued = ca.issue(&s, OPENSSL_CSR, 24, now()).expect("issued");
+        let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).expect("pem");
+        assert_eq!(peer_of(&der).expect("identity"), Peer::Site(s.id.clone()));
+        let (_, cert) = X509Certificate::from_der(&der).expect("cert");
+        assert_eq!(cert.subject().to_string(), format!("CN=site {}", s.id));
+    }
+
     #[test]
     fn a_bad_csr_is_refused_with_its_reason() {
         let ca = SiteCa::generate().expect("ca");
