@@ -56,6 +56,13 @@ async fn main() -> ExitCode {
             Ok(activation_cli::Outcome::Done) => Ok(()),
             Err(e) => Err(e),
         },
+        Command::Site(command) => match onshi_gateway::cli::site::run(command).await {
+            Ok(activation_cli::Outcome::Refused) => {
+                return ExitCode::from(activation_cli::REFUSED_EXIT_STATUS);
+            }
+            Ok(activation_cli::Outcome::Done) => Ok(()),
+            Err(e) => Err(e),
+        },
         Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
         Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
         Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {

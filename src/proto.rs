@@ -47,6 +47,7 @@ impl AccessContext {
             staff: Some(Staff {
                 staff_id: staff_id.into(),
                 role: role as i32,
+                licence_number: String::new(),
             }),
             consent: Some(consent),
             purpose: Purpose::MedicalCare as i32,

@@ -32,15 +32,20 @@ pub fn code_of(reason: Reason) -> Code {
         | ConsentKindNotGiven
         | EmergencyViewingFacilityNotEligible
         | EmergencyViewingSummaryOnly
-        | EmergencyViewingRequiresExemption => Code::PermissionDenied,
-        ActivationNotFound => Code::NotFound,
+        | EmergencyViewingRequiresExemption
+        | SiteNotOpen
+        | SiteNotPermitted
+        | SiteLicenceRequired => Code::PermissionDenied,
+        ActivationNotFound | SiteNotFound => Code::NotFound,
+        SiteOutsideActivation => Code::FailedPrecondition,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,
         ActivationStoreUnavailable
         | SearchLedgerUnavailable
         | AuditUnavailable
-        | UpstreamUnavailable => Code::Unavailable,
+        | UpstreamUnavailable
+        | SiteCaUnavailable => Code::Unavailable,
         UpstreamTimeout | CallDeadlineExceeded => Code::DeadlineExceeded,
         RateLimited | Overloaded => Code::ResourceExhausted,
         UpstreamError => Code::Internal,

@@ -80,6 +80,7 @@ fn record(i: usize) -> AccessRecord {
         needs_review: false,
         disclosed_patients: Vec::new(),
         clinical: None,
+        site: Default::default(),
     }
 }
 

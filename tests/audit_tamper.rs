@@ -162,6 +162,7 @@ fn record(i: u64) -> AccessRecord {
         needs_review: exemption,
         disclosed_patients: Vec::new(),
         clinical: None,
+        site: Default::default(),
     }
 }
 

@@ -58,6 +58,54 @@ const NOT_PROVOKED: &[(&str, &str)] = &[
         "CALL_DEADLINE_EXCEEDED",
         "a slow upstream is cut at the same instant and answers UPSTREAM_TIMEOUT; this reason needs the access log's commit (or a store read) slower than the caller's deadline, which tests/drain_and_deadlines.rs arranges with a slow access log in-process",
     ),
+    (
+        "SITE_NOT_FOUND",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_NOT_OPEN",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs and tests/sites_tls_replicas.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_OUTSIDE_ACTIVATION",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_WINDOW_INVALID",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_KIND_UNKNOWN",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_FIELD_INVALID",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_LICENCE_REQUIRED",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "LICENCE_NUMBER_INVALID",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_CSR_INVALID",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites_tls_replicas.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_CERTIFICATE_VALIDITY",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites_tls_replicas.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_NOT_PERMITTED",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
+    (
+        "SITE_CA_UNAVAILABLE",
+        "a temporary site's reason: it needs a registered site (and for some the site CA), which tests/sites.rs sets up and provokes over real calls",
+    ),
 ];
 
 const LOOKUP: &str = "/onshi.v1.QualificationService/LookupQualification";

@@ -312,6 +312,7 @@ fn record(tag: &str, i: u64) -> AccessRecord {
         needs_review: exemption,
         disclosed_patients: Vec::new(),
         clinical: None,
+        site: Default::default(),
     }
 }
 
@@ -363,6 +364,7 @@ fn search(tag: &str, i: u64, disclosed: &[&str]) -> AccessRecord {
         decision: Decision::Allowed,
         disclosed_patients: disclosed.iter().map(|k| (*k).to_string()).collect(),
         clinical: None,
+        site: Default::default(),
         ..record(tag, i)
     }
 }

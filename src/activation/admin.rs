@@ -57,7 +57,7 @@ fn store_error(e: StoreError) -> Status {
     ))
 }
 
-fn instant(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Status> {
+pub(crate) fn instant(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Status> {
     u32::try_from(t.nanos)
         .ok()
         .and_then(|n| DateTime::from_timestamp(t.seconds, n))
@@ -70,7 +70,7 @@ fn instant(field: &str, t: &prost_types::Timestamp) -> Result<DateTime<Utc>, Sta
         })
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::activation::index::AreaIndex;
+use crate::activation::sites::SiteBook;
 use crate::store::{RegisteredFacility, Store, StoreError};
 use crate::telemetry::metrics::ActivationMetrics;
 
@@ -44,6 +45,9 @@ struct Inner {
 #[derive(Clone)]
 struct Loaded {
     index: Arc<AreaIndex>,
+    /// The temporary sites, by id: loaded with the index, so a closure is in force
+    /// exactly when an activation change made at the same moment would be.
+    sites: Arc<SiteBook>,
     at: Instant,
     /// The generation current when this load began.
     generation: u64,
@@ -73,25 +77,34 @@ impl ActivationCache {
     /// the last index is returned (and the cache marked unhealthy); only with no index
     /// ever loaded is the failure returned.
     pub async fn index(&self) -> Result<Arc<AreaIndex>, StoreError> {
+        self.loaded().await.map(|l| l.index)
+    }
+
+    /// The temporary sites, as fresh as the index (see [`ActivationCache::index`]).
+    pub async fn sites(&self) -> Result<Arc<SiteBook>, StoreError> {
+        self.loaded().await.map(|l| l.sites)
+    }
+
+    async fn loaded(&self) -> Result<Loaded, StoreError> {
         if let Some(l) = self.fresh().await {
             self.inner.metrics.index_lookup("fresh");
-            return Ok(l.index);
+            return Ok(l);
         }
         let _one = self.inner.reloading.lock().await;
         if let Some(l) = self.fresh().await {
             self.inner.metrics.index_lookup("fresh");
-            return Ok(l.index);
+            return Ok(l);
         }
         self.inner.metrics.index_lookup("reloaded");
         match self.reload_now().await {
-            Ok(index) => Ok(index),
+            Ok(loaded) => Ok(loaded),
             Err(e) => match self.inner.index.write().await.as_mut() {
                 Some(last) => {
                     // Serve the last state and retry after another interval, rather
                     // than asking a failing store on every call.
                     last.at = Instant::now();
                     last.generation = self.inner.generation.load(Ordering::Acquire);
-                    Ok(last.index.clone())
+                    Ok(last.clone())
                 }
                 None => Err(e),
             },
@@ -113,20 +126,26 @@ impl ActivationCache {
             .cloned()
     }
 
-    async fn reload_now(&self) -> Result<Arc<AreaIndex>, StoreError> {
+    async fn reload_now(&self) -> Result<Loaded, StoreError> {
         let generation = self.inner.generation.load(Ordering::Acquire);
-        match self.inner.store.list_activations().await {
-            Ok(activations) => {
-                let index = Arc::new(AreaIndex::build(&activations, None));
-                *self.inner.index.write().await = Some(Loaded {
-                    index: index.clone(),
+        let read = async {
+            let activations = self.inner.store.list_activations().await?;
+            let sites = self.inner.store.list_sites().await?;
+            Ok::<_, StoreError>((activations, sites))
+        };
+        match read.await {
+            Ok((activations, sites)) => {
+                let loaded = Loaded {
+                    index: Arc::new(AreaIndex::build(&activations, None)),
+                    sites: Arc::new(SiteBook::new(sites)),
                     at: Instant::now(),
                     generation,
-                });
+                };
+                *self.inner.index.write().await = Some(loaded.clone());
                 self.set_healthy(true);
                 self.inner.metrics.reloads.inc();
                 self.inner.metrics.loaded_at.now();
-                Ok(index)
+                Ok(loaded)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "activation registry unreadable: deciding from the last known state");

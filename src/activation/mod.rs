@@ -9,3 +9,5 @@ pub mod index;
 pub mod preview;
 pub mod registry;
 pub mod seed;
+pub mod site_admin;
+pub mod sites;

@@ -1,11 +1,14 @@
 //! What a proposed set of areas would open, and what it would not, counted from the
 //! facility registry: per prefecture, the municipalities and facilities opened and
-//! those left out; and each single facility, registered or not.
+//! those left out; each single facility, registered or not; and the temporary
+//! sites registered in those areas.
 
 use std::collections::BTreeSet;
 
 use crate::domain::prefecture::Prefecture;
-use crate::proto::{AreasPreview, FacilityPreview, MunicipalityCount, PrefecturePreview};
+use crate::proto::{
+    AreasPreview, FacilityPreview, MunicipalityCount, PrefecturePreview, SiteInArea,
+};
 use crate::store::{AreaKey, Store, StoreError};
 
 pub async fn preview(store: &dyn Store, areas: &[AreaKey]) -> Result<AreasPreview, StoreError> {
@@ -77,5 +80,25 @@ pub async fn preview(store: &dyn Store, areas: &[AreaKey]) -> Result<AreasPrevie
             in_registry: registered.is_some(),
         });
     }
+    out.sites = sites_in(store, areas).await?;
     Ok(out)
+}
+
+/// The temporary sites whose municipality (or its prefecture) is among `areas`.
+async fn sites_in(store: &dyn Store, areas: &[AreaKey]) -> Result<Vec<SiteInArea>, StoreError> {
+    Ok(store
+        .list_sites()
+        .await?
+        .into_iter()
+        .filter(|s| s.areas().iter().any(|a| areas.contains(a)))
+        .map(|s| SiteInArea {
+            site_id: s.id.clone(),
+            name: s.name.clone(),
+            kind: s.kind.as_str().to_string(),
+            municipality: s.municipality.to_string(),
+            sponsor: s.sponsor.clone(),
+            activation_id: s.activation_id.clone(),
+            closed: s.is_closed(),
+        })
+        .collect())
 }

@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{AccessRecord, ChainHead, StoredRecord, Value};
+use crate::store::{AccessRecord, ChainHead, SiteStamp, StoredRecord, Value};
 
 /// The previous-hash of a chain's first record.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -108,6 +108,14 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             .opt(stamp.access_mode.as_deref())
             .opt(stamp.consent_kinds.as_deref());
     }
+    // A temporary site's section, tagged, after the disclosed patients: present
+    // only for a site's calls (or a stated licence number), so others hash as before.
+    if !r.site.is_empty() {
+        c.raw(&[SiteStamp::TAG]);
+        for (_, value) in r.site.fields() {
+            c.opt(value);
+        }
+    }
     c.digest()
 }
 
@@ -206,6 +214,7 @@ pub(crate) mod tests {
             needs_review: false,
             disclosed_patients: Vec::new(),
             clinical: None,
+            site: Default::default(),
         }
     }
 

@@ -379,6 +379,11 @@ fn entry(s: &StoredRecord) -> AccessLogEntry {
             .as_ref()
             .and_then(|c| c.consent_kinds.clone())
             .unwrap_or_default(),
+        site_id: s.record.site.site_id.clone().unwrap_or_default(),
+        site_kind: s.record.site.site_kind.clone().unwrap_or_default(),
+        site_name: s.record.site.site_name.clone().unwrap_or_default(),
+        site_sponsor: s.record.site.site_sponsor.clone().unwrap_or_default(),
+        licence_number: s.record.site.licence_number.clone().unwrap_or_default(),
     }
 }
 
@@ -386,6 +391,19 @@ fn entries_page(rows: &[StoredRecord], next_page_token: String) -> AccessLogPage
     AccessLogPage {
         entries: rows.iter().map(entry).collect(),
         next_page_token,
+    }
+}
+
+/// Where an access was made, as the patient reads it: the facility, or the
+/// temporary site with its sponsor ("輪島中学校 救護所 (sponsored by 1712345678)").
+fn place_of(r: &crate::store::AccessRecord) -> String {
+    let facility = r.facility.clone().unwrap_or_default();
+    match &r.site.site_name {
+        Some(name) => format!(
+            "{name} (sponsored by {})",
+            r.site.site_sponsor.as_deref().unwrap_or(&facility)
+        ),
+        None => facility,
     }
 }
 
@@ -401,6 +419,8 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                 consent_basis: consent_of(s.record.consent_basis.as_deref()) as i32,
                 record_id: s.record.id.clone(),
                 emergency_viewing: s.record.is_emergency_viewing(),
+                place: place_of(&s.record),
+                site_id: s.record.site.site_id.clone().unwrap_or_default(),
             })
             .collect(),
         next_page_token,

@@ -240,7 +240,7 @@ pub struct CheckArgs {
     pub as_of: Option<String>,
 }
 
-fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {
     InvalidInput {
         flag: flag.to_string(),
         message: message.into(),
@@ -248,7 +248,7 @@ fn invalid(flag: &str, message: impl Into<String>) -> anyhow::Error {
     .into()
 }
 
-fn instant(flag: &str, s: &str) -> anyhow::Result<DateTime<Utc>> {
+pub(crate) fn instant(flag: &str, s: &str) -> anyhow::Result<DateTime<Utc>> {
     parse_instant(flag, s).map_err(|m| invalid(flag, m))
 }
 
@@ -257,14 +257,14 @@ fn optional_instant(flag: &str, s: Option<&str>) -> anyhow::Result<Option<prost_
     s.map(|s| instant(flag, s).map(timestamp)).transpose()
 }
 
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
-fn shown(t: Option<&prost_types::Timestamp>) -> String {
+pub(crate) fn shown(t: Option<&prost_types::Timestamp>) -> String {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
         .map(to_jst_string)
         .unwrap_or_else(|| "-".into())
@@ -276,7 +276,7 @@ async fn client(admin: &AdminArgs) -> anyhow::Result<ActivationAdminServiceClien
 
 /// A refusal from the service, with its reason and field: exit code 2 when the
 /// input was at fault.
-fn refused(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn refused(status: tonic::Status) -> anyhow::Error {
     let details = status.get_error_details();
     let reason = details
         .error_info()
@@ -493,6 +493,18 @@ async fn preview(a: PreviewArgs) -> anyhow::Result<()> {
             } else {
                 "NOT in the registry".to_string()
             }
+        );
+    }
+    for s in &p.sites {
+        println!(
+            "site {} {} ({}) in municipality {}, sponsored by {}, activation {}{}",
+            s.site_id,
+            s.name,
+            s.kind,
+            s.municipality,
+            s.sponsor,
+            s.activation_id,
+            if s.closed { ", closed" } else { "" }
         );
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod registry;
+pub mod site;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,6 +75,11 @@ pub enum Command {
                       ONSHI_OPERATOR_KEY, ONSHI_ADMIN_TLS_DOMAIN."
     )]
     Activation(ActivationCommand),
+    /// Register, renew, close and inspect temporary sites (first-aid posts, mobile
+    /// clinics, mobile pharmacies, relief teams) and sign their certificates, through
+    /// a running gateway's operators' service (`--admin`, as `activation`).
+    #[command(subcommand)]
+    Site(crate::cli::site::SiteCommand),
     /// Read the access log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -604,7 +610,10 @@ impl Command {
             Command::Audit(AuditCommand::Verify(a)) => &a.data,
             Command::Registry(RegistryCommand::Load(a)) => &a.data,
             Command::Registry(RegistryCommand::Show(a)) => &a.data,
-            Command::Upstream(_) | Command::Activation(_) | Command::Certs(_) => {
+            Command::Upstream(_)
+            | Command::Activation(_)
+            | Command::Site(_)
+            | Command::Certs(_) => {
                 let mut s = Settings::default();
                 log.overlay(&mut s);
                 let none = Problems {

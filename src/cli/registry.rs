@@ -142,5 +142,22 @@ pub async fn show(args: RegistryShowArgs) -> anyhow::Result<()> {
     println!("kind          {}", f.kind.as_str());
     println!("prefecture    {}", prefecture_label(f.prefecture));
     println!("municipality  {municipality}");
+    // The temporary sites it sponsors: their calls are recorded under it.
+    for site in store
+        .list_sites()
+        .await?
+        .iter()
+        .filter(|s| s.sponsor == f.code)
+    {
+        println!(
+            "sponsors      site {} {} ({}, municipality {}, activation {}{})",
+            site.id,
+            site.name,
+            site.kind.as_str(),
+            site.municipality,
+            site.activation_id,
+            if site.is_closed() { ", closed" } else { "" }
+        );
+    }
     Ok(())
 }

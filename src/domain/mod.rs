@@ -15,6 +15,7 @@ pub mod jst;
 pub mod municipality;
 pub mod names;
 pub mod prefecture;
+pub mod site;
 pub mod staff;
 pub mod violation;
 

@@ -95,6 +95,19 @@ pub enum Reason {
     EmergencyViewingSummaryOnly,
     EmergencyViewingRequiresExemption,
     ClinicalCategoryUnknown,
+    // temporary sites
+    SiteNotFound,
+    SiteNotOpen,
+    SiteOutsideActivation,
+    SiteWindowInvalid,
+    SiteKindUnknown,
+    SiteFieldInvalid,
+    SiteLicenceRequired,
+    LicenceNumberInvalid,
+    SiteCsrInvalid,
+    SiteCertificateValidity,
+    SiteNotPermitted,
+    SiteCaUnavailable,
 }
 
 impl Reason {
@@ -178,6 +191,18 @@ impl Reason {
         Reason::EmergencyViewingSummaryOnly,
         Reason::EmergencyViewingRequiresExemption,
         Reason::ClinicalCategoryUnknown,
+        Reason::SiteNotFound,
+        Reason::SiteNotOpen,
+        Reason::SiteOutsideActivation,
+        Reason::SiteWindowInvalid,
+        Reason::SiteKindUnknown,
+        Reason::SiteFieldInvalid,
+        Reason::SiteLicenceRequired,
+        Reason::LicenceNumberInvalid,
+        Reason::SiteCsrInvalid,
+        Reason::SiteCertificateValidity,
+        Reason::SiteNotPermitted,
+        Reason::SiteCaUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -254,7 +279,10 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
-            other => other.clinical_str().unwrap_or(UNNAMED),
+            other => other
+                .clinical_str()
+                .or_else(|| other.site_str())
+                .unwrap_or(UNNAMED),
         }
     }
 }
@@ -263,6 +291,25 @@ impl Reason {
 const UNNAMED: &str = "UNNAMED_REASON";
 
 impl Reason {
+    /// The temporary sites' reasons.
+    fn site_str(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::SiteNotFound => "SITE_NOT_FOUND",
+            Reason::SiteNotOpen => "SITE_NOT_OPEN",
+            Reason::SiteOutsideActivation => "SITE_OUTSIDE_ACTIVATION",
+            Reason::SiteWindowInvalid => "SITE_WINDOW_INVALID",
+            Reason::SiteKindUnknown => "SITE_KIND_UNKNOWN",
+            Reason::SiteFieldInvalid => "SITE_FIELD_INVALID",
+            Reason::SiteLicenceRequired => "SITE_LICENCE_REQUIRED",
+            Reason::LicenceNumberInvalid => "LICENCE_NUMBER_INVALID",
+            Reason::SiteCsrInvalid => "SITE_CSR_INVALID",
+            Reason::SiteCertificateValidity => "SITE_CERTIFICATE_VALIDITY",
+            Reason::SiteNotPermitted => "SITE_NOT_PERMITTED",
+            Reason::SiteCaUnavailable => "SITE_CA_UNAVAILABLE",
+            _ => return None,
+        })
+    }
+
     /// The reasons of clinical information, consent per kind and emergency viewing.
     fn clinical_str(self) -> Option<&'static str> {
         Some(match self {

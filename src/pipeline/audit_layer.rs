@@ -116,6 +116,7 @@ pub fn record_of<M: PatientRequest>(
                 .map(str::to_string),
             note.consent_kinds.clone(),
         ),
+        site: note.site.clone(),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::domain::facility::FacilityCode;
 use crate::domain::staff::StaffRole;
 use crate::domain::{Reason, Violation};
 use crate::proto::{AccessContext, Purpose};
+use crate::store::SiteStamp;
 
 /// Stated text longer than this is cut before it is recorded: the rules refuse it,
 /// and the access log keeps a recognisable prefix, not an arbitrary payload.
@@ -50,6 +51,9 @@ pub struct AccessNote {
     pub emergency_viewing: bool,
     /// The kinds the patient's consent covered (`all` or e.g. `drugs,checkups`).
     pub consent_kinds: Option<String>,
+    /// The temporary site that called (set by the identity rule), and the stated
+    /// licence registration number.
+    pub site: SiteStamp,
 }
 
 impl AccessNote {
@@ -154,6 +158,7 @@ mod tests {
             staff: Some(Staff {
                 staff_id: " dr-0001 ".into(),
                 role: WireRole::Doctor as i32,
+                licence_number: String::new(),
             }),
             consent: Some(Consent {
                 basis: WireBasis::LifeOrBodyExemption as i32,
@@ -181,6 +186,7 @@ mod tests {
             staff: Some(Staff {
                 staff_id: "  ".into(),
                 role: 99,
+                licence_number: String::new(),
             }),
             purpose: 7,
             ..AccessContext::default()

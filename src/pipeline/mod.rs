@@ -124,7 +124,10 @@ where
             deps.metrics.clone(),
             deps.calls.clone(),
         ))
-        .layer(rule(deps, IdentityRule::new(deps.identity)))
+        .layer(rule(
+            deps,
+            IdentityRule::new(deps.identity).with_sites(deps.activations.clone()),
+        ))
         .option_layer(
             deps.limits
                 .facility_rate

@@ -14,6 +14,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::activation::admin::ActivationAdmin;
+use crate::activation::site_admin::SiteAdmin;
 use crate::audit::facility_view::FacilityAuditView;
 use crate::audit::service::AuditQueryService;
 use crate::config::GatewayConfig;
@@ -22,6 +23,7 @@ use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
 use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
+use crate::proto::site_admin_service_server::SiteAdminServiceServer;
 use crate::server::reflection::{OPERATORS, TERMINAL};
 use crate::server::terminal::{MedicalGateway, QualificationGateway};
 use crate::store::Store;
@@ -145,7 +147,7 @@ pub(super) async fn start_health(
 pub(super) async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
-    activations: ActivationAdmin,
+    (activations, sites): (ActivationAdmin, SiteAdmin),
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     if !listen.ip().is_loopback() && tls.is_none() {
@@ -165,7 +167,8 @@ pub(super) async fn start_admin(
         .add_service(OPERATORS.v1()?)
         .add_service(OPERATORS.v1alpha()?)
         .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
-        .add_service(ActivationAdminServiceServer::new(activations));
+        .add_service(ActivationAdminServiceServer::new(activations))
+        .add_service(SiteAdminServiceServer::new(sites));
     let stopped = async {
         let _ = rx.await;
     };

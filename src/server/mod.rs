@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::activation::admin::ActivationAdmin;
 use crate::activation::cache::ActivationCache;
+use crate::activation::site_admin::SiteAdmin;
 use crate::audit::WriterTask;
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
@@ -115,17 +116,25 @@ pub async fn start_with_audit(
         calls: tokio_util::task::TaskTracker::new(),
     };
     let calls = deps.calls.clone();
+    let site_audit = deps.audit.clone();
     let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =
         start_terminals(&config, deps, store.clone(), &health, tls.as_ref()).await?;
     stop.push(stop_terminals);
     let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
+    let sites = SiteAdmin::new(
+        store.clone(),
+        activations.clone(),
+        clock.clone(),
+        site_audit,
+        site_ca(&config)?,
+    );
     let side = start_side_listeners(
         &config,
         &metrics,
         &health,
         store.clone(),
-        admin,
+        (admin, sites),
         tls.as_ref(),
     )
     .await?;
@@ -246,7 +255,7 @@ async fn start_side_listeners(
     metrics: &Arc<Metrics>,
     health: &Health,
     store: Arc<dyn Store>,
-    admin: ActivationAdmin,
+    admin: (ActivationAdmin, SiteAdmin),
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
@@ -269,4 +278,21 @@ async fn start_side_listeners(
         side.admin_server = Some(server);
     }
     Ok(side)
+}
+
+/// The site CA in the TLS directory, when there is one: without it temporary sites
+/// can be registered but get no certificates.
+fn site_ca(config: &GatewayConfig) -> anyhow::Result<Option<Arc<crate::tls::site_ca::SiteCa>>> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let Some(dir) = files.site_ca.parent() else {
+        return Ok(None);
+    };
+    let ca = crate::tls::site_ca::SiteCa::from_dir(dir)
+        .with_context(|| format!("the site CA in {}", dir.display()))?;
+    if ca.is_none() {
+        tracing::info!(dir = %dir.display(), "no site CA: temporary sites get no certificates");
+    }
+    Ok(ca.map(Arc::new))
 }

@@ -5,11 +5,11 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
 use super::{
-    AccessQuery, AccessRecord, ChainInfo, Checkpoint, ClinicalStamp, Decision, StoreError,
-    StoredRecord,
+    AccessQuery, AccessRecord, ChainInfo, Checkpoint, ClinicalStamp, Decision, SiteStamp,
+    StoreError, StoredRecord, Value,
 };
 
-/// Rows per multi-row INSERT: 24 columns × 40 rows stays far below both databases'
+/// Rows per multi-row INSERT: 29 columns × 40 rows stays far below both databases'
 /// bound-parameter limits.
 pub(crate) const INSERT_CHUNK: usize = 40;
 
@@ -67,6 +67,7 @@ where
         .into_iter()
         .chain(first.clinical_fields())
         .map(|(column, _)| column)
+        .chain(first.site.fields().map(|(column, _)| column))
         .collect();
     let mut insert = QueryBuilder::new(format!(
         "INSERT INTO access_log (chain_id, seq, prev_hash, hash, {}) ",
@@ -82,6 +83,9 @@ where
         }
         for (_, value) in s.record.clinical_fields() {
             push_value(&mut row, value);
+        }
+        for (_, value) in s.record.site.fields() {
+            push_value(&mut row, Value::OptText(value));
         }
     });
     Some(insert)
@@ -256,6 +260,13 @@ where
             needs_review: row.try_get("needs_review")?,
             disclosed_patients: Vec::new(),
             clinical: ClinicalStamp::of(row.try_get("access_mode")?, row.try_get("consent_kinds")?),
+            site: SiteStamp {
+                site_id: row.try_get("site_id")?,
+                site_kind: row.try_get("site_kind")?,
+                site_name: row.try_get("site_name")?,
+                site_sponsor: row.try_get("site_sponsor")?,
+                licence_number: row.try_get("licence_number")?,
+            },
         },
     })
 }

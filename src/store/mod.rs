@@ -10,6 +10,7 @@ mod query;
 mod registry;
 mod registry_sql;
 mod search_sql;
+mod site_sql;
 mod sql;
 pub mod sqlite;
 mod value;
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
     AccessRecord, Activation, AreaKey, ClinicalStamp, Coverage, Decision, NewActivation,
-    SearchRecord,
+    SearchRecord, SiteStamp,
 };
 pub use query::{AccessQuery, Cursor};
 pub use registry::{Municipality, RegisteredFacility, RegistryCounts};
@@ -149,9 +150,28 @@ pub trait FacilityRegistry: Send + Sync + 'static {
     ) -> Result<Vec<(Municipality, u64)>, StoreError>;
 }
 
+/// Temporary sites under activations, with every attributed revision.
+#[async_trait]
+pub trait SiteStore: Send + Sync + 'static {
+    /// Records a new site with its revisions (the registration). Fails with
+    /// `Conflict` if its id is taken.
+    async fn add_site(&self, site: &crate::domain::site::Site) -> Result<(), StoreError>;
+    /// Records `revision` of `site`. Fails with `Conflict`, changing nothing, if its
+    /// number is taken: someone else changed the site first.
+    async fn add_site_revision(
+        &self,
+        site: &crate::domain::site::Site,
+        revision: &crate::domain::site::SiteRevision,
+    ) -> Result<(), StoreError>;
+    async fn site(&self, id: &str) -> Result<Option<crate::domain::site::Site>, StoreError>;
+    async fn list_sites(&self) -> Result<Vec<crate::domain::site::Site>, StoreError>;
+}
+
 /// All the state one gateway needs, behind one value.
 #[async_trait]
-pub trait Store: ActivationStore + SearchLedger + AuditStore + FacilityRegistry {
+pub trait Store:
+    ActivationStore + SearchLedger + AuditStore + FacilityRegistry + SiteStore
+{
     /// Which database this is, for logs and reports: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Closes the connections; later calls fail as if the database were unreachable.

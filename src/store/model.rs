@@ -143,6 +143,8 @@ pub struct AccessRecord {
     /// The access mode and the consent's kinds; `None` on records written before
     /// they were kept (and then absent from the hash input, see docs/audit.md).
     pub clinical: Option<ClinicalStamp>,
+    /// What a call from a temporary site adds; empty for a facility's own calls.
+    pub site: SiteStamp,
 }
 
 /// What a record says of the access mode and of consent per kind. Its hash input
@@ -162,6 +164,41 @@ impl ClinicalStamp {
             access_mode,
             consent_kinds,
         })
+    }
+}
+
+/// A temporary site's part of an access record: which site called, what kind, its
+/// sponsoring facility, and the professional's licence registration number if the
+/// call named one. Hashed as its own tagged section (docs/audit.md), present only
+/// when a field is set, so records without one verify as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteStamp {
+    pub site_id: Option<String>,
+    pub site_kind: Option<String>,
+    /// The site's name, as the patient's access history shows it.
+    pub site_name: Option<String>,
+    pub site_sponsor: Option<String>,
+    pub licence_number: Option<String>,
+}
+
+impl SiteStamp {
+    /// The tag of the section in the record hash.
+    pub const TAG: u8 = 0x20;
+
+    pub fn is_empty(&self) -> bool {
+        self.fields().iter().all(|(_, v)| v.is_none())
+    }
+
+    /// The fields with their column names, in the one order the columns and the
+    /// hash section follow.
+    pub fn fields(&self) -> [(&'static str, Option<&str>); 5] {
+        [
+            ("site_id", self.site_id.as_deref()),
+            ("site_kind", self.site_kind.as_deref()),
+            ("site_name", self.site_name.as_deref()),
+            ("site_sponsor", self.site_sponsor.as_deref()),
+            ("licence_number", self.licence_number.as_deref()),
+        ]
     }
 }
 

@@ -154,6 +154,7 @@ macro_rules! sql_store {
         $crate::store::search_sql::search_ledger!($store);
         $crate::store::access_log_sql::audit_store!($store, $db);
         $crate::store::registry_sql::facility_registry!($store, $db);
+        $crate::store::site_sql::site_store!($store, $db);
     };
 }
 pub(crate) use sql_store;

@@ -68,12 +68,20 @@ fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfi
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("reading {}", files.key.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(client_ca)
-        .with_context(|| format!("reading {}", client_ca.display()))?
-    {
-        roots
-            .add(ca.with_context(|| format!("parsing {}", client_ca.display()))?)
-            .with_context(|| format!("a CA certificate in {}", client_ca.display()))?;
+    let mut trusted = vec![client_ca];
+    // Temporary sites connect to the terminal listener with the site CA's
+    // certificates, when the gateway has a site CA.
+    if listener == Listener::Terminal && files.site_ca.exists() {
+        trusted.push(&files.site_ca);
+    }
+    for client_ca in trusted {
+        for ca in CertificateDer::pem_file_iter(client_ca)
+            .with_context(|| format!("reading {}", client_ca.display()))?
+        {
+            roots
+                .add(ca.with_context(|| format!("parsing {}", client_ca.display()))?)
+                .with_context(|| format!("a CA certificate in {}", client_ca.display()))?;
+        }
     }
     let verifier = IdentityVerifier::new(roots, provider(), listener)
         .context("the client certificate verifier")?;

@@ -13,6 +13,10 @@ pub struct TlsFiles {
     pub facility_ca: PathBuf,
     /// The CA that issues operator certificates: the only one the operators' listener trusts.
     pub operator_ca: PathBuf,
+    /// The site CA's certificate (its key `site-ca.key` beside it): the terminal
+    /// listener trusts it too when the file exists, and the gateway issues the
+    /// temporary sites' certificates with it.
+    pub site_ca: PathBuf,
 }
 
 impl TlsFiles {
@@ -23,6 +27,7 @@ impl TlsFiles {
             key: dir.join(pki_dir::SERVER_KEY),
             facility_ca: dir.join(Ca::Facility.cert_file()),
             operator_ca: dir.join(Ca::Operator.cert_file()),
+            site_ca: dir.join(super::site_ca::SITE_CA_CERT),
         }
     }
 }

@@ -18,6 +18,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::peer::{FACILITY_URI_PREFIX, OPERATOR_URI_PREFIX, OperatorRole};
 use super::pki_dir::{self, Ca};
+use super::site_ca::{SITE_CA_CERT, SITE_CA_KEY};
 
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone)]
@@ -105,6 +106,11 @@ impl DevCa {
             cert_pem: cert_pem.to_string(),
             not_after,
         })
+    }
+
+    /// What signs: the site CA issues from CSRs with it.
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
     }
 
     /// The CA's private key, PEM.
@@ -222,6 +228,9 @@ pub struct DevPki {
     pub server_ca: DevCa,
     pub facility_ca: DevCa,
     pub operator_ca: DevCa,
+    /// Issues the temporary sites' certificates from their CSRs; the gateway keeps
+    /// its key to do so.
+    pub site_ca: DevCa,
     pub server: Issued,
 }
 
@@ -259,6 +268,7 @@ impl DevPki {
             server_ca,
             facility_ca: DevCa::new("onshi-gateway development facility CA")?,
             operator_ca: DevCa::new("onshi-gateway development operator CA")?,
+            site_ca: DevCa::new("onshi-gateway development site CA")?,
             server,
         })
     }
@@ -281,6 +291,8 @@ impl DevPki {
                 self.operator_ca.cert_pem.clone(),
             ),
             (Ca::Operator.key_file().into(), self.operator_ca.key_pem()),
+            (SITE_CA_CERT.into(), self.site_ca.cert_pem.clone()),
+            (SITE_CA_KEY.into(), self.site_ca.key_pem()),
             (pki_dir::SERVER_CERT.into(), self.server.cert_pem.clone()),
             (pki_dir::SERVER_KEY.into(), self.server.key_pem.clone()),
         ];
@@ -294,7 +306,11 @@ impl DevPki {
                 self.facility_ca.facility(code)?,
             );
         }
-        for role in [OperatorRole::ActivationManager, OperatorRole::Auditor] {
+        for role in [
+            OperatorRole::ActivationManager,
+            OperatorRole::Auditor,
+            OperatorRole::PrefectureHealth,
+        ] {
             let id = format!("dev-{}", role.as_str());
             add(
                 pki_dir::operator_stem(role),

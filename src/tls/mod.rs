@@ -23,6 +23,7 @@ pub mod operator_auth;
 pub mod peer;
 pub mod pki_dir;
 pub mod refusal;
+pub mod site_ca;
 pub mod verifier;
 
 pub use config::TlsFiles;

@@ -21,12 +21,32 @@ const CHANGES: [&str; 4] = [
     "/onshi.v1.ActivationAdminService/EndEarly",
 ];
 
+/// Changes to temporary sites: activation managers, and a prefecture's health
+/// department, so that the prefecture can open its own first-aid posts.
+const SITE_CHANGES: [&str; 4] = [
+    "/onshi.v1.SiteAdminService/RegisterSite",
+    "/onshi.v1.SiteAdminService/RenewSite",
+    "/onshi.v1.SiteAdminService/CloseSite",
+    "/onshi.v1.SiteAdminService/IssueSiteCertificate",
+];
+
 /// The roles allowed to call `path`; `None`: any verified operator (reflection).
 pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
     if CHANGES.contains(&path) {
         Some(&[OperatorRole::ActivationManager])
     } else if path.starts_with("/onshi.v1.ActivationAdminService/") {
         Some(&[OperatorRole::ActivationManager, OperatorRole::Auditor])
+    } else if SITE_CHANGES.contains(&path) {
+        Some(&[
+            OperatorRole::ActivationManager,
+            OperatorRole::PrefectureHealth,
+        ])
+    } else if path.starts_with("/onshi.v1.SiteAdminService/") {
+        Some(&[
+            OperatorRole::ActivationManager,
+            OperatorRole::PrefectureHealth,
+            OperatorRole::Auditor,
+        ])
     } else if path.starts_with("/onshi.v1.AuditService/") {
         Some(&[OperatorRole::Auditor])
     } else {
@@ -59,6 +79,11 @@ pub fn refusal(path: &str, peer: Result<Peer, Violation>) -> Option<Violation> {
             Reason::OperatorRoleRequired,
             "",
             format!("facility {f} cannot call the operators' services"),
+        )),
+        Ok(Peer::Site(id)) => Some(Violation::new(
+            Reason::SiteNotPermitted,
+            "",
+            format!("site {id} cannot call the operators' services"),
         )),
         Err(v) => Some(v),
     }

@@ -66,7 +66,7 @@ fn is_pki_file(name: &str) -> bool {
     else {
         return false;
     };
-    matches!(stem, "server" | "server-ca")
+    matches!(stem, "server" | "server-ca" | "site-ca")
         || stem.starts_with("facility-")
         || stem.starts_with("operator-")
 }

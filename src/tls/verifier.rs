@@ -42,8 +42,11 @@ impl IdentityVerifier {
 
     fn identity(&self, leaf: &CertificateDer<'_>) -> Result<(), BadIdentity> {
         match (peer_of(leaf.as_ref()), self.listener) {
-            (Ok(Peer::Facility(_)), Listener::Terminal)
+            (Ok(Peer::Facility(_) | Peer::Site(_)), Listener::Terminal)
             | (Ok(Peer::Operator { .. }), Listener::Operators) => Ok(()),
+            (Ok(Peer::Site(id)), Listener::Operators) => Err(BadIdentity(format!(
+                "the certificate names site {id}; the operators' listener takes operators only"
+            ))),
             (Ok(Peer::Facility(f)), Listener::Operators) => Err(BadIdentity(format!(
                 "the certificate names facility {f}; the operators' listener takes operators only"
             ))),

@@ -256,6 +256,7 @@ pub fn staff() -> Option<Staff> {
     Some(Staff {
         staff_id: "dr-0001".into(),
         role: StaffRole::Doctor as i32,
+        licence_number: String::new(),
     })
 }
 

@@ -6,6 +6,7 @@ use tonic::Request;
 
 use crate::activation::cache::ActivationCache;
 use crate::activation::index::decide;
+use crate::activation::sites::site_allowed_now;
 use crate::clock::SharedClock;
 use crate::domain::{Reason, Violation};
 use crate::pipeline::{Note, PatientRequest, Rule};
@@ -38,8 +39,15 @@ impl<M: PatientRequest> Rule<M> for ActivationRule {
         if Note::of(req).lock().emergency_viewing {
             return Ok(());
         }
-        let facility = Note::of(req).facility()?;
         let now = self.clock.now();
+        // A temporary site is decided by its own window and municipality alone.
+        let site = Note::of(req).lock().site.site_id.clone();
+        if let Some(site) = site {
+            let allowed = site_allowed_now(&self.cache, &site, now).await?;
+            Note::of(req).lock().activation_id = Some(allowed.coverage.activation_id);
+            return Ok(());
+        }
+        let facility = Note::of(req).facility()?;
         let index = self.cache.index().await.map_err(unavailable)?;
         let registered = match self.cache.facility(facility.as_str()).await {
             Ok(r) => r,
