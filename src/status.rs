@@ -29,7 +29,8 @@ pub fn code_of(reason: Reason) -> Code {
         | SearchFacilityMismatch
         | PatientNotInSearch
         | PurposeNotPermitted => Code::PermissionDenied,
-        ActivationNotFound => Code::NotFound,
+        ActivationNotFound | ReviewSubjectNotFound => Code::NotFound,
+        ReviewSubjectNotFlagged => Code::FailedPrecondition,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,

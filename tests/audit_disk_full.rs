@@ -79,6 +79,7 @@ fn record(i: usize) -> AccessRecord {
         upstream_result: Some("OK ".to_string() + &"x".repeat(200)),
         needs_review: false,
         disclosed_patients: Vec::new(),
+        accountability: None,
     }
 }
 

@@ -161,6 +161,7 @@ fn record(i: u64) -> AccessRecord {
         upstream_result: (!denied).then(|| "OK status=1".into()),
         needs_review: exemption,
         disclosed_patients: Vec::new(),
+        accountability: None,
     }
 }
 

@@ -311,6 +311,7 @@ fn record(tag: &str, i: u64) -> AccessRecord {
         upstream_result: (decision == Decision::Failed).then(|| "UNAVAILABLE".to_string()),
         needs_review: exemption,
         disclosed_patients: Vec::new(),
+        accountability: None,
     }
 }
 

@@ -88,6 +88,7 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             Value::Int(n) => c.i64(i64::from(n)),
             Value::BigInt(n) => c.i64(n),
             Value::Bool(b) => c.raw(&[u8::from(b)]),
+            Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
         };
     }
     // Appended only when there are some: a record without any encodes as it did
@@ -98,7 +99,29 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             c.str(key);
         }
     }
+    accountability_section(&mut c, r.accountability.as_ref());
     c.digest()
+}
+
+/// Tags the accountability section: after the disclosed patients, present only when
+/// one of its fields is set, so records written before it existed still verify.
+pub const ACCOUNTABILITY_TAG: u8 = 0x30;
+
+fn accountability_section(c: &mut Canonical, a: Option<&crate::store::Accountability>) {
+    let Some(a) = a.filter(|a| !a.is_empty()) else {
+        return;
+    };
+    c.raw(&[ACCOUNTABILITY_TAG]);
+    for (_, value) in a.fields() {
+        match value {
+            Value::Text(s) => c.str(s),
+            Value::OptText(s) => c.opt(s),
+            Value::Int(n) => c.i64(i64::from(n)),
+            Value::BigInt(n) => c.i64(n),
+            Value::Bool(b) => c.raw(&[u8::from(b)]),
+            Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
+        };
+    }
 }
 
 /// Parses a stored 64-hex-digit hash.
@@ -195,6 +218,7 @@ pub(crate) mod tests {
             upstream_result: None,
             needs_review: false,
             disclosed_patients: Vec::new(),
+            accountability: None,
         }
     }
 

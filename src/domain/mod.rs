@@ -5,6 +5,7 @@ pub mod activation_change;
 pub mod area;
 pub mod check_digit;
 pub mod consent;
+pub mod exemption_category;
 pub mod dates;
 pub mod facility;
 pub mod input;

@@ -87,6 +87,13 @@ pub enum Reason {
     ChangeAuthorMissing,
     FacilityMismatch,
     OperatorRoleRequired,
+    // exemption reason taxonomy and reviews
+    ExemptionCategoryUnknown,
+    ExemptionOtherReasonMissing,
+    ReviewOutcomeInvalid,
+    ReviewNoteInvalid,
+    ReviewSubjectNotFound,
+    ReviewSubjectNotFlagged,
 }
 
 impl Reason {
@@ -163,6 +170,12 @@ impl Reason {
         Reason::ChangeAuthorMissing,
         Reason::FacilityMismatch,
         Reason::OperatorRoleRequired,
+        Reason::ExemptionCategoryUnknown,
+        Reason::ExemptionOtherReasonMissing,
+        Reason::ReviewOutcomeInvalid,
+        Reason::ReviewNoteInvalid,
+        Reason::ReviewSubjectNotFound,
+        Reason::ReviewSubjectNotFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,6 +252,12 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            Reason::ExemptionCategoryUnknown => "EXEMPTION_CATEGORY_UNKNOWN",
+            Reason::ExemptionOtherReasonMissing => "EXEMPTION_OTHER_REASON_MISSING",
+            Reason::ReviewOutcomeInvalid => "REVIEW_OUTCOME_INVALID",
+            Reason::ReviewNoteInvalid => "REVIEW_NOTE_INVALID",
+            Reason::ReviewSubjectNotFound => "REVIEW_SUBJECT_NOT_FOUND",
+            Reason::ReviewSubjectNotFlagged => "REVIEW_SUBJECT_NOT_FLAGGED",
         }
     }
 }

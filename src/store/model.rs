@@ -140,6 +140,9 @@ pub struct AccessRecord {
     /// The patients whose data the reply showed besides `patient_key`, by the same
     /// key: an attribute search's candidates, in the order shown.
     pub disclosed_patients: Vec<String>,
+    /// The exemption's category, the patient's notice, review outcomes and reads of
+    /// the log; `None` when none applies (the record then hashes as before).
+    pub accountability: Option<super::Accountability>,
 }
 
 impl AccessRecord {
