@@ -71,6 +71,8 @@ pub struct Deps {
     pub metrics: RequestMetrics,
     /// The calls running to their records; shutdown waits for them.
     pub calls: TaskTracker,
+    /// Which calls queue a notice to their patient.
+    pub notices: audit_layer::NoticePolicy,
 }
 
 /// The load limits, shared by every patient-data RPC: each facility's token bucket
@@ -108,12 +110,15 @@ where
     S::Future: Send,
 {
     let stack = ServiceBuilder::new()
-        .layer(AuditLayer::new(
-            deps.audit.clone(),
-            deps.clock.clone(),
-            deps.metrics.clone(),
-            deps.calls.clone(),
-        ))
+        .layer(
+            AuditLayer::new(
+                deps.audit.clone(),
+                deps.clock.clone(),
+                deps.metrics.clone(),
+                deps.calls.clone(),
+            )
+            .with_notices(deps.notices),
+        )
         .layer(rule(deps, IdentityRule::new(deps.identity)))
         .option_layer(
             deps.limits

@@ -6,6 +6,7 @@ pub mod health;
 mod health_watch;
 mod listeners;
 mod reflection;
+mod accountability;
 mod retention;
 mod shutdown;
 mod storage;
@@ -113,6 +114,14 @@ pub async fn start_with_audit(
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
         calls: tokio_util::task::TaskTracker::new(),
+        notices: crate::pipeline::audit_layer::NoticePolicy {
+            enabled: config.notices.enabled(),
+            every_allowed_access: config.notices.every_allowed_access,
+        },
+    };
+    let log_writer = crate::audit::read_log::LogWriter {
+        writer: deps.audit.clone(),
+        clock: clock.clone(),
     };
     let calls = deps.calls.clone();
     let tls = load_tls(&config, &metrics)?;
@@ -124,7 +133,7 @@ pub async fn start_with_audit(
         &config,
         &metrics,
         &health,
-        store.clone(),
+        (store.clone(), log_writer),
         admin,
         tls.as_ref(),
     )
@@ -179,7 +188,7 @@ async fn spawn_background(
         },
     )
     .await;
-    let background = vec![
+    let mut background = vec![
         health_task,
         activations.spawn_follower().await,
         spawn_retention(
@@ -189,7 +198,19 @@ async fn spawn_background(
             config.search_ttl,
             clock.clone(),
         ),
+        crate::server::accountability::spawn_overdue_reviews(
+            storage.store.clone(),
+            config.review_overdue,
+            clock.clone(),
+            metrics.audit.clone(),
+        ),
     ];
+    background.extend(crate::server::accountability::spawn_notices(
+        &config.notices,
+        storage.store.clone(),
+        clock.clone(),
+        metrics.audit.clone(),
+    ));
     (Health::new(health), background)
 }
 
@@ -245,7 +266,7 @@ async fn start_side_listeners(
     config: &GatewayConfig,
     metrics: &Arc<Metrics>,
     health: &Health,
-    store: Arc<dyn Store>,
+    (store, log): (Arc<dyn Store>, crate::audit::read_log::LogWriter),
     admin: ActivationAdmin,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
@@ -263,7 +284,7 @@ async fn start_side_listeners(
         side.health_server = Some(server);
     }
     if let Some(listen) = config.admin_listen {
-        let (bound, stop, server) = start_admin(listen, store, admin, tls).await?;
+        let (bound, stop, server) = start_admin(listen, store, log, admin, tls).await?;
         side.admin_addr = Some(bound);
         side.stop.push(stop);
         side.admin_server = Some(server);

@@ -1,6 +1,7 @@
 //! On the operators' listener, which method which operator role may call:
 //! activation changes need `activation-manager`; reading activations either role;
-//! the access log needs `auditor`. Checked on the HTTP request, before any service
+//! the access log needs `auditor`; the review queue and its outcomes `reviewer` or
+//! `auditor`. Checked on the HTTP request, before any service
 //! sees it, from the client certificate the TLS handshake verified.
 
 use std::future::Future;
@@ -21,9 +22,17 @@ const CHANGES: [&str; 4] = [
     "/onshi.v1.ActivationAdminService/EndEarly",
 ];
 
+/// What a reviewer may call: the queue of unreviewed accesses and the outcome.
+const REVIEWS: [&str; 2] = [
+    "/onshi.v1.AuditService/RecordReviewOutcome",
+    "/onshi.v1.AuditService/ListUnreviewed",
+];
+
 /// The roles allowed to call `path`; `None`: any verified operator (reflection).
 pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
-    if CHANGES.contains(&path) {
+    if REVIEWS.contains(&path) {
+        Some(&[OperatorRole::Reviewer, OperatorRole::Auditor])
+    } else if CHANGES.contains(&path) {
         Some(&[OperatorRole::ActivationManager])
     } else if path.starts_with("/onshi.v1.ActivationAdminService/") {
         Some(&[OperatorRole::ActivationManager, OperatorRole::Auditor])

@@ -14,6 +14,8 @@ pub enum OperatorRole {
     ActivationManager,
     /// Reads the access log.
     Auditor,
+    /// Reviews the accesses made under the exemption and records their outcomes.
+    Reviewer,
 }
 
 impl OperatorRole {
@@ -21,6 +23,7 @@ impl OperatorRole {
         match self {
             OperatorRole::ActivationManager => "activation-manager",
             OperatorRole::Auditor => "auditor",
+            OperatorRole::Reviewer => "reviewer",
         }
     }
 
@@ -28,6 +31,7 @@ impl OperatorRole {
         match s {
             "activation-manager" => Some(OperatorRole::ActivationManager),
             "auditor" => Some(OperatorRole::Auditor),
+            "reviewer" => Some(OperatorRole::Reviewer),
             _ => None,
         }
     }
@@ -86,7 +90,7 @@ pub fn peer_of(der: &[u8]) -> Result<Peer, Violation> {
             role,
         }),
         _ => Err(unidentified(format!(
-            "{uri} is not an operator identity {OPERATOR_URI_PREFIX}<activation-manager|auditor>:<id>"
+            "{uri} is not an operator identity {OPERATOR_URI_PREFIX}<activation-manager|auditor|reviewer>:<id>"
         ))),
     }
 }

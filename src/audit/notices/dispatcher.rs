@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::payload::NoticePayload;
@@ -96,9 +95,10 @@ impl Dispatcher {
     }
 }
 
-/// Runs `dispatcher` until `stop` changes: a full batch is followed at once by
-/// the next, an empty one by a pause of `poll`.
-pub fn spawn_dispatcher(dispatcher: Dispatcher, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Runs `dispatcher` until aborted: a full batch is followed at once by the next,
+/// an empty one by a pause of `poll`. Aborting it mid-delivery loses nothing: the
+/// lease runs out and the notice is delivered again.
+pub fn spawn_dispatcher(dispatcher: Dispatcher) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let full = match dispatcher.run_once().await {
@@ -111,10 +111,7 @@ pub fn spawn_dispatcher(dispatcher: Dispatcher, mut stop: watch::Receiver<bool>)
             if full {
                 continue;
             }
-            tokio::select! {
-                () = tokio::time::sleep(dispatcher.config.poll) => {}
-                _ = stop.changed() => return,
-            }
+            tokio::time::sleep(dispatcher.config.poll).await;
         }
     })
 }
