@@ -64,6 +64,9 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
+        Command::Audit(AuditCommand::Review(command)) => {
+            onshi_gateway::cli::review::run(command).await
+        }
         Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
         Command::Certs(CertsCommand::Issue(args)) => commands::certs_issue(&args, clock.as_ref()),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,

@@ -181,9 +181,64 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
     for (key, id) in receiver.attempts.lock().expect("lock").iter() {
         assert!(noticed.contains(key) && key == id, "an attempt for {key} / {id}");
     }
+
+    // The same accesses wait in the review queue; an outcome recorded with the CLI
+    // takes one out, and the log, outcome included, verifies.
+    let queue = review(&gateway, &["list"]);
+    let queued: BTreeSet<String> = queue
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next().map(str::to_string))
+        .collect();
+    assert_eq!(queued, noticed, "{queue}");
+    let first = noticed.iter().next().expect("one").clone();
+    let recorded = review(&gateway, &["record", "--record", &first, "--outcome", "justified"]);
+    assert!(recorded.starts_with("recorded "), "{recorded}");
+    let queue = review(&gateway, &["list"]);
+    assert!(!queue.contains(&first), "{queue}");
+    assert_eq!(queue.lines().count(), noticed.len(), "{queue}");
+    let refused = bin()
+        .args(["audit", "review", "record", "--record", &first, "--outcome", "not-justified"])
+        .args(["--admin", &gateway.admin_url()])
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs a note"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    gateway.process.terminate();
     drop(gateway);
+    let verified = bin()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
     let store = store::open(&location).await.expect("store opens");
     assert_eq!(store.pending_notices().await.expect("counted"), 0);
+}
+
+/// `audit review ARGS` at the gateway's operators' listener; its standard output.
+fn review(gateway: &Serving, args: &[&str]) -> String {
+    let out = bin()
+        .args(["audit", "review"])
+        .args(args)
+        .args(["--admin", &gateway.admin_url()])
+        .output()
+        .expect("audit review runs");
+    assert!(
+        out.status.success(),
+        "audit review {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod registry;
+pub mod review;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -422,6 +423,9 @@ pub enum AuditCommand {
     /// Check every chain of the access log: hashes, links and signed checkpoints.
     /// Exits 0 if all are intact, 3 if any is broken.
     Verify(AuditVerifyArgs),
+    /// The review of accesses under the exemption, at a gateway's operators' listener.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
 }
 
 /// Which records: every filter given must hold.
@@ -642,7 +646,10 @@ impl Command {
             Command::Audit(AuditCommand::Verify(a)) => &a.data,
             Command::Registry(RegistryCommand::Load(a)) => &a.data,
             Command::Registry(RegistryCommand::Show(a)) => &a.data,
-            Command::Upstream(_) | Command::Activation(_) | Command::Certs(_) => {
+            Command::Upstream(_)
+            | Command::Activation(_)
+            | Command::Certs(_)
+            | Command::Audit(AuditCommand::Review(_)) => {
                 let mut s = Settings::default();
                 log.overlay(&mut s);
                 let none = Problems {
