@@ -307,6 +307,70 @@ pub(crate) mod tests {
         );
     }
 
+    /// The section is absent when nothing of it is set (so the documented hash
+    /// above holds), and present and covering every one of its fields otherwise.
+    #[test]
+    fn the_accountability_section_is_tagged_and_covers_its_fields() {
+        use crate::store::Accountability;
+        let base = record("a");
+        let h = |r: &AccessRecord| record_hash(&GENESIS, "c1", 1, r);
+        let mut empty = base.clone();
+        empty.accountability = Some(Accountability::default());
+        assert_eq!(h(&empty), h(&base), "an empty section is no section");
+        let set = |f: fn(&mut Accountability)| {
+            let mut a = Accountability::default();
+            f(&mut a);
+            let mut r = base.clone();
+            r.accountability = Some(a);
+            h(&r)
+        };
+        let variants = [
+            set(|a| a.exemption_category = Some(String::new())),
+            set(|a| a.patient_notice = true),
+            set(|a| a.kind = Some(String::new())),
+            set(|a| a.subject_record = Some(String::new())),
+            set(|a| a.outcome = Some(String::new())),
+            set(|a| a.note = Some(String::new())),
+            set(|a| a.operator = Some(String::new())),
+            set(|a| a.audit_query = Some(String::new())),
+            set(|a| a.result_count = Some(0)),
+        ];
+        let distinct: std::collections::HashSet<_> = variants.iter().collect();
+        assert_eq!(distinct.len(), variants.len());
+        assert!(!distinct.contains(&h(&base)));
+        // By hand: the tag, then each field in order (docs/audit.md).
+        let mut c = Canonical::new(RECORD_DOMAIN);
+        c.raw(&GENESIS).str("c1").u64(1);
+        for (_, v) in base.fields() {
+            match v {
+                Value::Text(s) => c.str(s),
+                Value::OptText(s) => c.opt(s),
+                Value::Int(n) => c.i64(i64::from(n)),
+                Value::BigInt(n) => c.i64(n),
+                Value::Bool(b) => c.raw(&[u8::from(b)]),
+                Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
+            };
+        }
+        c.raw(&[0x30])
+            .opt(Some("other"))
+            .raw(&[1])
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(Some("3"));
+        let mut r = base.clone();
+        r.accountability = Some(Accountability {
+            exemption_category: Some("other".into()),
+            patient_notice: true,
+            result_count: Some(3),
+            ..Accountability::default()
+        });
+        assert_eq!(h(&r), c.digest());
+    }
+
     #[test]
     fn a_corrupt_stored_head_is_not_resumed() {
         let head = ChainHead {

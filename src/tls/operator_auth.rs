@@ -133,3 +133,47 @@ where
         Box::pin(self.inner.call(req))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(role: OperatorRole) -> Result<Peer, Violation> {
+        Ok(Peer::Operator {
+            id: "op".into(),
+            role,
+        })
+    }
+
+    #[test]
+    fn reviewers_may_review_and_nothing_more() {
+        for path in REVIEWS {
+            assert_eq!(refusal(path, operator(OperatorRole::Reviewer)), None, "{path}");
+            assert_eq!(refusal(path, operator(OperatorRole::Auditor)), None, "{path}");
+            let v = refusal(path, operator(OperatorRole::ActivationManager)).expect("refused");
+            assert_eq!(v.reason, Reason::OperatorRoleRequired);
+        }
+        for path in [
+            "/onshi.v1.AuditService/QueryAccessLog",
+            "/onshi.v1.AuditService/ListAuditReads",
+            "/onshi.v1.ActivationAdminService/ListActivations",
+            CHANGES[0],
+        ] {
+            let v = refusal(path, operator(OperatorRole::Reviewer)).expect("refused");
+            assert_eq!(v.reason, Reason::OperatorRoleRequired, "{path}");
+        }
+        assert_eq!(
+            refusal(
+                "/onshi.v1.AuditService/ListAuditReads",
+                operator(OperatorRole::Auditor)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_reviewer_role_is_named_reviewer() {
+        assert_eq!(OperatorRole::parse("reviewer"), Some(OperatorRole::Reviewer));
+        assert_eq!(OperatorRole::Reviewer.as_str(), "reviewer");
+    }
+}
