@@ -110,7 +110,10 @@ fn exemption(category: ExemptionCategory, reason: &str) -> LookupQualificationRe
 
 impl Gateway {
     /// An exemption lookup from a Miyagi clinic; the id of its access record.
-    async fn exempt(&mut self, request: LookupQualificationRequest) -> Result<String, tonic::Status> {
+    async fn exempt(
+        &mut self,
+        request: LookupQualificationRequest,
+    ) -> Result<String, tonic::Status> {
         let reply = self
             .terminals
             .lookup_qualification(as_facility(&miyagi_clinic(), request))
@@ -195,7 +198,10 @@ async fn the_reason_category_is_judged_and_recorded() {
     let records = g.gateway.store.record_by_id(&id).await.expect("readable");
     let record = records.expect("recorded").record;
     let a = record.accountability.expect("accountability section");
-    assert_eq!(a.exemption_category.as_deref(), Some("impaired_consciousness"));
+    assert_eq!(
+        a.exemption_category.as_deref(),
+        Some("impaired_consciousness")
+    );
     assert!(a.patient_notice, "the patient is told");
     assert!(record.needs_review);
 
@@ -221,7 +227,12 @@ async fn the_reason_category_is_judged_and_recorded() {
     );
     assert_eq!(bad_field(&status), "access.consent.exemption_category");
     // The refused calls are recorded, and no notice is queued for them.
-    let last = g.gateway.store.query(&Default::default(), 1000).await.expect("log");
+    let last = g
+        .gateway
+        .store
+        .query(&Default::default(), 1000)
+        .await
+        .expect("log");
     let denied = last
         .iter()
         .filter(|s| s.record.reason.as_deref() == Some("EXEMPTION_CATEGORY_UNKNOWN"))
@@ -234,11 +245,17 @@ async fn the_reason_category_is_judged_and_recorded() {
         .await
         .expect("free text alone, as before");
     let old = g.gateway.store.record_by_id(&old).await.expect("read");
-    let a = old.expect("recorded").record.accountability.expect("section");
+    let a = old
+        .expect("recorded")
+        .record
+        .accountability
+        .expect("section");
     assert_eq!(a.exemption_category.as_deref(), Some("unstated"));
     // And without either, refused as before.
     assert_denied(
-        g.exempt(exemption(ExemptionCategory::Unspecified, "")).await.map(tonic::Response::new),
+        g.exempt(exemption(ExemptionCategory::Unspecified, ""))
+            .await
+            .map(tonic::Response::new),
         Code::InvalidArgument,
         "EXEMPTION_REASON_MISSING",
     );
@@ -270,7 +287,10 @@ async fn review_outcomes_are_chained_and_empty_the_queue() {
     // A consented access is not in the queue and cannot be reviewed.
     let consented = g
         .terminals
-        .lookup_qualification(as_facility(&miyagi_clinic(), lookup(DEMO_PATIENT.insured())))
+        .lookup_qualification(as_facility(
+            &miyagi_clinic(),
+            lookup(DEMO_PATIENT.insured()),
+        ))
         .await
         .expect("allowed");
     let consented = consented.metadata().get(ACCESS_RECORD_HEADER).expect("id");
@@ -334,7 +354,10 @@ async fn review_outcomes_are_chained_and_empty_the_queue() {
         .await
         .expect("recorded")
         .into_inner();
-    assert_eq!(recorded.reviewer, "unauthenticated", "no certificate on a plain listener");
+    assert_eq!(
+        recorded.reviewer, "unauthenticated",
+        "no certificate on a plain listener"
+    );
     let queue = g.unreviewed().await;
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].record_id, second);
@@ -353,11 +376,25 @@ async fn review_outcomes_are_chained_and_empty_the_queue() {
     assert_eq!(a.subject_record.as_deref(), Some(first.as_str()));
     assert_eq!(a.outcome.as_deref(), Some("justified"));
     assert_eq!(a.note.as_deref(), Some("意識レベルJCS300"));
-    let access = g.gateway.store.record_by_id(&first).await.expect("read").expect("kept");
+    let access = g
+        .gateway
+        .store
+        .record_by_id(&first)
+        .await
+        .expect("read")
+        .expect("kept");
     assert!(access.seq < outcome.seq, "appended after the access");
-    assert!(access.record.needs_review, "the access itself is not edited");
-    let reports = verify_store(g.gateway.store.as_ref(), &[]).await.expect("verifies");
-    assert!(reports.iter().all(|r| r.first_break.is_none()), "{reports:?}");
+    assert!(
+        access.record.needs_review,
+        "the access itself is not edited"
+    );
+    let reports = verify_store(g.gateway.store.as_ref(), &[])
+        .await
+        .expect("verifies");
+    assert!(
+        reports.iter().all(|r| r.first_break.is_none()),
+        "{reports:?}"
+    );
     assert!(reports.iter().map(|r| r.records_verified).sum::<u64>() >= 4);
     g.gateway.shutdown().await.expect("shutdown");
     // After shutdown every record, the reads' too, is committed and verifies.

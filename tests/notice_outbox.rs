@@ -47,7 +47,10 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
         .to_string();
     let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     let id = json["notice_id"].as_str().unwrap_or_default().to_string();
-    r.attempts.lock().expect("lock").push((key.clone(), id.clone()));
+    r.attempts
+        .lock()
+        .expect("lock")
+        .push((key.clone(), id.clone()));
     if r.accept.load(Ordering::SeqCst) {
         r.accepted.lock().expect("lock").push((key, id));
         StatusCode::OK
@@ -61,7 +64,9 @@ async fn serve_receiver() -> (Receiver, SocketAddr) {
     let app = axum::Router::new()
         .route("/notices", axum::routing::post(receive))
         .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (receiver, addr)
@@ -70,7 +75,12 @@ async fn serve_receiver() -> (Receiver, SocketAddr) {
 fn serve(dir: &std::path::Path, webhook: SocketAddr, log: &str) -> Serving {
     Serving::serve(
         bin()
-            .args(["serve", "--dev-identity-from-metadata", "--population", "2000"])
+            .args([
+                "serve",
+                "--dev-identity-from-metadata",
+                "--population",
+                "2000",
+            ])
             .arg(format!("--notice-webhook-url=http://{webhook}/notices"))
             .args(["--notice-lease-secs", "2", "--notice-retry-max-secs", "1"])
             .arg("--data-dir")
@@ -90,7 +100,10 @@ fn consent(basis: ConsentBasis, category: ExemptionCategory) -> Consent {
 
 /// A lookup of the demo patient from a Miyagi clinic on `consent`; its record id
 /// when it was allowed.
-async fn look_up(client: &mut QualificationServiceClient<Channel>, consent: Consent) -> Option<String> {
+async fn look_up(
+    client: &mut QualificationServiceClient<Channel>,
+    consent: Consent,
+) -> Option<String> {
     let mut request = lookup(DEMO_PATIENT.insured());
     if let Some(access) = request.access.as_mut() {
         access.consent = Some(consent);
@@ -128,7 +141,10 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
 
     let mut noticed = BTreeSet::new();
     for i in 0..8 {
-        let exempt = consent(ConsentBasis::LifeOrBodyExemption, ExemptionCategory::ImpairedConsciousness);
+        let exempt = consent(
+            ConsentBasis::LifeOrBodyExemption,
+            ExemptionCategory::ImpairedConsciousness,
+        );
         noticed.insert(look_up(&mut client, exempt).await.expect("allowed"));
         // Consented and refused accesses queue no notice.
         let consented = consent(ConsentBasis::PatientConsent, ExemptionCategory::Unspecified);
@@ -153,7 +169,10 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
 
     let location = StoreLocation::Sqlite(dir.path().join("onshi.db"));
     let store = store::open(&location).await.expect("store opens");
-    assert_eq!(store.pending_notices().await.expect("counted"), noticed.len() as u64);
+    assert_eq!(
+        store.pending_notices().await.expect("counted"),
+        noticed.len() as u64
+    );
     store.close().await;
 
     receiver.accept.store(true, Ordering::SeqCst);
@@ -163,8 +182,12 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
     wait_for(
         "every notice delivered after the restart",
         || {
-            let keys: BTreeSet<String> =
-                accepted.lock().expect("lock").iter().map(|(k, _)| k.clone()).collect();
+            let keys: BTreeSet<String> = accepted
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
             keys.len() >= expected
         },
         || gateway.process.log(),
@@ -179,7 +202,10 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
         assert_eq!(key, id, "the header's key is the body's notice_id");
     }
     for (key, id) in receiver.attempts.lock().expect("lock").iter() {
-        assert!(noticed.contains(key) && key == id, "an attempt for {key} / {id}");
+        assert!(
+            noticed.contains(key) && key == id,
+            "an attempt for {key} / {id}"
+        );
     }
 
     // The same accesses wait in the review queue; an outcome recorded with the CLI
@@ -192,13 +218,24 @@ async fn sigkill_between_commit_and_delivery_loses_and_invents_no_notice() {
         .collect();
     assert_eq!(queued, noticed, "{queue}");
     let first = noticed.iter().next().expect("one").clone();
-    let recorded = review(&gateway, &["record", "--record", &first, "--outcome", "justified"]);
+    let recorded = review(
+        &gateway,
+        &["record", "--record", &first, "--outcome", "justified"],
+    );
     assert!(recorded.starts_with("recorded "), "{recorded}");
     let queue = review(&gateway, &["list"]);
     assert!(!queue.contains(&first), "{queue}");
     assert_eq!(queue.lines().count(), noticed.len(), "{queue}");
     let refused = bin()
-        .args(["audit", "review", "record", "--record", &first, "--outcome", "not-justified"])
+        .args([
+            "audit",
+            "review",
+            "record",
+            "--record",
+            &first,
+            "--outcome",
+            "not-justified",
+        ])
         .args(["--admin", &gateway.admin_url()])
         .output()
         .expect("runs");
@@ -268,32 +305,64 @@ async fn leases(backend: Backend) {
             r
         })
         .collect();
-    store.append(&linker.link(records), None).await.expect("appended");
+    store
+        .append(&linker.link(records), None)
+        .await
+        .expect("appended");
     assert_eq!(store.pending_notices().await.expect("count"), 2);
 
     let now = at + chrono::Duration::minutes(1);
     let lease = now + chrono::Duration::seconds(30);
-    let a = store.claim_notices("replica-a", now, lease, 10).await.expect("claim");
+    let a = store
+        .claim_notices("replica-a", now, lease, 10)
+        .await
+        .expect("claim");
     let ids: Vec<&str> = a.iter().map(|n| n.record_id.as_str()).collect();
     assert_eq!(ids, ["r0", "r2"], "oldest first, only the noticed");
-    assert_eq!(a[0].exemption_category.as_deref(), Some("impaired_consciousness"));
+    assert_eq!(
+        a[0].exemption_category.as_deref(),
+        Some("impaired_consciousness")
+    );
     // While A holds them, B gets nothing.
-    let b = store.claim_notices("replica-b", now, lease, 10).await.expect("claim");
+    let b = store
+        .claim_notices("replica-b", now, lease, 10)
+        .await
+        .expect("claim");
     assert!(b.is_empty(), "{b:?}");
     // A delivers r0; A dies holding r2. Once the lease runs out, B takes r2.
-    assert!(store.notice_delivered("r0", "replica-a", now).await.expect("acked"));
+    assert!(
+        store
+            .notice_delivered("r0", "replica-a", now)
+            .await
+            .expect("acked")
+    );
     let later = lease + chrono::Duration::seconds(1);
     let b = store
-        .claim_notices("replica-b", later, later + chrono::Duration::seconds(30), 10)
+        .claim_notices(
+            "replica-b",
+            later,
+            later + chrono::Duration::seconds(30),
+            10,
+        )
         .await
         .expect("claim");
     let ids: Vec<&str> = b.iter().map(|n| n.record_id.as_str()).collect();
     assert_eq!(ids, ["r2"]);
     // A, back, can no longer acknowledge what B holds.
-    assert!(!store.notice_delivered("r2", "replica-a", later).await.expect("no-op"));
+    assert!(
+        !store
+            .notice_delivered("r2", "replica-a", later)
+            .await
+            .expect("no-op")
+    );
     // B fails once: due again only after its back-off.
     store
-        .notice_failed("r2", "replica-b", later + chrono::Duration::seconds(5), "503")
+        .notice_failed(
+            "r2",
+            "replica-b",
+            later + chrono::Duration::seconds(5),
+            "503",
+        )
         .await
         .expect("given back");
     let soon = store
@@ -308,7 +377,12 @@ async fn leases(backend: Backend) {
         .expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 1);
-    assert!(store.notice_delivered("r2", "replica-b", due).await.expect("acked"));
+    assert!(
+        store
+            .notice_delivered("r2", "replica-b", due)
+            .await
+            .expect("acked")
+    );
     assert_eq!(store.pending_notices().await.expect("count"), 0);
     // The records read back hash as they were linked, their section included.
     for s in store.chain_records(chain, 0, 10).await.expect("read") {

@@ -395,6 +395,8 @@ fn exemption(reason: &str, identification: i32) -> Option<Consent> {
         basis: ConsentBasis::LifeOrBodyExemption as i32,
         exemption_reason: reason.into(),
         exemption_identification: identification,
+        // As a client from before the reason category.
+        ..Consent::default()
     })
 }
 

@@ -22,6 +22,10 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
+    pub fn new(writer: AuditWriter, clock: SharedClock) -> LogWriter {
+        LogWriter { writer, clock }
+    }
+
     pub async fn commit(&self, record: AccessRecord) -> Result<(), AuditError> {
         self.writer.commit(record).await
     }
@@ -114,7 +118,10 @@ mod tests {
         assert_eq!(
             describe(
                 "QueryAccessLog",
-                &[("facility", "0411234567".into()), ("staff_id", String::new())]
+                &[
+                    ("facility", "0411234567".into()),
+                    ("staff_id", String::new())
+                ]
             ),
             "QueryAccessLog facility=0411234567"
         );

@@ -46,9 +46,13 @@ impl Outcome {
     }
 
     pub fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Justified, Outcome::NotJustified, Outcome::NeedsFollowUp]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            Outcome::Justified,
+            Outcome::NotJustified,
+            Outcome::NeedsFollowUp,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -88,7 +92,10 @@ pub fn review_input(record_id: &str, outcome: i32, note: &str) -> Result<ReviewI
         }
     };
     if note.is_none()
-        && matches!(outcome, Some(Outcome::NotJustified | Outcome::NeedsFollowUp))
+        && matches!(
+            outcome,
+            Some(Outcome::NotJustified | Outcome::NeedsFollowUp)
+        )
         && faults.iter().all(|f| f.field != "note")
     {
         faults.push(Violation::new(
@@ -200,7 +207,10 @@ mod tests {
             ]
         );
         for n in [4, -1, i32::MAX] {
-            assert_eq!(fields(review_input("r", n, "x"))[0].0, Reason::ReviewOutcomeInvalid);
+            assert_eq!(
+                fields(review_input("r", n, "x"))[0].0,
+                Reason::ReviewOutcomeInvalid
+            );
         }
         assert!(review_input("r", 1, &"x".repeat(1000)).is_ok());
         assert_eq!(

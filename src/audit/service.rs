@@ -20,9 +20,9 @@ use crate::proto::audit_service_server::AuditService;
 use crate::proto::{
     AccessDecision, AccessLogEntry, AccessLogPage, ConsentBasis, ExemptionIdentification,
     InsuredNumber, ListAuditReadsRequest, ListExemptionReviewsRequest, ListUnreviewedRequest,
-    Paging, PatientAccess, PatientAccessPage, QueryAccessLogRequest,
-    QueryFacilityAccessLogRequest, QueryPatientAccessesRequest, RecordReviewOutcomeRequest,
-    RecordReviewOutcomeResponse, TimeRange,
+    Paging, PatientAccess, PatientAccessPage, QueryAccessLogRequest, QueryFacilityAccessLogRequest,
+    QueryPatientAccessesRequest, RecordReviewOutcomeRequest, RecordReviewOutcomeResponse,
+    TimeRange,
 };
 use crate::status::status_of;
 use crate::store::{AccessQuery, AuditStore, Cursor, Decision, KIND_AUDIT_READ, StoredRecord};
@@ -93,7 +93,10 @@ impl AuditService for AuditQueryService {
                 ("time", time_text(r.time.as_ref())),
                 ("facility", r.facility_code.clone()),
                 ("staff_id", r.staff_id.clone()),
-                ("patient", patient.as_ref().map(|_| "given".into()).unwrap_or_default()),
+                (
+                    "patient",
+                    patient.as_ref().map(|_| "given".into()).unwrap_or_default(),
+                ),
                 ("activation", r.activation_id.clone()),
                 ("decision", nonzero(r.decision)),
                 ("reason", r.reason.clone()),
@@ -102,7 +105,12 @@ impl AuditService for AuditQueryService {
             ];
             self.read(&request, "QueryAccessLog", &filters, patient)
         };
-        let patient = request.get_ref().patient.as_ref().map(patient_key).transpose()?;
+        let patient = request
+            .get_ref()
+            .patient
+            .as_ref()
+            .map(patient_key)
+            .transpose()?;
         let read = read(request.get_ref(), patient);
         let r = request.into_inner();
         let during = during(r.time.as_ref())?;
@@ -184,7 +192,12 @@ impl AuditService for AuditQueryService {
             ("patient", "given".to_string()),
             ("time", time_text(request.get_ref().time.as_ref())),
         ];
-        let read = self.read(&request, "QueryPatientAccesses", &filters, Some(key.clone()));
+        let read = self.read(
+            &request,
+            "QueryPatientAccesses",
+            &filters,
+            Some(key.clone()),
+        );
         let r = request.into_inner();
         let during = during(r.time.as_ref())?;
         let query = AccessQuery {
@@ -205,7 +218,9 @@ impl AuditService for AuditQueryService {
         request: Request<RecordReviewOutcomeRequest>,
     ) -> Result<Response<RecordReviewOutcomeResponse>, Status> {
         let Some(log) = &self.log else {
-            return Err(unavailable_text("review outcomes are recorded on the operators' listener"));
+            return Err(unavailable_text(
+                "review outcomes are recorded on the operators' listener",
+            ));
         };
         let reviewer = operator_of(&request);
         let r = request.into_inner();
@@ -222,8 +237,8 @@ impl AuditService for AuditQueryService {
                     format!("no access record {} in the log", input.record_id),
                 ))
             })?;
-        let record = outcome_record(&subject, &input, &reviewer, log.now())
-            .map_err(|v| status_of(&v))?;
+        let record =
+            outcome_record(&subject, &input, &reviewer, log.now()).map_err(|v| status_of(&v))?;
         let outcome_record_id = record.id.clone();
         log.commit(record)
             .await
@@ -300,7 +315,8 @@ fn time_text(t: Option<&TimeRange>) -> String {
     let Some(t) = t else {
         return String::new();
     };
-    let end = |ts: Option<&prost_types::Timestamp>| ts.map(|t| t.seconds.to_string()).unwrap_or_default();
+    let end =
+        |ts: Option<&prost_types::Timestamp>| ts.map(|t| t.seconds.to_string()).unwrap_or_default();
     format!("{}..{}", end(t.from.as_ref()), end(t.until.as_ref()))
 }
 
@@ -384,7 +400,11 @@ async fn log_read(log: Option<&(AuditRead, LogWriter)>, count: u64) -> Result<()
     writer
         .commit(read.record(count, writer.now()))
         .await
-        .map_err(|e| unavailable_text(&format!("the read of the access log could not be recorded: {e}")))
+        .map_err(|e| {
+            unavailable_text(&format!(
+                "the read of the access log could not be recorded: {e}"
+            ))
+        })
 }
 
 fn unavailable_text(why: &str) -> Status {
@@ -599,7 +619,10 @@ fn accountability_entry(s: &StoredRecord) -> AccessLogEntry {
         review_note: text(&a.note),
         operator: text(&a.operator),
         audit_query: text(&a.audit_query),
-        result_count: a.result_count.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+        result_count: a
+            .result_count
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
         patient_notified: a.patient_notice,
         ..AccessLogEntry::default()
     }

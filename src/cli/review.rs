@@ -74,12 +74,11 @@ async fn list(args: ReviewListArgs) -> anyhow::Result<()> {
 }
 
 fn line(e: &AccessLogEntry) -> String {
-    let at = e
-        .at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default();
+    let at =
+        e.at.as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
     format!(
         "{}\t{at}\t{}\t{}\t{}\t{}",
         e.record_id,
@@ -105,9 +104,6 @@ async fn record(args: ReviewRecordArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!(
-        "recorded {} by {}",
-        reply.outcome_record_id, reply.reviewer
-    );
+    println!("recorded {} by {}", reply.outcome_record_id, reply.reviewer);
     Ok(())
 }

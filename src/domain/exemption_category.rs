@@ -89,7 +89,12 @@ pub fn exemption_grounds(
     text_field: &str,
     max_chars: usize,
 ) -> Result<ExemptionGrounds, Violation> {
-    let text = validate_text(text_field, raw_text, max_chars, Reason::ExemptionReasonInvalid)?;
+    let text = validate_text(
+        text_field,
+        raw_text,
+        max_chars,
+        Reason::ExemptionReasonInvalid,
+    )?;
     let text = (!text.is_empty()).then_some(text);
     let category = match (category, &text) {
         (0, Some(_)) => ExemptionCategory::Unstated,
@@ -171,7 +176,10 @@ mod tests {
         for n in [7, -1, 100, i32::MAX, i32::MIN] {
             assert_eq!(
                 refused(n, "text"),
-                (Reason::ExemptionCategoryUnknown, FIELD_EXEMPTION_CATEGORY.into())
+                (
+                    Reason::ExemptionCategoryUnknown,
+                    FIELD_EXEMPTION_CATEGORY.into()
+                )
             );
         }
     }
@@ -195,10 +203,7 @@ mod tests {
                 refused(n, &"あ".repeat(501)),
                 (Reason::ExemptionReasonInvalid, TEXT.into())
             );
-            assert_eq!(
-                refused(n, "a\u{1b}b").0,
-                Reason::ExemptionReasonInvalid
-            );
+            assert_eq!(refused(n, "a\u{1b}b").0, Reason::ExemptionReasonInvalid);
         }
     }
 
@@ -208,7 +213,10 @@ mod tests {
             let c = ExemptionCategory::from_wire(n).expect("known");
             assert_eq!(ExemptionCategory::parse(c.as_str()), Some(c));
         }
-        assert_eq!(ExemptionCategory::parse("unstated"), Some(ExemptionCategory::Unstated));
+        assert_eq!(
+            ExemptionCategory::parse("unstated"),
+            Some(ExemptionCategory::Unstated)
+        );
         assert_eq!(ExemptionCategory::from_wire(0), None);
         assert_eq!(ExemptionCategory::parse("nope"), None);
     }

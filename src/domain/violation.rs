@@ -252,12 +252,21 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            accountability => accountability.accountability_name(),
+        }
+    }
+
+    /// The names of the reasons of the exemption's category and of reviews.
+    fn accountability_name(self) -> &'static str {
+        match self {
             Reason::ExemptionCategoryUnknown => "EXEMPTION_CATEGORY_UNKNOWN",
             Reason::ExemptionOtherReasonMissing => "EXEMPTION_OTHER_REASON_MISSING",
             Reason::ReviewOutcomeInvalid => "REVIEW_OUTCOME_INVALID",
             Reason::ReviewNoteInvalid => "REVIEW_NOTE_INVALID",
             Reason::ReviewSubjectNotFound => "REVIEW_SUBJECT_NOT_FOUND",
             Reason::ReviewSubjectNotFlagged => "REVIEW_SUBJECT_NOT_FLAGGED",
+            // Every other reason is named in `as_str`, which calls this for these only.
+            _ => "UNNAMED",
         }
     }
 }

@@ -36,6 +36,15 @@ pub struct NoticePolicy {
     pub every_allowed_access: bool,
 }
 
+impl NoticePolicy {
+    pub fn of(config: &crate::audit::notices::NoticesConfig) -> NoticePolicy {
+        NoticePolicy {
+            enabled: config.enabled(),
+            every_allowed_access: config.every_allowed_access,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AuditLayer {
     writer: AuditWriter,

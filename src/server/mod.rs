@@ -2,11 +2,11 @@
 //! terminal services with health and reflection on one listener, and the
 //! operators' services on another.
 
+mod accountability;
 pub mod health;
 mod health_watch;
 mod listeners;
 mod reflection;
-mod accountability;
 mod retention;
 mod shutdown;
 mod storage;
@@ -114,15 +114,9 @@ pub async fn start_with_audit(
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
         calls: tokio_util::task::TaskTracker::new(),
-        notices: crate::pipeline::audit_layer::NoticePolicy {
-            enabled: config.notices.enabled(),
-            every_allowed_access: config.notices.every_allowed_access,
-        },
+        notices: crate::pipeline::audit_layer::NoticePolicy::of(&config.notices),
     };
-    let log_writer = crate::audit::read_log::LogWriter {
-        writer: deps.audit.clone(),
-        clock: clock.clone(),
-    };
+    let log_writer = crate::audit::read_log::LogWriter::new(deps.audit.clone(), clock.clone());
     let calls = deps.calls.clone();
     let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =

@@ -580,7 +580,10 @@ macro_rules! audit_store {
                 }
 
                 async fn record_by_id(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-                    let rows = sqlx::query(RECORD_BY_ID).bind(id).fetch_all(self.pool()).await?;
+                    let rows = sqlx::query(RECORD_BY_ID)
+                        .bind(id)
+                        .fetch_all(self.pool())
+                        .await?;
                     Ok(records_from_rows(&rows)?.into_iter().next())
                 }
 

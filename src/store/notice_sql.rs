@@ -36,8 +36,7 @@ pub(crate) const RETRY_LATER: &str = "UPDATE patient_notices \
      lease_owner = NULL, lease_until = NULL \
      WHERE record_id = $3 AND lease_owner = $4 AND delivered_at IS NULL";
 
-pub(crate) const PENDING: &str =
-    "SELECT COUNT(*) FROM patient_notices WHERE delivered_at IS NULL";
+pub(crate) const PENDING: &str = "SELECT COUNT(*) FROM patient_notices WHERE delivered_at IS NULL";
 
 pub(crate) fn notice_from_row<'r, R>(row: &'r R) -> Result<OutboxNotice, StoreError>
 where

@@ -148,8 +148,16 @@ mod tests {
     #[test]
     fn reviewers_may_review_and_nothing_more() {
         for path in REVIEWS {
-            assert_eq!(refusal(path, operator(OperatorRole::Reviewer)), None, "{path}");
-            assert_eq!(refusal(path, operator(OperatorRole::Auditor)), None, "{path}");
+            assert_eq!(
+                refusal(path, operator(OperatorRole::Reviewer)),
+                None,
+                "{path}"
+            );
+            assert_eq!(
+                refusal(path, operator(OperatorRole::Auditor)),
+                None,
+                "{path}"
+            );
             let v = refusal(path, operator(OperatorRole::ActivationManager)).expect("refused");
             assert_eq!(v.reason, Reason::OperatorRoleRequired);
         }
@@ -173,7 +181,10 @@ mod tests {
 
     #[test]
     fn the_reviewer_role_is_named_reviewer() {
-        assert_eq!(OperatorRole::parse("reviewer"), Some(OperatorRole::Reviewer));
+        assert_eq!(
+            OperatorRole::parse("reviewer"),
+            Some(OperatorRole::Reviewer)
+        );
         assert_eq!(OperatorRole::Reviewer.as_str(), "reviewer");
     }
 }

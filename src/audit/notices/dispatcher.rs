@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use super::NoticesConfig;
 use super::payload::NoticePayload;
 use super::sink::Sink;
-use super::NoticesConfig;
 use crate::clock::SharedClock;
 use crate::store::{OutboxNotice, Store};
 use crate::telemetry::metrics::AuditMetrics;
@@ -45,8 +45,8 @@ impl Dispatcher {
     /// Claims and delivers one batch; returns how many notices it claimed.
     pub async fn run_once(&self) -> Result<usize, crate::store::StoreError> {
         let now = self.clock.now();
-        let lease_until = now
-            + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
+        let lease_until =
+            now + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
         let claimed = self
             .store
             .claim_notices(&self.owner, now, lease_until, self.config.batch.max(1))
@@ -87,7 +87,12 @@ impl Dispatcher {
                 let delay = chrono::Duration::from_std(self.config.backoff(notice.attempts))
                     .unwrap_or(chrono::Duration::MAX);
                 self.store
-                    .notice_failed(&notice.record_id, &self.owner, self.clock.now() + delay, &why)
+                    .notice_failed(
+                        &notice.record_id,
+                        &self.owner,
+                        self.clock.now() + delay,
+                        &why,
+                    )
                     .await?;
             }
         }

@@ -32,7 +32,9 @@ impl Sink {
             NoticeSink::Webhook(url) => {
                 let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
                 if parsed.scheme() != "http" || parsed.host_str().is_none() {
-                    return Err(format!("{url}: the webhook must be an http:// URL with a host"));
+                    return Err(format!(
+                        "{url}: the webhook must be an http:// URL with a host"
+                    ));
                 }
                 Ok(Some(Sink::Webhook {
                     url: parsed,
@@ -45,11 +47,9 @@ impl Sink {
     /// Delivers one notice; an error says why it was not (it will be retried).
     pub async fn deliver(&self, notice: &NoticePayload) -> Result<(), String> {
         match self {
-            Sink::Webhook { url, timeout } => {
-                tokio::time::timeout(*timeout, post(url, notice))
-                    .await
-                    .map_err(|_| format!("no answer within {timeout:?}"))?
-            }
+            Sink::Webhook { url, timeout } => tokio::time::timeout(*timeout, post(url, notice))
+                .await
+                .map_err(|_| format!("no answer within {timeout:?}"))?,
             Sink::Spool(dir) => append(dir, notice).await,
         }
     }
