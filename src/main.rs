@@ -7,7 +7,7 @@ use onshi_gateway::cli::{
 };
 use onshi_gateway::cli::{
     activation as activation_cli, audit as audit_cli, commands, config as config_cli,
-    registry as registry_cli,
+    registry as registry_cli, review as review_cli,
 };
 use onshi_gateway::clock::SystemClock;
 use onshi_gateway::config::{Problems, check::check};
@@ -71,6 +71,7 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
+        Command::Audit(AuditCommand::Review(command)) => review_cli::run(command).await,
         Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
         Command::Certs(CertsCommand::Issue(args)) => commands::certs_issue(&args, clock.as_ref()),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,

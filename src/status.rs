@@ -36,8 +36,8 @@ pub fn code_of(reason: Reason) -> Code {
         | SiteNotOpen
         | SiteNotPermitted
         | SiteLicenceRequired => Code::PermissionDenied,
-        ActivationNotFound | SiteNotFound => Code::NotFound,
-        SiteOutsideActivation => Code::FailedPrecondition,
+        ActivationNotFound | SiteNotFound | ReviewSubjectNotFound => Code::NotFound,
+        SiteOutsideActivation | ReviewSubjectNotFlagged => Code::FailedPrecondition,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,

@@ -81,6 +81,7 @@ fn record(i: usize) -> AccessRecord {
         disclosed_patients: Vec::new(),
         clinical: None,
         site: Default::default(),
+        accountability: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn exemption_drugs(insured: InsuredNumber) -> GetDrugHistoryRequest {
             basis: ConsentBasis::LifeOrBodyExemption as i32,
             exemption_reason: "意識不明で搬送".into(),
             exemption_identification: ExemptionIdentification::IdDocument as i32,
+            // As a client from before the reason category.
             ..Consent::default()
         });
     }

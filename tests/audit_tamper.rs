@@ -163,6 +163,7 @@ fn record(i: u64) -> AccessRecord {
         disclosed_patients: Vec::new(),
         clinical: None,
         site: Default::default(),
+        accountability: None,
     }
 }
 

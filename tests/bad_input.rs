@@ -279,6 +279,7 @@ fn exemption(a: &mut Option<AccessContext>, reason: &str) {
         basis: ConsentBasis::LifeOrBodyExemption as i32,
         exemption_reason: reason.into(),
         exemption_identification: ExemptionIdentification::IdDocument as i32,
+        // As a client from before the reason category.
         ..Consent::default()
     };
 }

@@ -549,6 +549,7 @@ async fn consent_exemption_needs_reason_and_identification_and_is_flagged() {
                 basis: ConsentBasis::LifeOrBodyExemption as i32,
                 exemption_reason: reason.into(),
                 exemption_identification: identification as i32,
+                // As a client from before the reason category.
                 ..Consent::default()
             });
         }

@@ -51,6 +51,30 @@ use tonic_types::StatusExt;
 /// reason and code in its unit tests).
 const NOT_PROVOKED: &[(&str, &str)] = &[
     (
+        "EXEMPTION_CATEGORY_UNKNOWN",
+        "provoked on the terminals' listener by tests/accountability.rs (the_reason_category_is_judged_and_recorded)",
+    ),
+    (
+        "EXEMPTION_OTHER_REASON_MISSING",
+        "provoked on the terminals' listener by tests/accountability.rs (the_reason_category_is_judged_and_recorded)",
+    ),
+    (
+        "REVIEW_OUTCOME_INVALID",
+        "provoked on the operators' listener by tests/accountability.rs (review_outcomes_are_chained_and_empty_the_queue)",
+    ),
+    (
+        "REVIEW_NOTE_INVALID",
+        "provoked on the operators' listener by tests/accountability.rs (review_outcomes_are_chained_and_empty_the_queue)",
+    ),
+    (
+        "REVIEW_SUBJECT_NOT_FOUND",
+        "provoked on the operators' listener by tests/accountability.rs (review_outcomes_are_chained_and_empty_the_queue)",
+    ),
+    (
+        "REVIEW_SUBJECT_NOT_FLAGGED",
+        "provoked on the operators' listener by tests/accountability.rs (review_outcomes_are_chained_and_empty_the_queue)",
+    ),
+    (
         "SEARCH_LEDGER_UNAVAILABLE",
         "the search ledger lives in the store that also takes the access record, so a call that finds it down is refused with AUDIT_UNAVAILABLE instead",
     ),
@@ -421,6 +445,7 @@ fn exemption(reason: &str, identification: i32) -> Option<Consent> {
         basis: ConsentBasis::LifeOrBodyExemption as i32,
         exemption_reason: reason.into(),
         exemption_identification: identification,
+        // As a client from before the reason category.
         ..Consent::default()
     })
 }

@@ -313,6 +313,7 @@ fn record(tag: &str, i: u64) -> AccessRecord {
         disclosed_patients: Vec::new(),
         clinical: None,
         site: Default::default(),
+        accountability: None,
     }
 }
 

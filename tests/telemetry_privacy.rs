@@ -154,6 +154,7 @@ fn with_exemption(
             basis: ConsentBasis::LifeOrBodyExemption as i32,
             exemption_reason: "意識不明で搬送".into(),
             exemption_identification: identification as i32,
+            // As a client from before the reason category.
             ..Consent::default()
         });
     }

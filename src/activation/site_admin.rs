@@ -121,6 +121,7 @@ fn change_record(site: &Site, method: &str, r: &SiteRevision) -> AccessRecord {
         needs_review: false,
         disclosed_patients: Vec::new(),
         clinical: None,
+        accountability: None,
         site: SiteStamp {
             site_id: Some(site.id.clone()),
             site_kind: Some(site.kind.as_str().to_string()),

@@ -91,6 +91,7 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             Value::Int(n) => c.i64(i64::from(n)),
             Value::BigInt(n) => c.i64(n),
             Value::Bool(b) => c.raw(&[u8::from(b)]),
+            Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
         };
     }
     // Appended only when there are some: a record without any encodes as it did
@@ -116,7 +117,29 @@ pub fn record_hash(prev: &[u8; 32], chain_id: &str, seq: u64, r: &AccessRecord) 
             c.opt(value);
         }
     }
+    accountability_section(&mut c, r.accountability.as_ref());
     c.digest()
+}
+
+/// Tags the accountability section: after the disclosed patients, present only when
+/// one of its fields is set, so records written before it existed still verify.
+pub const ACCOUNTABILITY_TAG: u8 = 0x30;
+
+fn accountability_section(c: &mut Canonical, a: Option<&crate::store::Accountability>) {
+    let Some(a) = a.filter(|a| !a.is_empty()) else {
+        return;
+    };
+    c.raw(&[ACCOUNTABILITY_TAG]);
+    for (_, value) in a.fields() {
+        match value {
+            Value::Text(s) => c.str(s),
+            Value::OptText(s) => c.opt(s),
+            Value::Int(n) => c.i64(i64::from(n)),
+            Value::BigInt(n) => c.i64(n),
+            Value::Bool(b) => c.raw(&[u8::from(b)]),
+            Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
+        };
+    }
 }
 
 /// Parses a stored 64-hex-digit hash.
@@ -215,6 +238,7 @@ pub(crate) mod tests {
             disclosed_patients: Vec::new(),
             clinical: None,
             site: Default::default(),
+            accountability: None,
         }
     }
 
@@ -254,6 +278,7 @@ pub(crate) mod tests {
                 Value::Int(n) => c.i64(i64::from(n)),
                 Value::BigInt(n) => c.i64(n),
                 Value::Bool(b) => c.raw(&[u8::from(b)]),
+                Value::OptBigInt(_) => unreachable!("no fixed field is an optional number"),
             };
         }
         assert_eq!(record_hash(&GENESIS, "c1", 1, &r), c.digest());
@@ -339,6 +364,70 @@ pub(crate) mod tests {
             hex::encode(hash),
             "25399cb824af73d3beaee6cf15a8fb43c43834f848a356064d86fccfd3ea93d6"
         );
+    }
+
+    /// The section is absent when nothing of it is set (so the documented hash
+    /// above holds), and present and covering every one of its fields otherwise.
+    #[test]
+    fn the_accountability_section_is_tagged_and_covers_its_fields() {
+        use crate::store::Accountability;
+        let base = record("a");
+        let h = |r: &AccessRecord| record_hash(&GENESIS, "c1", 1, r);
+        let mut empty = base.clone();
+        empty.accountability = Some(Accountability::default());
+        assert_eq!(h(&empty), h(&base), "an empty section is no section");
+        let set = |f: fn(&mut Accountability)| {
+            let mut a = Accountability::default();
+            f(&mut a);
+            let mut r = base.clone();
+            r.accountability = Some(a);
+            h(&r)
+        };
+        let variants = [
+            set(|a| a.exemption_category = Some(String::new())),
+            set(|a| a.patient_notice = true),
+            set(|a| a.kind = Some(String::new())),
+            set(|a| a.subject_record = Some(String::new())),
+            set(|a| a.outcome = Some(String::new())),
+            set(|a| a.note = Some(String::new())),
+            set(|a| a.operator = Some(String::new())),
+            set(|a| a.audit_query = Some(String::new())),
+            set(|a| a.result_count = Some(0)),
+        ];
+        let distinct: std::collections::HashSet<_> = variants.iter().collect();
+        assert_eq!(distinct.len(), variants.len());
+        assert!(!distinct.contains(&h(&base)));
+        // By hand: the tag, then each field in order (docs/audit.md).
+        let mut c = Canonical::new(RECORD_DOMAIN);
+        c.raw(&GENESIS).str("c1").u64(1);
+        for (_, v) in base.fields() {
+            match v {
+                Value::Text(s) => c.str(s),
+                Value::OptText(s) => c.opt(s),
+                Value::Int(n) => c.i64(i64::from(n)),
+                Value::BigInt(n) => c.i64(n),
+                Value::Bool(b) => c.raw(&[u8::from(b)]),
+                Value::OptBigInt(n) => c.opt(n.map(|n| n.to_string()).as_deref()),
+            };
+        }
+        c.raw(&[0x30])
+            .opt(Some("other"))
+            .raw(&[1])
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(None)
+            .opt(Some("3"));
+        let mut r = base.clone();
+        r.accountability = Some(Accountability {
+            exemption_category: Some("other".into()),
+            patient_notice: true,
+            result_count: Some(3),
+            ..Accountability::default()
+        });
+        assert_eq!(h(&r), c.digest());
     }
 
     #[test]

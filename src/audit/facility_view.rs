@@ -8,8 +8,9 @@ use super::service::AuditQueryService;
 use crate::domain::{Reason, Violation};
 use crate::proto::audit_service_server::AuditService;
 use crate::proto::{
-    ListExemptionReviewsRequest, QueryAccessLogRequest, QueryFacilityAccessLogRequest,
-    QueryPatientAccessesRequest,
+    ListAuditReadsRequest, ListExemptionReviewsRequest, ListUnreviewedRequest,
+    QueryAccessLogRequest, QueryFacilityAccessLogRequest, QueryPatientAccessesRequest,
+    RecordReviewOutcomeRequest, RecordReviewOutcomeResponse,
 };
 use crate::status::status_of;
 use crate::tls::identity::{IdentitySource, facility_of};
@@ -44,6 +45,29 @@ impl AuditService for FacilityAuditView {
         <AuditQueryService as AuditService>::QueryFacilityAccessLogStream;
     type QueryPatientAccessesStream =
         <AuditQueryService as AuditService>::QueryPatientAccessesStream;
+    type ListUnreviewedStream = <AuditQueryService as AuditService>::ListUnreviewedStream;
+    type ListAuditReadsStream = <AuditQueryService as AuditService>::ListAuditReadsStream;
+
+    async fn record_review_outcome(
+        &self,
+        _request: Request<RecordReviewOutcomeRequest>,
+    ) -> Result<Response<RecordReviewOutcomeResponse>, Status> {
+        Err(operators_only("RecordReviewOutcome"))
+    }
+
+    async fn list_unreviewed(
+        &self,
+        _request: Request<ListUnreviewedRequest>,
+    ) -> Result<Response<Self::ListUnreviewedStream>, Status> {
+        Err(operators_only("ListUnreviewed"))
+    }
+
+    async fn list_audit_reads(
+        &self,
+        _request: Request<ListAuditReadsRequest>,
+    ) -> Result<Response<Self::ListAuditReadsStream>, Status> {
+        Err(operators_only("ListAuditReads"))
+    }
 
     async fn query_access_log(
         &self,

@@ -12,16 +12,20 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::read_log::{AuditRead, LogWriter, describe, operator_of};
+use super::review::{Outcome, outcome_record, review_input};
 use crate::domain::insured::parse_insured_number;
 use crate::domain::{Reason, Violation};
 use crate::proto::audit_service_server::AuditService;
 use crate::proto::{
     AccessDecision, AccessLogEntry, AccessLogPage, ConsentBasis, ExemptionIdentification,
-    InsuredNumber, ListExemptionReviewsRequest, Paging, PatientAccess, PatientAccessPage,
-    QueryAccessLogRequest, QueryFacilityAccessLogRequest, QueryPatientAccessesRequest, TimeRange,
+    InsuredNumber, ListAuditReadsRequest, ListExemptionReviewsRequest, ListUnreviewedRequest,
+    Paging, PatientAccess, PatientAccessPage, QueryAccessLogRequest, QueryFacilityAccessLogRequest,
+    QueryPatientAccessesRequest, RecordReviewOutcomeRequest, RecordReviewOutcomeResponse,
+    TimeRange,
 };
 use crate::status::status_of;
-use crate::store::{AccessQuery, AuditStore, Cursor, Decision, StoredRecord};
+use crate::store::{AccessQuery, AuditStore, Cursor, Decision, KIND_AUDIT_READ, StoredRecord};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -34,11 +38,38 @@ const NO_ONE_FOUND: [&str; 2] = ["OK status=NOT_FOUND", "OK status=MULTIPLE_MATC
 
 pub struct AuditQueryService {
     store: Arc<dyn AuditStore>,
+    /// The operators' instance logs every read and takes review outcomes.
+    log: Option<LogWriter>,
 }
 
 impl AuditQueryService {
     pub fn new(store: Arc<dyn AuditStore>) -> Self {
-        AuditQueryService { store }
+        AuditQueryService { store, log: None }
+    }
+
+    /// Appends a record of every read to the chain through `log`, and records review
+    /// outcomes there.
+    #[must_use]
+    pub fn with_log(mut self, log: LogWriter) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The read to log, on the operators' instance.
+    fn read<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        filters: &[(&str, String)],
+        patient_key: Option<String>,
+    ) -> Option<AuditRead> {
+        self.log.as_ref()?;
+        Some(AuditRead {
+            operator: operator_of(request),
+            method,
+            query: describe(method, filters),
+            patient_key,
+        })
     }
 }
 
@@ -50,11 +81,37 @@ impl AuditService for AuditQueryService {
     type ListExemptionReviewsStream = PageStream<AccessLogPage>;
     type QueryFacilityAccessLogStream = PageStream<AccessLogPage>;
     type QueryPatientAccessesStream = PageStream<PatientAccessPage>;
+    type ListUnreviewedStream = PageStream<AccessLogPage>;
+    type ListAuditReadsStream = PageStream<AccessLogPage>;
 
     async fn query_access_log(
         &self,
         request: Request<QueryAccessLogRequest>,
     ) -> Result<Response<Self::QueryAccessLogStream>, Status> {
+        let read = |r: &QueryAccessLogRequest, patient: Option<String>| {
+            let filters = [
+                ("time", time_text(r.time.as_ref())),
+                ("facility", r.facility_code.clone()),
+                ("staff_id", r.staff_id.clone()),
+                (
+                    "patient",
+                    patient.as_ref().map(|_| "given".into()).unwrap_or_default(),
+                ),
+                ("activation", r.activation_id.clone()),
+                ("decision", nonzero(r.decision)),
+                ("reason", r.reason.clone()),
+                ("consent_basis", nonzero(r.consent_basis)),
+                ("needs_review_only", flag(r.needs_review_only)),
+            ];
+            self.read(&request, "QueryAccessLog", &filters, patient)
+        };
+        let patient = request
+            .get_ref()
+            .patient
+            .as_ref()
+            .map(patient_key)
+            .transpose()?;
+        let read = read(request.get_ref(), patient);
         let r = request.into_inner();
         let during = during(r.time.as_ref())?;
         let query = AccessQuery {
@@ -68,28 +125,36 @@ impl AuditService for AuditQueryService {
             needs_review: r.needs_review_only.then_some(true),
             ..during
         };
-        self.stream(query, r.paging, entries_page)
+        self.stream(query, r.paging, read, entries_page)
     }
 
     async fn list_exemption_reviews(
         &self,
         request: Request<ListExemptionReviewsRequest>,
     ) -> Result<Response<Self::ListExemptionReviewsStream>, Status> {
+        let filters = [
+            ("time", time_text(request.get_ref().time.as_ref())),
+            ("facility", request.get_ref().facility_code.clone()),
+        ];
+        let read = self.read(&request, "ListExemptionReviews", &filters, None);
         let r = request.into_inner();
         let query = AccessQuery {
             needs_review: Some(true),
             facility: non_empty(r.facility_code),
             ..during(r.time.as_ref())?
         };
-        self.stream(query, r.paging, entries_page)
+        self.stream(query, r.paging, read, entries_page)
     }
 
     async fn query_facility_access_log(
         &self,
         request: Request<QueryFacilityAccessLogRequest>,
     ) -> Result<Response<Self::QueryFacilityAccessLogStream>, Status> {
+        let described = Request::new(());
+        let described = with_peer(described, &request);
         let r = request.into_inner();
-        let Some(facility) = non_empty(r.facility_code) else {
+        let facility_filter = r.facility_code.clone();
+        let Some(facility) = non_empty(r.facility_code.clone()) else {
             return Err(invalid(
                 "facility_code",
                 "the facility view needs the facility whose records are read",
@@ -98,44 +163,173 @@ impl AuditService for AuditQueryService {
         let during = during(r.time.as_ref())?;
         let query = AccessQuery {
             facility: Some(facility),
-            staff_id: non_empty(r.staff_id),
+            staff_id: non_empty(r.staff_id.clone()),
             decision: decision_filter(r.decision)?,
             ..during
         };
-        self.stream(query, r.paging, entries_page)
+        let filters = [
+            ("facility", facility_filter.clone()),
+            ("time", time_text(r.time.as_ref())),
+            ("staff_id", r.staff_id.clone()),
+            ("decision", nonzero(r.decision)),
+        ];
+        let read = self.read(&described, "QueryFacilityAccessLog", &filters, None);
+        self.stream(query, r.paging, read, entries_page)
     }
 
     async fn query_patient_accesses(
         &self,
         request: Request<QueryPatientAccessesRequest>,
     ) -> Result<Response<Self::QueryPatientAccessesStream>, Status> {
-        let r = request.into_inner();
-        let Some(patient) = r.patient.as_ref() else {
+        let Some(patient) = request.get_ref().patient.as_ref() else {
             return Err(invalid(
                 "patient",
                 "the patient view needs the patient's insured number",
             ));
         };
+        let key = patient_key(patient)?;
+        let filters = [
+            ("patient", "given".to_string()),
+            ("time", time_text(request.get_ref().time.as_ref())),
+        ];
+        let read = self.read(
+            &request,
+            "QueryPatientAccesses",
+            &filters,
+            Some(key.clone()),
+        );
+        let r = request.into_inner();
         let during = during(r.time.as_ref())?;
         let query = AccessQuery {
-            patient_key: Some(patient_key(patient)?),
+            patient_key: Some(key),
+            // A patient's own look at their history is not shown back to them.
+            hide_patient_view_reads: true,
             // Only calls that showed the patient's data: a refused call, or a lookup
             // that found no one, showed nothing.
             decision: Some(Decision::Allowed),
             excluded_upstream_results: NO_ONE_FOUND.map(str::to_string).to_vec(),
             ..during
         };
-        self.stream(query, r.paging, patient_page)
+        self.stream(query, r.paging, read, patient_page)
     }
+
+    async fn record_review_outcome(
+        &self,
+        request: Request<RecordReviewOutcomeRequest>,
+    ) -> Result<Response<RecordReviewOutcomeResponse>, Status> {
+        let Some(log) = &self.log else {
+            return Err(unavailable_text(
+                "review outcomes are recorded on the operators' listener",
+            ));
+        };
+        let reviewer = operator_of(&request);
+        let r = request.into_inner();
+        let input = review_input(&r.record_id, r.outcome, &r.note).map_err(|v| status_of(&v))?;
+        let subject = self
+            .store
+            .record_by_id(&input.record_id)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| {
+                status_of(&Violation::new(
+                    Reason::ReviewSubjectNotFound,
+                    "record_id",
+                    format!("no access record {} in the log", input.record_id),
+                ))
+            })?;
+        let record =
+            outcome_record(&subject, &input, &reviewer, log.now()).map_err(|v| status_of(&v))?;
+        let outcome_record_id = record.id.clone();
+        log.commit(record)
+            .await
+            .map_err(|e| unavailable_text(&e.to_string()))?;
+        tracing::info!(outcome = input.outcome.as_str(), %reviewer, "review outcome recorded");
+        Ok(Response::new(RecordReviewOutcomeResponse {
+            outcome_record_id,
+            reviewer,
+        }))
+    }
+
+    async fn list_unreviewed(
+        &self,
+        request: Request<ListUnreviewedRequest>,
+    ) -> Result<Response<Self::ListUnreviewedStream>, Status> {
+        let filters = [("facility", request.get_ref().facility_code.clone())];
+        let read = self.read(&request, "ListUnreviewed", &filters, None);
+        let r = request.into_inner();
+        let query = AccessQuery {
+            facility: non_empty(r.facility_code),
+            unreviewed_only: true,
+            ..AccessQuery::default()
+        };
+        let now = self.log.as_ref().map_or_else(Utc::now, LogWriter::now);
+        self.stream(query, r.paging, read, move |rows, token| {
+            let mut page = entries_page(rows, token);
+            for e in &mut page.entries {
+                let at = e.at.as_ref().map_or(0, |t| t.seconds);
+                e.age_seconds = u64::try_from(now.timestamp() - at).unwrap_or(0);
+            }
+            page
+        })
+    }
+
+    async fn list_audit_reads(
+        &self,
+        request: Request<ListAuditReadsRequest>,
+    ) -> Result<Response<Self::ListAuditReadsStream>, Status> {
+        let filters = [
+            ("time", time_text(request.get_ref().time.as_ref())),
+            ("operator", request.get_ref().operator.clone()),
+        ];
+        let read = self.read(&request, "ListAuditReads", &filters, None);
+        let r = request.into_inner();
+        let query = AccessQuery {
+            kind: Some(KIND_AUDIT_READ.into()),
+            operator: non_empty(r.operator),
+            ..during(r.time.as_ref())?
+        };
+        self.stream(query, r.paging, read, entries_page)
+    }
+}
+
+/// An empty request carrying `from`'s certificates, to name its caller later.
+fn with_peer<T>(mut to: Request<()>, from: &Request<T>) -> Request<()> {
+    if let Some(info) = from
+        .extensions()
+        .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+    {
+        to.extensions_mut().insert(info.clone());
+    }
+    to
+}
+
+fn nonzero(n: i32) -> String {
+    if n == 0 { String::new() } else { n.to_string() }
+}
+
+fn flag(b: bool) -> String {
+    if b { "true".into() } else { String::new() }
+}
+
+fn time_text(t: Option<&TimeRange>) -> String {
+    let Some(t) = t else {
+        return String::new();
+    };
+    let end =
+        |ts: Option<&prost_types::Timestamp>| ts.map(|t| t.seconds.to_string()).unwrap_or_default();
+    format!("{}..{}", end(t.from.as_ref()), end(t.until.as_ref()))
 }
 
 impl AuditQueryService {
     /// Streams pages of `query` as `page` builds them, within the paging bounds.
+    /// With `read`, the read is appended to the chain, with the number of records
+    /// returned, before its last page leaves (or when the reader goes away).
     fn stream<T: Send + 'static>(
         &self,
         mut query: AccessQuery,
         paging: Option<Paging>,
-        page: fn(&[StoredRecord], String) -> T,
+        read: Option<AuditRead>,
+        page: impl Fn(&[StoredRecord], String) -> T + Send + 'static,
     ) -> Result<Response<PageStream<T>>, Status> {
         let paging = paging.unwrap_or_default();
         let (page_size, max_records) = bounds(&paging)?;
@@ -149,15 +343,18 @@ impl AuditQueryService {
             })?);
         }
         let store = self.store.clone();
+        let log = read.and_then(|read| Some((read, self.log.clone()?)));
         // Two pages in flight at most: a slow reader slows the query, not memory.
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(async move {
             let mut remaining = max_records;
+            let mut sent: u64 = 0;
             loop {
                 let n = page_size.min(remaining);
                 let mut rows = match store.query(&query, n + 1).await {
                     Ok(rows) => rows,
                     Err(e) => {
+                        let _ = log_read(log.as_ref(), sent).await;
                         let _ = tx.send(Err(unavailable(&e))).await;
                         return;
                     }
@@ -177,13 +374,41 @@ impl AuditQueryService {
                     (Some(c), true) => c.to_token(),
                     _ => String::new(),
                 };
-                if tx.send(Ok(page(&rows, token))).await.is_err() || done {
+                let count = rows.len() as u64;
+                let page = page(&rows, token);
+                if done {
+                    let reply = log_read(log.as_ref(), sent + count).await.map(|()| page);
+                    let _ = tx.send(reply).await;
                     return;
                 }
+                if tx.send(Ok(page)).await.is_err() {
+                    let _ = log_read(log.as_ref(), sent).await;
+                    return;
+                }
+                sent += count;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+/// Appends the read's record, if it is logged: its last page is only sent once it is.
+async fn log_read(log: Option<&(AuditRead, LogWriter)>, count: u64) -> Result<(), Status> {
+    let Some((read, writer)) = log else {
+        return Ok(());
+    };
+    writer
+        .commit(read.record(count, writer.now()))
+        .await
+        .map_err(|e| {
+            unavailable_text(&format!(
+                "the read of the access log could not be recorded: {e}"
+            ))
+        })
+}
+
+fn unavailable_text(why: &str) -> Status {
+    status_of(&Violation::new(Reason::AuditUnavailable, "", why))
 }
 
 fn bounds(p: &Paging) -> Result<(u32, u32), Status> {
@@ -384,6 +609,37 @@ fn entry(s: &StoredRecord) -> AccessLogEntry {
         site_name: s.record.site.site_name.clone().unwrap_or_default(),
         site_sponsor: s.record.site.site_sponsor.clone().unwrap_or_default(),
         licence_number: s.record.site.licence_number.clone().unwrap_or_default(),
+        ..accountability_entry(s)
+    }
+}
+
+/// The entry's accountability fields (proto fields 50-59).
+fn accountability_entry(s: &StoredRecord) -> AccessLogEntry {
+    let Some(a) = &s.record.accountability else {
+        return AccessLogEntry {
+            kind: "access".into(),
+            ..AccessLogEntry::default()
+        };
+    };
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    AccessLogEntry {
+        exemption_category: text(&a.exemption_category),
+        kind: a.kind.clone().unwrap_or_else(|| "access".into()),
+        subject_record_id: text(&a.subject_record),
+        review_outcome: a
+            .outcome
+            .as_deref()
+            .and_then(Outcome::parse)
+            .map_or(0, Outcome::wire),
+        review_note: text(&a.note),
+        operator: text(&a.operator),
+        audit_query: text(&a.audit_query),
+        result_count: a
+            .result_count
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        patient_notified: a.patient_notice,
+        ..AccessLogEntry::default()
     }
 }
 
@@ -421,6 +677,12 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                 emergency_viewing: s.record.is_emergency_viewing(),
                 place: place_of(&s.record),
                 site_id: s.record.site.site_id.clone().unwrap_or_default(),
+                kind: s
+                    .record
+                    .accountability
+                    .as_ref()
+                    .and_then(|a| a.kind.clone())
+                    .unwrap_or_else(|| "access".into()),
             })
             .collect(),
         next_page_token,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod registry;
+pub mod review;
 pub mod site;
 
 use std::net::SocketAddr;
@@ -245,6 +246,36 @@ pub struct ServeArgs {
     /// Days access records are kept (default: five years). [file: audit.retention_days]
     #[arg(long, env = "ONSHI_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u64>,
+    /// POST a notice of each access without consent to this http:// URL ("" for none).
+    /// [file: notices.webhook_url]
+    #[arg(long, env = "ONSHI_NOTICE_WEBHOOK_URL")]
+    pub notice_webhook_url: Option<String>,
+    /// Or append the notices as JSON lines in this directory ("" for none).
+    /// [file: notices.spool_dir]
+    #[arg(long, env = "ONSHI_NOTICE_SPOOL_DIR")]
+    pub notice_spool_dir: Option<String>,
+    /// Notify every allowed access naming a patient, not only those under the exemption.
+    /// [file: notices.every_allowed_access]
+    #[arg(
+        long,
+        env = "ONSHI_NOTICE_EVERY_ALLOWED_ACCESS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub notice_every_allowed_access: Option<bool>,
+    /// Seconds a replica holds a notice it is delivering before another may take it.
+    /// [file: notices.lease_secs]
+    #[arg(long, env = "ONSHI_NOTICE_LEASE_SECS")]
+    pub notice_lease_secs: Option<u64>,
+    /// Longest wait between two attempts at a notice, in seconds. [file: notices.retry_max_secs]
+    #[arg(long, env = "ONSHI_NOTICE_RETRY_MAX_SECS")]
+    pub notice_retry_max_secs: Option<u64>,
+    /// Days after which an unreviewed access under the exemption counts as overdue.
+    /// [file: review.overdue_days]
+    #[arg(long, env = "ONSHI_REVIEW_OVERDUE_DAYS")]
+    pub review_overdue_days: Option<u64>,
 }
 
 /// Where the store is, and the configuration file the other settings come from.
@@ -398,6 +429,9 @@ pub enum AuditCommand {
     /// Check every chain of the access log: hashes, links and signed checkpoints.
     /// Exits 0 if all are intact, 3 if any is broken.
     Verify(AuditVerifyArgs),
+    /// The review of accesses under the exemption, at a gateway's operators' listener.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
 }
 
 /// Which records: every filter given must hold.
@@ -584,6 +618,15 @@ impl ServeArgs {
         set_optional(&mut s.telemetry.otlp_endpoint, &self.otlp_endpoint);
         set(&mut s.telemetry.service_name, &self.service_name);
         set(&mut s.telemetry.sample_ratio, &self.trace_sample_ratio);
+        set_optional(&mut s.notices.webhook_url, &self.notice_webhook_url);
+        set_optional(&mut s.notices.spool_dir, &self.notice_spool_dir);
+        set(
+            &mut s.notices.every_allowed_access,
+            &self.notice_every_allowed_access,
+        );
+        set(&mut s.notices.lease_secs, &self.notice_lease_secs);
+        set(&mut s.notices.retry_max_secs, &self.notice_retry_max_secs);
+        set(&mut s.review.overdue_days, &self.review_overdue_days);
     }
 }
 
@@ -613,7 +656,8 @@ impl Command {
             Command::Upstream(_)
             | Command::Activation(_)
             | Command::Site(_)
-            | Command::Certs(_) => {
+            | Command::Certs(_)
+            | Command::Audit(AuditCommand::Review(_)) => {
                 let mut s = Settings::default();
                 log.overlay(&mut s);
                 let none = Problems {

@@ -33,11 +33,33 @@ pub fn check(s: &Settings) -> Vec<Problem> {
         p.at_least(key, value, 1);
     }
     telemetry(&mut p, s);
+    notices(&mut p, s);
     if let Err(why) = crate::telemetry::logging::filter(&s.log.level) {
         p.add("log.level", why);
     }
     too_large_for_toml(&mut p, s);
     p.0
+}
+
+fn notices(p: &mut Problems, s: &Settings) {
+    if s.notices.webhook_url.is_some() && s.notices.spool_dir.is_some() {
+        p.add(
+            "notices.spool_dir",
+            "one sink only: set notices.webhook_url or notices.spool_dir, not both",
+        );
+    }
+    if let Some(url) = &s.notices.webhook_url {
+        let config = crate::audit::notices::NoticesConfig {
+            sink: crate::audit::notices::NoticeSink::Webhook(url.clone()),
+            ..crate::audit::notices::NoticesConfig::default()
+        };
+        if let Err(why) = crate::audit::notices::Sink::of(&config) {
+            p.add("notices.webhook_url", why);
+        }
+    }
+    p.at_least("notices.lease_secs", s.notices.lease_secs, 1);
+    p.at_least("notices.retry_max_secs", s.notices.retry_max_secs, 1);
+    p.at_least("review.overdue_days", s.review.overdue_days, 1);
 }
 
 fn store_and_upstream(p: &mut Problems, s: &Settings) {

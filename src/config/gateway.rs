@@ -12,6 +12,8 @@ use crate::tls::identity::IdentitySource;
 
 /// Access records are kept five years by default, as long as the medical records
 /// they concern (医師法 第24条); see docs/audit.md.
+/// Flagged accesses unreviewed for longer are overdue: two weeks.
+pub const DEFAULT_REVIEW_OVERDUE: Duration = Duration::from_secs(14 * 24 * 3600);
 pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(5 * 366 * 24 * 3600);
 
 /// The documented default port for operators' services, loopback only.
@@ -95,6 +97,10 @@ pub struct GatewayConfig {
     /// How often the store and the upstream are probed for the health service.
     pub health_check_interval: Duration,
     pub telemetry: TelemetryConfig,
+    /// Notices to patients: the sink and which accesses (docs/notices.md).
+    pub notices: crate::audit::notices::NoticesConfig,
+    /// A flagged access unreviewed for longer counts as overdue.
+    pub review_overdue: Duration,
 }
 
 impl GatewayConfig {
@@ -146,6 +152,8 @@ impl Default for GatewayConfig {
             max_concurrent_streams: 256,
             health_check_interval: Duration::from_secs(5),
             telemetry: TelemetryConfig::default(),
+            notices: crate::audit::notices::NoticesConfig::default(),
+            review_overdue: DEFAULT_REVIEW_OVERDUE,
         }
     }
 }

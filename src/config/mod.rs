@@ -41,6 +41,8 @@ pub struct Settings {
     pub health: Health,
     pub telemetry: Telemetry,
     pub log: Log,
+    pub notices: Notices,
+    pub review: Review,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +150,68 @@ pub struct Log {
     /// tracing EnvFilter syntax.
     pub level: String,
     pub format: LogFormat,
+}
+
+/// Notices to patients of accesses made without their consent (docs/notices.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notices {
+    /// POST each notice here (http://); "" for none.
+    #[serde(with = "empty_is_none")]
+    pub webhook_url: Option<String>,
+    /// Or append them as JSON lines to a file in this directory; "" for none.
+    #[serde(with = "empty_is_none")]
+    pub spool_dir: Option<String>,
+    pub every_allowed_access: bool,
+    pub lease_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+/// The review of accesses made under the exemption.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Review {
+    /// An access unreviewed for longer counts as overdue (metric audit_reviews_overdue).
+    pub overdue_days: u64,
+}
+
+impl Default for Notices {
+    fn default() -> Self {
+        let n = crate::audit::notices::NoticesConfig::default();
+        Notices {
+            webhook_url: None,
+            spool_dir: None,
+            every_allowed_access: n.every_allowed_access,
+            lease_secs: n.lease.as_secs(),
+            retry_max_secs: n.retry_max.as_secs(),
+        }
+    }
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Review {
+            overdue_days: GatewayConfig::default().review_overdue.as_secs() / 86_400,
+        }
+    }
+}
+
+impl Notices {
+    fn config(&self) -> crate::audit::notices::NoticesConfig {
+        use crate::audit::notices::{NoticeSink, NoticesConfig};
+        let sink = match (&self.webhook_url, &self.spool_dir) {
+            (Some(url), _) => NoticeSink::Webhook(url.clone()),
+            (None, Some(dir)) => NoticeSink::Spool(PathBuf::from(dir)),
+            (None, None) => NoticeSink::Off,
+        };
+        NoticesConfig {
+            sink,
+            every_allowed_access: self.every_allowed_access,
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
+            ..NoticesConfig::default()
+        }
+    }
 }
 
 // The defaults are `GatewayConfig::default()`'s, except where `serve` has always
@@ -301,6 +365,8 @@ impl Settings {
             health,
             telemetry,
             log: _,
+            notices,
+            review,
         } = self;
         GatewayConfig {
             listen: listen.terminals,
@@ -352,6 +418,8 @@ impl Settings {
                 service_name: telemetry.service_name.clone(),
                 sample_ratio: telemetry.sample_ratio,
             },
+            notices: notices.config(),
+            review_overdue: Duration::from_secs(review.overdue_days.saturating_mul(86_400)),
         }
     }
 

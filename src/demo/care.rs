@@ -6,7 +6,7 @@ use tonic::Request;
 use crate::demo::search::Found;
 use crate::demo::terminals::{Terminals, access, consented_by_search};
 use crate::proto::{
-    Consent, ConsentBasis, ExemptionIdentification, GetDrugHistoryRequest,
+    Consent, ConsentBasis, ExemptionCategory, ExemptionIdentification, GetDrugHistoryRequest,
     GetHealthCheckupsRequest, GetHealthCheckupsResponse, Identification,
     LookupQualificationRequest, QualificationStatus,
 };
@@ -90,6 +90,7 @@ pub async fn exemption(t: &mut Terminals, found: &Found) -> anyhow::Result<()> {
                     basis: ConsentBasis::LifeOrBodyExemption as i32,
                     exemption_reason: "意識不明で救急搬送、家族と連絡がつかない".into(),
                     exemption_identification: ExemptionIdentification::IdDocument as i32,
+                    exemption_category: ExemptionCategory::ImpairedConsciousness as i32,
                     ..Default::default()
                 },
                 Some(Identification::insured_number_known()),

@@ -79,6 +79,7 @@ async fn area_check_digit_and_exemption(t: &mut Terminals, found: &Found) -> any
                         basis: ConsentBasis::LifeOrBodyExemption as i32,
                         exemption_reason: String::new(),
                         exemption_identification: ExemptionIdentification::FamilyInformation as i32,
+                        exemption_category: 0,
                         ..Default::default()
                     },
                     known(),

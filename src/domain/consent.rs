@@ -3,8 +3,8 @@
 //! body or property when consent is hard to obtain) needs a stated reason and how
 //! the patient was identified, and is flagged for the operator's review.
 
+use super::exemption_category::{ExemptionCategory, exemption_grounds};
 use super::input::WireEnum;
-use super::names::required_text;
 use super::{Gather, Reason, Violation};
 
 /// At most this many characters in the exemption reason: a sentence or two.
@@ -86,8 +86,11 @@ impl ExemptionIdentification {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentDecision {
     pub basis: ConsentBasis,
-    /// The stated reason, NFKC-normalised and trimmed; only with the exemption.
+    /// The stated reason, NFKC-normalised and trimmed; only with the exemption, and
+    /// only when text was given.
     pub exemption_reason: Option<String>,
+    /// The reason's category; only with the exemption.
+    pub exemption_category: Option<ExemptionCategory>,
     /// Only with the exemption.
     pub exemption_identification: Option<ExemptionIdentification>,
     /// Views without consent are flagged for the operator's log review.
@@ -138,9 +141,33 @@ pub fn evaluate_consent(
     exemption_identification: i32,
     purpose: i32,
 ) -> Result<ConsentDecision, Violation> {
-    let decision = BASIS
-        .parse(basis)
-        .and_then(|basis| decide(basis, exemption_reason, exemption_identification));
+    evaluate_consent_with_category(
+        basis,
+        0,
+        exemption_reason,
+        exemption_identification,
+        purpose,
+    )
+}
+
+/// As [`evaluate_consent`], with the exemption's reason category (wire numbers of
+/// `ExemptionCategory`; 0 not given), judged by
+/// [`exemption_grounds`](super::exemption_category::exemption_grounds).
+pub fn evaluate_consent_with_category(
+    basis: i32,
+    exemption_category: i32,
+    exemption_reason: &str,
+    exemption_identification: i32,
+    purpose: i32,
+) -> Result<ConsentDecision, Violation> {
+    let decision = BASIS.parse(basis).and_then(|basis| {
+        decide(
+            basis,
+            exemption_category,
+            exemption_reason,
+            exemption_identification,
+        )
+    });
     let (decision, ()) = decision.gather(PURPOSE.parse(purpose))?;
     Ok(decision)
 }
@@ -149,6 +176,7 @@ pub fn evaluate_consent(
 /// was identified, and is flagged for review.
 fn decide(
     basis: ConsentBasis,
+    exemption_category: i32,
     exemption_reason: &str,
     exemption_identification: i32,
 ) -> Result<ConsentDecision, Violation> {
@@ -156,31 +184,26 @@ fn decide(
         return Ok(ConsentDecision {
             basis,
             exemption_reason: None,
+            exemption_category: None,
             exemption_identification: None,
             needs_review: false,
         });
     }
-    let (reason, identification) = exemption_reason_of(exemption_reason)
-        .gather(exemption_identification_of(exemption_identification))?;
+    let grounds = exemption_grounds(
+        exemption_category,
+        exemption_reason,
+        FIELD_EXEMPTION_REASON,
+        EXEMPTION_REASON_MAX_CHARS,
+    );
+    let (grounds, identification) =
+        grounds.gather(exemption_identification_of(exemption_identification))?;
     Ok(ConsentDecision {
         basis,
-        exemption_reason: Some(reason),
+        exemption_reason: grounds.text,
+        exemption_category: Some(grounds.category),
         exemption_identification: Some(identification),
         needs_review: true,
     })
-}
-
-fn exemption_reason_of(raw: &str) -> Result<String, Violation> {
-    required_text(
-        FIELD_EXEMPTION_REASON,
-        raw,
-        EXEMPTION_REASON_MAX_CHARS,
-        Reason::ExemptionReasonInvalid,
-        (
-            Reason::ExemptionReasonMissing,
-            "viewing without consent requires the reason consent could not be obtained (e.g. 意識不明で搬送)",
-        ),
-    )
 }
 
 fn exemption_identification_of(n: i32) -> Result<ExemptionIdentification, Violation> {

@@ -7,6 +7,7 @@ pub mod check_digit;
 pub mod consent;
 pub mod consent_kind;
 pub mod dates;
+pub mod exemption_category;
 pub mod facility;
 pub mod input;
 pub mod insured;

@@ -108,6 +108,13 @@ pub enum Reason {
     SiteCertificateValidity,
     SiteNotPermitted,
     SiteCaUnavailable,
+    // exemption reason taxonomy and reviews
+    ExemptionCategoryUnknown,
+    ExemptionOtherReasonMissing,
+    ReviewOutcomeInvalid,
+    ReviewNoteInvalid,
+    ReviewSubjectNotFound,
+    ReviewSubjectNotFlagged,
 }
 
 impl Reason {
@@ -203,6 +210,12 @@ impl Reason {
         Reason::SiteCertificateValidity,
         Reason::SiteNotPermitted,
         Reason::SiteCaUnavailable,
+        Reason::ExemptionCategoryUnknown,
+        Reason::ExemptionOtherReasonMissing,
+        Reason::ReviewOutcomeInvalid,
+        Reason::ReviewNoteInvalid,
+        Reason::ReviewSubjectNotFound,
+        Reason::ReviewSubjectNotFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -282,8 +295,22 @@ impl Reason {
             other => other
                 .clinical_str()
                 .or_else(|| other.site_str())
+                .or_else(|| other.accountability_str())
                 .unwrap_or(UNNAMED),
         }
+    }
+
+    /// The names of the reasons of the exemption's category and of reviews.
+    fn accountability_str(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::ExemptionCategoryUnknown => "EXEMPTION_CATEGORY_UNKNOWN",
+            Reason::ExemptionOtherReasonMissing => "EXEMPTION_OTHER_REASON_MISSING",
+            Reason::ReviewOutcomeInvalid => "REVIEW_OUTCOME_INVALID",
+            Reason::ReviewNoteInvalid => "REVIEW_NOTE_INVALID",
+            Reason::ReviewSubjectNotFound => "REVIEW_SUBJECT_NOT_FOUND",
+            Reason::ReviewSubjectNotFlagged => "REVIEW_SUBJECT_NOT_FLAGGED",
+            _ => return None,
+        })
     }
 }
 

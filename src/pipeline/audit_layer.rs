@@ -20,16 +20,35 @@ use crate::pipeline::deadline::{Deadlines, WorkDeadline};
 use crate::pipeline::rules::audit_ready::audit_unavailable;
 use crate::pipeline::{AccessNote, Note, PatientRequest};
 use crate::status::status_of;
-use crate::store::{AccessRecord, ClinicalStamp, Decision};
+use crate::store::{AccessRecord, Accountability, ClinicalStamp, Decision};
 use crate::telemetry::metrics::RequestMetrics;
 use crate::telemetry::metrics::requests::{CallLabels, MethodLabels};
 
 /// Response (or error) metadata naming the committed access record of the call.
 pub const ACCESS_RECORD_HEADER: &str = "x-onshi-access-record";
 
+/// Which allowed calls queue a notice to their patient (docs/notices.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoticePolicy {
+    /// Notices are queued at all (a sink is configured).
+    pub enabled: bool,
+    /// Every allowed call naming a patient, not only those under the exemption.
+    pub every_allowed_access: bool,
+}
+
+impl NoticePolicy {
+    pub fn of(config: &crate::audit::notices::NoticesConfig) -> NoticePolicy {
+        NoticePolicy {
+            enabled: config.enabled(),
+            every_allowed_access: config.every_allowed_access,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AuditLayer {
     writer: AuditWriter,
+    notices: NoticePolicy,
     clock: SharedClock,
     metrics: RequestMetrics,
     /// Every call running to its record, so that shutdown can wait for their records.
@@ -45,10 +64,20 @@ impl AuditLayer {
     ) -> Self {
         AuditLayer {
             writer,
+            notices: NoticePolicy::default(),
             clock,
             metrics,
             calls,
         }
+    }
+}
+
+impl AuditLayer {
+    /// Queues notices to patients as `policy` says.
+    #[must_use]
+    pub fn with_notices(mut self, policy: NoticePolicy) -> Self {
+        self.notices = policy;
+        self
     }
 }
 
@@ -77,17 +106,20 @@ fn storable(text: &Option<String>) -> Option<String> {
 }
 
 /// Builds the record of one call from what the rules noted and how it ended.
+/// A notice for the patient is queued with the record of an allowed call that named
+/// them, made under the exemption (or, with `every_allowed_access`, any such call).
 pub fn record_of<M: PatientRequest>(
     note: &AccessNote,
     code: tonic::Code,
     at: chrono::DateTime<chrono::Utc>,
+    notices: NoticePolicy,
 ) -> AccessRecord {
     let decision = match (code, note.forwarded) {
         (tonic::Code::Ok, _) => Decision::Allowed,
         (_, true) => Decision::Failed,
         (_, false) => Decision::Denied,
     };
-    AccessRecord {
+    let record = AccessRecord {
         id: uuid::Uuid::new_v4().to_string(),
         at,
         method: M::METHOD.to_string(),
@@ -117,6 +149,19 @@ pub fn record_of<M: PatientRequest>(
             note.consent_kinds.clone(),
         ),
         site: note.site.clone(),
+        accountability: None,
+    };
+    let patient_notice = decision == Decision::Allowed
+        && note.patient_key.is_some()
+        && (note.needs_review || notices.every_allowed_access);
+    let accountability = Accountability {
+        exemption_category: note.exemption_category.map(str::to_string),
+        patient_notice: patient_notice && notices.enabled,
+        ..Accountability::default()
+    };
+    AccessRecord {
+        accountability: (!accountability.is_empty()).then_some(accountability),
+        ..record
     }
 }
 
@@ -220,7 +265,7 @@ impl Call {
                 .reason
                 .get_or_insert(Reason::CallDeadlineExceeded);
         }
-        let mut record = record_of::<M>(&note.lock(), code, at);
+        let mut record = record_of::<M>(&note.lock(), code, at, self.parts.notices);
         record.id.clone_from(&self.record_id);
         let committed = self.commit::<M>(record, &note, started).await;
         // The slot (if any) is free once the record is committed, not before.

@@ -12,6 +12,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::domain::consent::{ConsentBasis, ExemptionIdentification};
 use crate::domain::consent_kind::AccessMode;
+use crate::domain::exemption_category::ExemptionCategory;
 use crate::domain::facility::FacilityCode;
 use crate::domain::staff::StaffRole;
 use crate::domain::{Reason, Violation};
@@ -35,6 +36,8 @@ pub struct AccessNote {
     pub consent_basis: Option<&'static str>,
     pub exemption_reason: Option<String>,
     pub exemption_identification: Option<&'static str>,
+    /// With the exemption: the reason's category (`ExemptionCategory::as_str`).
+    pub exemption_category: Option<&'static str>,
     pub purpose: Option<&'static str>,
     pub needs_review: bool,
     /// The reason of the denial or failure, if any.
@@ -74,6 +77,8 @@ impl AccessNote {
                 consent.exemption_identification,
             )
             .map(ExemptionIdentification::as_str),
+            exemption_category: ExemptionCategory::from_wire(consent.exemption_category)
+                .map(ExemptionCategory::as_str),
             purpose: (access.purpose == Purpose::MedicalCare as i32).then_some("medical_care"),
             access_mode: AccessMode::from_wire(access.mode)
                 .ok()

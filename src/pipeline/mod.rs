@@ -81,6 +81,8 @@ pub struct Deps {
     pub metrics: RequestMetrics,
     /// The calls running to their records; shutdown waits for them.
     pub calls: TaskTracker,
+    /// Which calls queue a notice to their patient.
+    pub notices: audit_layer::NoticePolicy,
 }
 
 /// The load limits, shared by every patient-data RPC: each facility's token bucket
@@ -118,12 +120,15 @@ where
     S::Future: Send,
 {
     let stack = ServiceBuilder::new()
-        .layer(AuditLayer::new(
-            deps.audit.clone(),
-            deps.clock.clone(),
-            deps.metrics.clone(),
-            deps.calls.clone(),
-        ))
+        .layer(
+            AuditLayer::new(
+                deps.audit.clone(),
+                deps.clock.clone(),
+                deps.metrics.clone(),
+                deps.calls.clone(),
+            )
+            .with_notices(deps.notices),
+        )
         .layer(rule(
             deps,
             IdentityRule::new(deps.identity).with_sites(deps.activations.clone()),

@@ -147,6 +147,7 @@ pub(super) async fn start_health(
 pub(super) async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
+    log: crate::audit::read_log::LogWriter,
     (activations, sites): (ActivationAdmin, SiteAdmin),
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
@@ -166,7 +167,10 @@ pub(super) async fn start_admin(
         // Keep reflection::OPERATORS in step with what is added here.
         .add_service(OPERATORS.v1()?)
         .add_service(OPERATORS.v1alpha()?)
-        .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
+        // Every read of the log by an operator is itself logged.
+        .add_service(AuditServiceServer::new(
+            AuditQueryService::new(store).with_log(log),
+        ))
         .add_service(ActivationAdminServiceServer::new(activations))
         .add_service(SiteAdminServiceServer::new(sites));
     let stopped = async {

@@ -2,6 +2,7 @@
 //! terminal services with health and reflection on one listener, and the
 //! operators' services on another.
 
+mod accountability;
 pub mod health;
 mod health_watch;
 mod listeners;
@@ -114,7 +115,9 @@ pub async fn start_with_audit(
         upstream: upstream.client,
         metrics: metrics.requests.clone(),
         calls: tokio_util::task::TaskTracker::new(),
+        notices: crate::pipeline::audit_layer::NoticePolicy::of(&config.notices),
     };
+    let log_writer = crate::audit::read_log::LogWriter::new(deps.audit.clone(), clock.clone());
     let calls = deps.calls.clone();
     let site_audit = deps.audit.clone();
     let tls = load_tls(&config, &metrics)?;
@@ -133,7 +136,7 @@ pub async fn start_with_audit(
         &config,
         &metrics,
         &health,
-        store.clone(),
+        (store.clone(), log_writer),
         (admin, sites),
         tls.as_ref(),
     )
@@ -188,7 +191,7 @@ async fn spawn_background(
         },
     )
     .await;
-    let background = vec![
+    let mut background = vec![
         health_task,
         activations.spawn_follower().await,
         spawn_retention(
@@ -198,7 +201,19 @@ async fn spawn_background(
             config.search_ttl,
             clock.clone(),
         ),
+        crate::server::accountability::spawn_overdue_reviews(
+            storage.store.clone(),
+            config.review_overdue,
+            clock.clone(),
+            metrics.audit.clone(),
+        ),
     ];
+    background.extend(crate::server::accountability::spawn_notices(
+        &config.notices,
+        storage.store.clone(),
+        clock.clone(),
+        metrics.audit.clone(),
+    ));
     (Health::new(health), background)
 }
 
@@ -254,7 +269,7 @@ async fn start_side_listeners(
     config: &GatewayConfig,
     metrics: &Arc<Metrics>,
     health: &Health,
-    store: Arc<dyn Store>,
+    (store, log): (Arc<dyn Store>, crate::audit::read_log::LogWriter),
     admin: (ActivationAdmin, SiteAdmin),
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
@@ -272,7 +287,7 @@ async fn start_side_listeners(
         side.health_server = Some(server);
     }
     if let Some(listen) = config.admin_listen {
-        let (bound, stop, server) = start_admin(listen, store, admin, tls).await?;
+        let (bound, stop, server) = start_admin(listen, store, log, admin, tls).await?;
         side.admin_addr = Some(bound);
         side.stop.push(stop);
         side.admin_server = Some(server);

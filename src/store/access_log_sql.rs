@@ -5,11 +5,11 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
 use super::{
-    AccessQuery, AccessRecord, ChainInfo, Checkpoint, ClinicalStamp, Decision, SiteStamp,
-    StoreError, StoredRecord, Value,
+    AccessQuery, AccessRecord, Accountability, ChainInfo, Checkpoint, ClinicalStamp, Decision,
+    SiteStamp, StoreError, StoredRecord, Value,
 };
 
-/// Rows per multi-row INSERT: 29 columns × 40 rows stays far below both databases'
+/// Rows per multi-row INSERT: 36 columns × 40 rows stays far below both databases'
 /// bound-parameter limits.
 pub(crate) const INSERT_CHUNK: usize = 40;
 
@@ -59,6 +59,7 @@ where
     Option<&'a str>: Encode<'a, DB> + Type<DB>,
     i32: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
     let first = &chunk.first()?.record;
@@ -68,6 +69,7 @@ where
         .chain(first.clinical_fields())
         .map(|(column, _)| column)
         .chain(first.site.fields().map(|(column, _)| column))
+        .chain(Accountability::default().fields().map(|(column, _)| column))
         .collect();
     let mut insert = QueryBuilder::new(format!(
         "INSERT INTO access_log (chain_id, seq, prev_hash, hash, {}) ",
@@ -87,8 +89,60 @@ where
         for (_, value) in s.record.site.fields() {
             push_value(&mut row, Value::OptText(value));
         }
+        for (_, value) in accountability_of(&s.record).fields() {
+            push_value(&mut row, value);
+        }
     });
     Some(insert)
+}
+
+fn accountability_of(r: &AccessRecord) -> &Accountability {
+    static NONE: std::sync::LazyLock<Accountability> =
+        std::sync::LazyLock::new(Accountability::default);
+    r.accountability.as_ref().unwrap_or(&NONE)
+}
+
+/// The outbox rows of the records that queue a notice to their patient, inserted
+/// in the batch's transaction: a notice exists exactly for a committed access.
+pub(crate) fn insert_notices<'a, DB>(records: &'a [StoredRecord]) -> Vec<QueryBuilder<'a, DB>>
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let noticed: Vec<(&StoredRecord, &str)> = records
+        .iter()
+        .filter(|s| accountability_of(&s.record).patient_notice)
+        .filter_map(|s| Some((s, s.record.patient_key.as_deref()?)))
+        .collect();
+    noticed
+        .chunks(INSERT_CHUNK)
+        .map(|chunk| {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO patient_notices (record_id, chain_id, seq, at, facility, method, \
+                 items, consent_basis, exemption_category, patient_key, next_attempt_at) ",
+            );
+            insert.push_values(chunk, |mut row, (s, patient)| {
+                let r = &s.record;
+                row.push_bind(r.id.as_str())
+                    .push_bind(s.chain_id.as_str())
+                    .push_bind(seq_to_db(s.seq))
+                    .push_bind(to_nanos(r.at))
+                    .push_bind(r.facility.as_deref())
+                    .push_bind(r.method.as_str())
+                    .push_bind(r.items.as_str())
+                    .push_bind(r.consent_basis.as_deref())
+                    .push_bind(accountability_of(r).exemption_category.as_deref())
+                    .push_bind(*patient)
+                    .push_bind(to_nanos(r.at));
+            });
+            // A record committed twice (a commit that took effect though it failed)
+            // is still noticed once.
+            insert.push(" ON CONFLICT (record_id) DO NOTHING");
+            insert
+        })
+        .collect()
 }
 
 pub(crate) fn push_checkpoint<'a, DB>(insert: &mut QueryBuilder<'a, DB>, c: &'a Checkpoint)
@@ -168,6 +222,7 @@ where
     if let Some(review) = q.needs_review {
         b.push(" AND needs_review = ").push_bind(review);
     }
+    push_accountability_filters(&mut b, q);
     if let Some(c) = &q.after {
         // Row-value comparison, spelled out: both databases use the (at, chain, seq) index.
         let at = to_nanos(c.at);
@@ -190,6 +245,41 @@ where
     b
 }
 
+/// The filters on the accountability section: a record's kind and operator, and
+/// whether a review outcome refers to a flagged access yet.
+fn push_accountability_filters<'a, DB>(b: &mut QueryBuilder<'a, DB>, q: &'a AccessQuery)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    if let Some(kind) = &q.kind {
+        b.push(" AND record_kind = ").push_bind(kind.clone());
+    }
+    if let Some(operator) = &q.operator {
+        b.push(" AND operator = ").push_bind(operator.clone());
+    }
+    if q.unreviewed_only {
+        b.push(UNREVIEWED);
+    }
+    if q.hide_patient_view_reads {
+        b.push(" AND (method <> 'QueryPatientAccesses' OR record_kind IS NULL)");
+    }
+}
+
+/// A flagged access no review outcome refers to yet (the table is `access_log`
+/// unaliased in the filtered selection).
+const UNREVIEWED: &str = " AND needs_review AND NOT EXISTS (SELECT 1 FROM access_log o \
+     WHERE o.subject_record = access_log.id AND o.record_kind = 'review_outcome')";
+
+/// `$1` before: flagged accesses made before it and not reviewed yet.
+pub(crate) const COUNT_OVERDUE: &str = "SELECT COUNT(*) FROM access_log WHERE at < $1 \
+     AND needs_review AND NOT EXISTS (SELECT 1 FROM access_log o \
+     WHERE o.subject_record = access_log.id AND o.record_kind = 'review_outcome')";
+
+/// `$1` id: the record with this id (ids are UUIDs, unique in practice).
+pub(crate) const RECORD_BY_ID: &str = "SELECT r.*, NULL AS disclosed FROM \
+     (SELECT * FROM access_log WHERE id = $1 ORDER BY at LIMIT 1) AS r";
+
 /// Records read with their disclosed patients (`WITH_DISCLOSURES`): a record's
 /// rows follow each other, one per disclosed patient.
 pub(crate) fn records_from_rows<'r, R>(rows: &'r [R]) -> Result<Vec<StoredRecord>, StoreError>
@@ -201,6 +291,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
 {
     let mut out: Vec<StoredRecord> = Vec::new();
     for row in rows {
@@ -229,6 +320,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     i32: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
 {
     let decision: String = row.try_get("decision")?;
     Ok(StoredRecord {
@@ -267,8 +359,31 @@ where
                 site_sponsor: row.try_get("site_sponsor")?,
                 licence_number: row.try_get("licence_number")?,
             },
+            accountability: accountability_from_row(row)?,
         },
     })
+}
+
+fn accountability_from_row<'r, R>(row: &'r R) -> Result<Option<Accountability>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let a = Accountability {
+        exemption_category: row.try_get("exemption_category")?,
+        patient_notice: row.try_get("patient_notice")?,
+        kind: row.try_get("record_kind")?,
+        subject_record: row.try_get("subject_record")?,
+        outcome: row.try_get("review_outcome")?,
+        note: row.try_get("review_note")?,
+        operator: row.try_get("operator")?,
+        audit_query: row.try_get("audit_query")?,
+        result_count: row.try_get("result_count")?,
+    };
+    Ok((!a.is_empty()).then_some(a))
 }
 
 pub(crate) fn checkpoint_from_row<'r, R>(row: &'r R) -> Result<Checkpoint, StoreError>
@@ -427,6 +542,9 @@ macro_rules! audit_store {
                         for mut insert in insert_disclosures::<$db>(records) {
                             insert.build().execute(&mut *tx).await?;
                         }
+                        for mut insert in insert_notices::<$db>(records) {
+                            insert.build().execute(&mut *tx).await?;
+                        }
                         if let Some(c) = checkpoint {
                             let mut insert = sqlx::QueryBuilder::<$db>::new(INSERT_CHECKPOINT);
                             push_checkpoint(&mut insert, c);
@@ -468,6 +586,25 @@ macro_rules! audit_store {
                     let mut select = query_records::<$db>(query, limit);
                     let rows = select.build().fetch_all(self.pool()).await?;
                     records_from_rows(&rows)
+                }
+
+                async fn count_overdue_reviews(
+                    &self,
+                    before: chrono::DateTime<chrono::Utc>,
+                ) -> Result<u64, StoreError> {
+                    let n: i64 = sqlx::query_scalar(COUNT_OVERDUE)
+                        .bind(to_nanos(before))
+                        .fetch_one(self.pool())
+                        .await?;
+                    $crate::store::sql::count_from_db(n)
+                }
+
+                async fn record_by_id(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+                    let rows = sqlx::query(RECORD_BY_ID)
+                        .bind(id)
+                        .fetch_all(self.pool())
+                        .await?;
+                    Ok(records_from_rows(&rows)?.into_iter().next())
                 }
 
                 async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {

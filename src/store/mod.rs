@@ -2,9 +2,11 @@
 //! SQLite (embedded default) and PostgreSQL implementations know no rule.
 
 mod access_log_sql;
+mod accountability;
 mod activation_sql;
 mod chain;
 mod model;
+mod notice_sql;
 pub mod postgres;
 mod query;
 mod registry;
@@ -20,6 +22,7 @@ use async_trait::async_trait;
 use crate::domain::activation_change::Revision;
 use chrono::{DateTime, Utc};
 
+pub use accountability::{Accountability, KIND_AUDIT_READ, KIND_REVIEW_OUTCOME};
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
     AccessRecord, Activation, AreaKey, ClinicalStamp, Coverage, Decision, NewActivation,
@@ -120,6 +123,72 @@ pub trait AuditStore: Send + Sync + 'static {
     /// checkpoint's sequence number: that checkpoint, kept, anchors what remains.
     /// Returns how many records were deleted.
     async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError>;
+    /// Flagged accesses made before `before` that no review outcome refers to yet.
+    async fn count_overdue_reviews(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let query = AccessQuery {
+            until: Some(before),
+            unreviewed_only: true,
+            ..AccessQuery::default()
+        };
+        Ok(self.query(&query, u32::MAX).await?.len() as u64)
+    }
+    /// The record with this id, if any.
+    async fn record_by_id(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let _ = id;
+        Ok(None)
+    }
+}
+
+/// A notice to a patient waiting in the outbox: what the access showed, when, by
+/// which facility and on which grounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxNotice {
+    /// The access record's id: also the notice's idempotency key.
+    pub record_id: String,
+    pub chain_id: String,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub facility: Option<String>,
+    pub method: String,
+    pub items: String,
+    pub consent_basis: Option<String>,
+    pub exemption_category: Option<String>,
+    pub patient_key: String,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+}
+
+/// The outbox of notices to patients, filled in the access records' transactions
+/// (`AuditStore::append`) and emptied by the dispatcher, at least once per notice.
+#[async_trait]
+pub trait NoticeOutbox: Send + Sync + 'static {
+    /// Leases to `owner`, until `lease_until`, up to `limit` notices that are due at
+    /// `now`, undelivered and not leased (or whose lease ran out: a dispatcher that
+    /// died), oldest first.
+    async fn claim_notices(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxNotice>, StoreError>;
+    /// Marks a notice `owner` holds delivered; false if it no longer held it.
+    async fn notice_delivered(
+        &self,
+        record_id: &str,
+        owner: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives a notice back after a failed delivery, due again at `next_attempt`.
+    async fn notice_failed(
+        &self,
+        record_id: &str,
+        owner: &str,
+        next_attempt: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Notices not yet delivered.
+    async fn pending_notices(&self) -> Result<u64, StoreError>;
 }
 
 /// The facility registry: which municipality each facility is in, and the
@@ -170,7 +239,7 @@ pub trait SiteStore: Send + Sync + 'static {
 /// All the state one gateway needs, behind one value.
 #[async_trait]
 pub trait Store:
-    ActivationStore + SearchLedger + AuditStore + FacilityRegistry + SiteStore
+    ActivationStore + SearchLedger + AuditStore + FacilityRegistry + SiteStore + NoticeOutbox
 {
     /// Which database this is, for logs and reports: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

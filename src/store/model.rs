@@ -145,6 +145,9 @@ pub struct AccessRecord {
     pub clinical: Option<ClinicalStamp>,
     /// What a call from a temporary site adds; empty for a facility's own calls.
     pub site: SiteStamp,
+    /// The exemption's category, the patient's notice, review outcomes and reads of
+    /// the log; `None` when none applies (the record then hashes as before).
+    pub accountability: Option<super::Accountability>,
 }
 
 /// What a record says of the access mode and of consent per kind. Its hash input

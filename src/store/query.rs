@@ -28,6 +28,14 @@ pub struct AccessQuery {
     pub excluded_upstream_results: Vec<String>,
     /// Resume after this record.
     pub after: Option<Cursor>,
+    /// Only flagged records that no review outcome refers to yet.
+    pub unreviewed_only: bool,
+    /// Only records of this kind (`review_outcome`, `audit_read`).
+    pub kind: Option<String>,
+    /// Only records made by this operator (`<role>:<id>`).
+    pub operator: Option<String>,
+    /// Leaves out the reads of the log made through the patient view itself.
+    pub hide_patient_view_reads: bool,
 }
 
 /// The position of one record in query order.

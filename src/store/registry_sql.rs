@@ -113,6 +113,7 @@ where
     Option<&'a str>: Encode<'a, DB> + Type<DB>,
     i32: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
     let (statement, on_conflict) = T::STATEMENT;

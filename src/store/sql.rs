@@ -62,6 +62,7 @@ where
     Option<&'a str>: Encode<'a, DB> + Type<DB>,
     i32: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
     match value {
@@ -70,6 +71,7 @@ where
         Value::Int(n) => row.push_bind(n),
         Value::BigInt(n) => row.push_bind(n),
         Value::Bool(b) => row.push_bind(b),
+        Value::OptBigInt(n) => row.push_bind(n),
     };
 }
 
@@ -155,6 +157,7 @@ macro_rules! sql_store {
         $crate::store::access_log_sql::audit_store!($store, $db);
         $crate::store::registry_sql::facility_registry!($store, $db);
         $crate::store::site_sql::site_store!($store, $db);
+        $crate::store::notice_sql::notice_outbox!($store);
     };
 }
 pub(crate) use sql_store;

@@ -9,4 +9,5 @@ pub enum Value<'a> {
     Int(i32),
     BigInt(i64),
     Bool(bool),
+    OptBigInt(Option<i64>),
 }

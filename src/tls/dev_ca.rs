@@ -310,6 +310,7 @@ impl DevPki {
             OperatorRole::ActivationManager,
             OperatorRole::Auditor,
             OperatorRole::PrefectureHealth,
+            OperatorRole::Reviewer,
         ] {
             let id = format!("dev-{}", role.as_str());
             add(

@@ -1,6 +1,7 @@
 //! On the operators' listener, which method which operator role may call:
 //! activation changes need `activation-manager`; reading activations either role;
-//! the access log needs `auditor`. Checked on the HTTP request, before any service
+//! the access log needs `auditor`; the review queue and its outcomes `reviewer` or
+//! `auditor`. Checked on the HTTP request, before any service
 //! sees it, from the client certificate the TLS handshake verified.
 
 use std::future::Future;
@@ -30,9 +31,17 @@ const SITE_CHANGES: [&str; 4] = [
     "/onshi.v1.SiteAdminService/IssueSiteCertificate",
 ];
 
+/// What a reviewer may call: the queue of unreviewed accesses and the outcome.
+const REVIEWS: [&str; 2] = [
+    "/onshi.v1.AuditService/RecordReviewOutcome",
+    "/onshi.v1.AuditService/ListUnreviewed",
+];
+
 /// The roles allowed to call `path`; `None`: any verified operator (reflection).
 pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
-    if CHANGES.contains(&path) {
+    if REVIEWS.contains(&path) {
+        Some(&[OperatorRole::Reviewer, OperatorRole::Auditor])
+    } else if CHANGES.contains(&path) {
         Some(&[OperatorRole::ActivationManager])
     } else if path.starts_with("/onshi.v1.ActivationAdminService/") {
         Some(&[OperatorRole::ActivationManager, OperatorRole::Auditor])
@@ -147,5 +156,60 @@ where
             return Box::pin(async move { Ok(response) });
         }
         Box::pin(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(role: OperatorRole) -> Result<Peer, Violation> {
+        Ok(Peer::Operator {
+            id: "op".into(),
+            role,
+        })
+    }
+
+    #[test]
+    fn reviewers_may_review_and_nothing_more() {
+        for path in REVIEWS {
+            assert_eq!(
+                refusal(path, operator(OperatorRole::Reviewer)),
+                None,
+                "{path}"
+            );
+            assert_eq!(
+                refusal(path, operator(OperatorRole::Auditor)),
+                None,
+                "{path}"
+            );
+            let v = refusal(path, operator(OperatorRole::ActivationManager)).expect("refused");
+            assert_eq!(v.reason, Reason::OperatorRoleRequired);
+        }
+        for path in [
+            "/onshi.v1.AuditService/QueryAccessLog",
+            "/onshi.v1.AuditService/ListAuditReads",
+            "/onshi.v1.ActivationAdminService/ListActivations",
+            CHANGES[0],
+        ] {
+            let v = refusal(path, operator(OperatorRole::Reviewer)).expect("refused");
+            assert_eq!(v.reason, Reason::OperatorRoleRequired, "{path}");
+        }
+        assert_eq!(
+            refusal(
+                "/onshi.v1.AuditService/ListAuditReads",
+                operator(OperatorRole::Auditor)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_reviewer_role_is_named_reviewer() {
+        assert_eq!(
+            OperatorRole::parse("reviewer"),
+            Some(OperatorRole::Reviewer)
+        );
+        assert_eq!(OperatorRole::Reviewer.as_str(), "reviewer");
     }
 }

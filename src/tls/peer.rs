@@ -17,6 +17,8 @@ pub enum OperatorRole {
     Auditor,
     /// A prefecture's health department: registers and closes temporary sites.
     PrefectureHealth,
+    /// Reviews the accesses made under the exemption and records their outcomes.
+    Reviewer,
 }
 
 impl OperatorRole {
@@ -25,6 +27,7 @@ impl OperatorRole {
             OperatorRole::ActivationManager => "activation-manager",
             OperatorRole::Auditor => "auditor",
             OperatorRole::PrefectureHealth => "prefecture",
+            OperatorRole::Reviewer => "reviewer",
         }
     }
 
@@ -33,6 +36,7 @@ impl OperatorRole {
             "activation-manager" => Some(OperatorRole::ActivationManager),
             "auditor" => Some(OperatorRole::Auditor),
             "prefecture" => Some(OperatorRole::PrefectureHealth),
+            "reviewer" => Some(OperatorRole::Reviewer),
             _ => None,
         }
     }
@@ -103,7 +107,7 @@ pub fn peer_of(der: &[u8]) -> Result<Peer, Violation> {
             role,
         }),
         _ => Err(unidentified(format!(
-            "{uri} is not an operator identity {OPERATOR_URI_PREFIX}<activation-manager|auditor|prefecture>:<id>"
+            "{uri} is not an operator identity {OPERATOR_URI_PREFIX}<activation-manager|auditor|prefecture|reviewer>:<id>"
         ))),
     }
 }

@@ -4,7 +4,7 @@
 use tonic::Request;
 
 use crate::domain::Violation;
-use crate::domain::consent::evaluate_consent;
+use crate::domain::consent::evaluate_consent_with_category;
 use crate::pipeline::{Note, PatientRequest, Rule};
 
 #[derive(Clone, Default)]
@@ -16,8 +16,9 @@ impl<M: PatientRequest> Rule<M> for ConsentRule {
     async fn check(&self, req: &mut Request<M>) -> Result<(), Violation> {
         let access = req.get_ref().access().cloned().unwrap_or_default();
         let consent = access.consent.unwrap_or_default();
-        let decision = evaluate_consent(
+        let decision = evaluate_consent_with_category(
             consent.basis,
+            consent.exemption_category,
             &consent.exemption_reason,
             consent.exemption_identification,
             access.purpose,
@@ -27,6 +28,9 @@ impl<M: PatientRequest> Rule<M> for ConsentRule {
         let decision = decision?;
         n.consent_basis = Some(decision.basis.as_str());
         n.exemption_reason = decision.exemption_reason.clone();
+        n.exemption_category = decision
+            .exemption_category
+            .map(crate::domain::exemption_category::ExemptionCategory::as_str);
         n.exemption_identification = decision
             .exemption_identification
             .map(crate::domain::consent::ExemptionIdentification::as_str);

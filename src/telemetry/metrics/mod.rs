@@ -78,6 +78,12 @@ pub struct AuditMetrics {
     pub pending: Gauge,
     /// Records of refused calls that did not fit in the backlog.
     pub lost: Counter,
+    /// Flagged accesses unreviewed past the configured bound.
+    pub reviews_overdue: Gauge,
+    pub notices_delivered: Counter,
+    pub notice_failures: Counter,
+    /// Notices to patients not yet delivered.
+    pub notices_pending: Gauge,
 }
 
 impl Default for AuditMetrics {
@@ -93,6 +99,10 @@ impl Default for AuditMetrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             pending: Gauge::default(),
             lost: Counter::default(),
+            reviews_overdue: Gauge::default(),
+            notices_delivered: Counter::default(),
+            notice_failures: Counter::default(),
+            notices_pending: Gauge::default(),
         }
     }
 }
@@ -108,6 +118,10 @@ impl AuditMetrics {
             self.commit_seconds => "audit_commit_seconds", "Time to commit one batch of access records";
             self.pending => "audit_records_pending", "Records of calls refused with AUDIT_UNAVAILABLE, kept until the store takes writes again";
             self.lost => "audit_records_lost", "Records of refused calls that did not fit in the backlog and were not committed";
+            self.reviews_overdue => "audit_reviews_overdue", "Accesses under the exemption without a review outcome past the configured bound (review.overdue_days)";
+            self.notices_delivered => "patient_notices_delivered", "Notices to patients delivered to the configured sink";
+            self.notice_failures => "patient_notice_failures", "Failed attempts to deliver a notice to a patient (retried with back-off)";
+            self.notices_pending => "patient_notices_pending", "Notices to patients in the outbox not yet delivered";
         }
     }
 }
