@@ -46,7 +46,12 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         // Read back through the audit service, and verified.
         "(life-or-body exemption)",
         "意識不明で救急搬送",
-        "11 records verified, intact",
+        "13 records verified, intact",
+        // Emergency viewing outside a disaster: a dialysis patient's summary at a
+        // hospital, and the same refused to a clinic.
+        "血液透析 since",
+        "emergency_summary (life-or-body exemption, emergency viewing)",
+        "EMERGENCY_VIEWING_FACILITY_NOT_ELIGIBLE",
         // The operators' part: preview, activate municipalities, check facilities.
         "17204 輪島市",
         "輪島市 clinic",
@@ -58,7 +63,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // Every call of the scenario is in the access log: 5 allowed, 6 denied.
+    // Every call of the scenario is in the access log: 6 allowed, 7 denied.
     let log = bin()
         .args(["audit", "list", "--data-dir"])
         .arg(dir.path())
@@ -67,12 +72,12 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     let log = String::from_utf8_lossy(&log.stdout);
     assert_eq!(
         log.lines().filter(|l| l.contains(" allowed ")).count(),
-        5,
+        6,
         "{log}"
     );
     assert_eq!(
         log.lines().filter(|l| l.contains(" denied ")).count(),
-        6,
+        7,
         "{log}"
     );
 
@@ -83,7 +88,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .expect("runs");
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
-    assert!(report.contains("11 records verified"), "{report}");
+    assert!(report.contains("13 records verified"), "{report}");
     assert!(report.contains("intact"), "{report}");
 
     // The export holds the same records: a header and one CSV row each, the
@@ -102,14 +107,20 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "{header}"
     );
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 11, "{csv}");
-    // One exemption access was allowed; the refused one keeps the basis it stated.
+    assert_eq!(rows.len(), 13, "{csv}");
+    // Two exemption accesses were allowed (a lookup, and the emergency summary viewed
+    // by the hospital); the refused ones keep the basis they stated.
     let exemption = |decision: &str| {
         rows.iter()
             .filter(|r| r.contains("life_or_body_exemption") && r.contains(decision))
             .count()
     };
-    assert_eq!(exemption(",allowed,"), 1, "{csv}");
+    assert_eq!(exemption(",allowed,"), 2, "{csv}");
+    assert_eq!(
+        exemption(",denied,EMERGENCY_VIEWING_FACILITY_NOT_ELIGIBLE,"),
+        1,
+        "{csv}"
+    );
     assert_eq!(exemption(",denied,EXEMPTION_REASON_MISSING,"), 1, "{csv}");
     let jsonl = bin()
         .args([
@@ -125,7 +136,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .output()
         .expect("runs");
     let jsonl = String::from_utf8_lossy(&jsonl.stdout);
-    assert_eq!(jsonl.lines().count(), 5, "{jsonl}");
+    assert_eq!(jsonl.lines().count(), 6, "{jsonl}");
     let mut searches = Vec::new();
     for line in jsonl.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
