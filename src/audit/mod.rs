@@ -9,6 +9,7 @@ pub mod facility_view;
 pub mod retention;
 pub mod service;
 pub mod signer;
+pub mod transparency;
 pub mod verify;
 pub mod writer;
 
