@@ -4,3 +4,4 @@
 //! (docs/audit.md, docs/witness.md).
 
 pub mod merkle;
+pub mod note;
