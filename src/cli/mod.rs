@@ -389,7 +389,8 @@ pub enum AuditCommand {
     List(AuditListArgs),
     /// Write access records as JSON lines or CSV.
     Export(AuditExportArgs),
-    /// Check every chain of the access log: hashes, links and signed checkpoints.
+    /// Check every chain of the access log: hashes, links and signed checkpoints,
+    /// and with --checkpoint that the log extends a checkpoint saved earlier.
     /// Exits 0 if all are intact, 3 if any is broken.
     Verify(AuditVerifyArgs),
 }
@@ -465,6 +466,10 @@ pub struct AuditVerifyArgs {
     /// them the keys registered in the store itself are used.
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<String>,
+    /// Also prove today's log consistent with this checkpoint saved earlier (a C2SP
+    /// signed note, e.g. one a witness kept; repeatable). Exits 3 if it is not.
+    #[arg(long = "checkpoint")]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

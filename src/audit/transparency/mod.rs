@@ -5,3 +5,5 @@
 
 pub mod merkle;
 pub mod note;
+pub mod saved;
+pub mod tree;
