@@ -29,7 +29,9 @@ pub fn code_of(reason: Reason) -> Code {
         | SearchFacilityMismatch
         | PatientNotInSearch
         | PurposeNotPermitted => Code::PermissionDenied,
-        ActivationNotFound => Code::NotFound,
+        ActivationNotFound | ChainNotServedHere => Code::NotFound,
+        TreePruned => Code::FailedPrecondition,
+        TreeUnavailable => Code::Unavailable,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,

@@ -390,6 +390,8 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                 items: s.record.items.clone(),
                 consent_basis: consent_of(s.record.consent_basis.as_deref()) as i32,
                 record_id: s.record.id.clone(),
+                chain_id: s.chain_id.clone(),
+                seq: s.seq,
             })
             .collect(),
         next_page_token,

@@ -368,7 +368,7 @@ pub struct CertsIssueArgs {
     /// A facility code (10 digits, with its check digit).
     #[arg(long)]
     pub facility: Option<String>,
-    /// An operator as ROLE:ID, role activation-manager or auditor (e.g. auditor:alice).
+    /// An operator as ROLE:ID, role activation-manager, auditor or witness (e.g. auditor:alice).
     #[arg(long)]
     pub operator: Option<String>,
     /// Days the certificate is valid, from now.

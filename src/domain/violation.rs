@@ -87,6 +87,11 @@ pub enum Reason {
     ChangeAuthorMissing,
     FacilityMismatch,
     OperatorRoleRequired,
+    // transparency
+    ChainNotServedHere,
+    TreeSizeInvalid,
+    TreePruned,
+    TreeUnavailable,
 }
 
 impl Reason {
@@ -163,6 +168,10 @@ impl Reason {
         Reason::ChangeAuthorMissing,
         Reason::FacilityMismatch,
         Reason::OperatorRoleRequired,
+        Reason::ChainNotServedHere,
+        Reason::TreeSizeInvalid,
+        Reason::TreePruned,
+        Reason::TreeUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -239,6 +248,10 @@ impl Reason {
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
             Reason::OperatorRoleRequired => "OPERATOR_ROLE_REQUIRED",
+            Reason::ChainNotServedHere => "CHAIN_NOT_SERVED_HERE",
+            Reason::TreeSizeInvalid => "TREE_SIZE_INVALID",
+            Reason::TreePruned => "TREE_PRUNED",
+            Reason::TreeUnavailable => "TREE_UNAVAILABLE",
         }
     }
 }

@@ -16,12 +16,14 @@ use tonic::transport::server::TcpIncoming;
 use crate::activation::admin::ActivationAdmin;
 use crate::audit::facility_view::FacilityAuditView;
 use crate::audit::service::AuditQueryService;
+use crate::audit::transparency::service::TransparencyServer;
 use crate::config::GatewayConfig;
 use crate::pipeline::Deps;
 use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
 use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
+use crate::proto::transparency_service_server::TransparencyServiceServer;
 use crate::server::reflection::{OPERATORS, TERMINAL};
 use crate::server::terminal::{MedicalGateway, QualificationGateway};
 use crate::store::Store;
@@ -141,11 +143,13 @@ pub(super) async fn start_health(
     Ok((addr, tx, server))
 }
 
-/// The operators' services (activations and the audit log), apart from the terminals'.
+/// The operators' services (activations, the audit log and its Merkle tree), apart
+/// from the terminals'.
 pub(super) async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
     activations: ActivationAdmin,
+    transparency: TransparencyServer,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     if !listen.ip().is_loopback() && tls.is_none() {
@@ -165,7 +169,8 @@ pub(super) async fn start_admin(
         .add_service(OPERATORS.v1()?)
         .add_service(OPERATORS.v1alpha()?)
         .add_service(AuditServiceServer::new(AuditQueryService::new(store)))
-        .add_service(ActivationAdminServiceServer::new(activations));
+        .add_service(ActivationAdminServiceServer::new(activations))
+        .add_service(TransparencyServiceServer::new(transparency));
     let stopped = async {
         let _ = rx.await;
     };

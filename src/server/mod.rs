@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::activation::admin::ActivationAdmin;
 use crate::activation::cache::ActivationCache;
 use crate::audit::WriterTask;
+use crate::audit::transparency::service::TransparencyServer;
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::pipeline::Deps;
@@ -98,10 +99,12 @@ pub async fn start_with_audit(
         spawn_background(&config, &clock, &metrics, &storage, &upstream, &activations).await;
     let Storage {
         store,
+        audit_store,
         audit,
         writer,
-        ..
+        signer,
     } = storage;
+    let transparency = TransparencyServer::new(audit_store, signer);
     let deps = Deps {
         clock: clock.clone(),
         identity: config.identity,
@@ -126,6 +129,7 @@ pub async fn start_with_audit(
         &health,
         store.clone(),
         admin,
+        transparency,
         tls.as_ref(),
     )
     .await?;
@@ -247,6 +251,7 @@ async fn start_side_listeners(
     health: &Health,
     store: Arc<dyn Store>,
     admin: ActivationAdmin,
+    transparency: TransparencyServer,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
@@ -263,7 +268,7 @@ async fn start_side_listeners(
         side.health_server = Some(server);
     }
     if let Some(listen) = config.admin_listen {
-        let (bound, stop, server) = start_admin(listen, store, admin, tls).await?;
+        let (bound, stop, server) = start_admin(listen, store, admin, transparency, tls).await?;
         side.admin_addr = Some(bound);
         side.stop.push(stop);
         side.admin_server = Some(server);

@@ -9,6 +9,7 @@ use crate::proto::activation_admin_service_server as activation_admin;
 use crate::proto::audit_service_server as audit;
 use crate::proto::medical_information_service_server as medical;
 use crate::proto::qualification_service_server as qualification;
+use crate::proto::transparency_service_server as transparency;
 
 /// The reflection services themselves, listed on every listener that has them.
 const REFLECTION: [&str; 2] = [
@@ -38,7 +39,11 @@ pub(super) const TERMINAL: Listing = Listing {
 
 /// The operators' listener: activations and the whole access log.
 pub(super) const OPERATORS: Listing = Listing {
-    services: &[audit::SERVICE_NAME, activation_admin::SERVICE_NAME],
+    services: &[
+        audit::SERVICE_NAME,
+        activation_admin::SERVICE_NAME,
+        transparency::SERVICE_NAME,
+    ],
     descriptor_sets: &[crate::proto::FILE_DESCRIPTOR_SET],
 };
 

@@ -294,7 +294,11 @@ impl DevPki {
                 self.facility_ca.facility(code)?,
             );
         }
-        for role in [OperatorRole::ActivationManager, OperatorRole::Auditor] {
+        for role in [
+            OperatorRole::ActivationManager,
+            OperatorRole::Auditor,
+            OperatorRole::Witness,
+        ] {
             let id = format!("dev-{}", role.as_str());
             add(
                 pki_dir::operator_stem(role),

@@ -36,7 +36,7 @@ impl Subject {
         };
         let Some(role) = OperatorRole::parse(role) else {
             return Err(format!(
-                "{role:?} is not an operator role: activation-manager or auditor"
+                "{role:?} is not an operator role: activation-manager or auditor, or witness"
             ));
         };
         let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);

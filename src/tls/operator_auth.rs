@@ -1,6 +1,6 @@
 //! On the operators' listener, which method which operator role may call:
 //! activation changes need `activation-manager`; reading activations either role;
-//! the access log needs `auditor`. Checked on the HTTP request, before any service
+//! the access log needs `auditor`; checkpoints and proofs `auditor` or `witness`. Checked on the HTTP request, before any service
 //! sees it, from the client certificate the TLS handshake verified.
 
 use std::future::Future;
@@ -29,6 +29,8 @@ pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
         Some(&[OperatorRole::ActivationManager, OperatorRole::Auditor])
     } else if path.starts_with("/onshi.v1.AuditService/") {
         Some(&[OperatorRole::Auditor])
+    } else if path.starts_with("/onshi.v1.TransparencyService/") {
+        Some(&[OperatorRole::Auditor, OperatorRole::Witness])
     } else {
         None
     }

@@ -14,6 +14,8 @@ pub enum OperatorRole {
     ActivationManager,
     /// Reads the access log.
     Auditor,
+    /// Another organisation's witness: fetches checkpoints and proofs, never a record.
+    Witness,
 }
 
 impl OperatorRole {
@@ -21,6 +23,7 @@ impl OperatorRole {
         match self {
             OperatorRole::ActivationManager => "activation-manager",
             OperatorRole::Auditor => "auditor",
+            OperatorRole::Witness => "witness",
         }
     }
 
@@ -28,6 +31,7 @@ impl OperatorRole {
         match s {
             "activation-manager" => Some(OperatorRole::ActivationManager),
             "auditor" => Some(OperatorRole::Auditor),
+            "witness" => Some(OperatorRole::Witness),
             _ => None,
         }
     }

@@ -6,4 +6,5 @@
 pub mod merkle;
 pub mod note;
 pub mod saved;
+pub mod service;
 pub mod tree;

@@ -15,7 +15,9 @@ use crate::store::{AuditStore, StoreError};
 pub enum SavedError {
     #[error("{0}")]
     Note(#[from] NoteError),
-    #[error("the checkpoint's origin {0:?} is not one of this gateway's chains ({ORIGIN_PREFIX}<chain id>)")]
+    #[error(
+        "the checkpoint's origin {0:?} is not one of this gateway's chains ({ORIGIN_PREFIX}<chain id>)"
+    )]
     Origin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,7 +65,11 @@ pub async fn check_saved(
     if keys.is_empty() {
         check.problem = Some(format!(
             "no key for chain {chain_id}: it is not registered in the store{}",
-            if trusted_keys.is_empty() { "" } else { " or not among the trusted keys" }
+            if trusted_keys.is_empty() {
+                ""
+            } else {
+                " or not among the trusted keys"
+            }
         ));
         return Ok(check);
     }
