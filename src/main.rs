@@ -7,7 +7,7 @@ use onshi_gateway::cli::{
 };
 use onshi_gateway::cli::{
     activation as activation_cli, audit as audit_cli, commands, config as config_cli,
-    registry as registry_cli,
+    registry as registry_cli, witness as witness_cli,
 };
 use onshi_gateway::clock::SystemClock;
 use onshi_gateway::config::{Problems, check::check};
@@ -61,6 +61,12 @@ async fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {
             Ok(true) => Ok(()),
             // Distinct from an error (1) and bad input (2): the log itself is broken.
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
+        Command::Audit(AuditCommand::Witness(args)) => match witness_cli::witness(args).await {
+            Ok(true) => Ok(()),
+            // As verify: the log does not extend what this witness saw.
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },

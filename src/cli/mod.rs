@@ -7,6 +7,7 @@ pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod registry;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -393,6 +394,10 @@ pub enum AuditCommand {
     /// and with --checkpoint that the log extends a checkpoint saved earlier.
     /// Exits 0 if all are intact, 3 if any is broken.
     Verify(AuditVerifyArgs),
+    /// Witness a replica's chain from another organisation: fetch its newest
+    /// checkpoint with a consistency proof from the last one kept, verify, cosign
+    /// and keep it. Exits 3 if the log no longer extends what was seen.
+    Witness(witness::AuditWitnessArgs),
 }
 
 /// Which records: every filter given must hold.
@@ -608,7 +613,10 @@ impl Command {
             Command::Audit(AuditCommand::Verify(a)) => &a.data,
             Command::Registry(RegistryCommand::Load(a)) => &a.data,
             Command::Registry(RegistryCommand::Show(a)) => &a.data,
-            Command::Upstream(_) | Command::Activation(_) | Command::Certs(_) => {
+            Command::Upstream(_)
+            | Command::Activation(_)
+            | Command::Certs(_)
+            | Command::Audit(AuditCommand::Witness(_)) => {
                 let mut s = Settings::default();
                 log.overlay(&mut s);
                 let none = Problems {
