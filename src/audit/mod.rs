@@ -6,6 +6,7 @@ mod backlog;
 pub mod chain;
 pub mod export;
 pub mod facility_view;
+pub mod fhir;
 pub mod retention;
 pub mod service;
 pub mod signer;

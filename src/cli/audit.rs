@@ -131,6 +131,7 @@ pub async fn export(args: AuditExportArgs) -> anyhow::Result<()> {
     let mut exporter = match args.format {
         ExportFormat::Jsonl => Exporter::jsonl(out),
         ExportFormat::Csv => Exporter::csv(out),
+        ExportFormat::Fhir => Exporter::fhir(out),
     };
     let mut written = 0u64;
     loop {

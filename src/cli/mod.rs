@@ -448,6 +448,8 @@ pub struct AuditListArgs {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// FHIR R4 AuditEvent resources, one per line (NDJSON).
+    Fhir,
 }
 
 #[derive(Debug, Args)]

@@ -61,6 +61,7 @@ pub async fn witness(args: AuditWitnessArgs) -> anyhow::Result<bool> {
         .name
         .clone()
         .unwrap_or_else(|| format!("onshi.gateway/witness/{}", key.chain_id()));
+    println!("witness {name} key {}", key.public_key_hex());
     let chain_id = chain_id_of(&log_key);
     let folder = args.dir.join(&chain_id);
     let last = last_seen(&folder, &log_key, &name, &key)?;
