@@ -127,9 +127,17 @@ async fn every_exported_line_is_a_valid_r4_audit_event() {
         .arg(&out)
         .output()
         .expect("export runs");
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
     let text = std::fs::read_to_string(&out).expect("export written");
-    assert_eq!(text.lines().count(), written.len(), "one line per record:\n{text}");
+    assert_eq!(
+        text.lines().count(),
+        written.len(),
+        "one line per record:\n{text}"
+    );
     for (line, record) in text.lines().zip(&written) {
         let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
         assert_eq!(event["id"], record.id.as_str());
@@ -142,8 +150,15 @@ async fn every_exported_line_is_a_valid_r4_audit_event() {
         .output()
         .expect("validator runs");
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{report}\n{}", String::from_utf8_lossy(&check.stderr));
-    assert!(report.contains(&format!("{} valid, 0 invalid", written.len())), "{report}");
+    assert!(
+        check.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        report.contains(&format!("{} valid, 0 invalid", written.len())),
+        "{report}"
+    );
     assert_eq!(report.matches(" ETREAT").count(), 1, "{report}");
 }
 

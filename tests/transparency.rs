@@ -7,8 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
 use std::time::Duration;
+use tokio::process::Command;
 
 use common::{as_facility, jst_at, lookup, miyagi_clinic};
 use onshi_gateway::activation::seed::{new_activation, window_from};
@@ -75,7 +77,11 @@ async fn start() -> Setup {
         "test",
     )
     .expect("activation");
-    gateway.store.add_activation(&activation).await.expect("stored");
+    gateway
+        .store
+        .add_activation(&activation)
+        .await
+        .expect("stored");
     gateway.activations.invalidate();
     let public_key = gateway
         .store
@@ -96,26 +102,35 @@ async fn start() -> Setup {
 
 impl Setup {
     async fn lookups(&self, n: usize) {
-        let mut client = QualificationServiceClient::connect(format!("http://{}", self.gateway.addr))
-            .await
-            .expect("connects");
+        let mut client =
+            QualificationServiceClient::connect(format!("http://{}", self.gateway.addr))
+                .await
+                .expect("connects");
         for _ in 0..n {
             client
-                .lookup_qualification(as_facility(&miyagi_clinic(), lookup(DEMO_PATIENT.insured())))
+                .lookup_qualification(as_facility(
+                    &miyagi_clinic(),
+                    lookup(DEMO_PATIENT.insured()),
+                ))
                 .await
                 .expect("lookup allowed");
         }
     }
 
     fn admin(&self) -> String {
-        format!("http://{}", self.gateway.admin_addr.expect("admin listener"))
+        format!(
+            "http://{}",
+            self.gateway.admin_addr.expect("admin listener")
+        )
     }
 
     async fn transparency(&self) -> TransparencyServiceClient<Channel> {
-        TransparencyServiceClient::connect(self.admin()).await.expect("connects")
+        TransparencyServiceClient::connect(self.admin())
+            .await
+            .expect("connects")
     }
 
-    fn witness(&self) -> Output {
+    async fn witness(&self) -> Output {
         run(&[
             "audit",
             "witness",
@@ -126,6 +141,7 @@ impl Setup {
             "--dir",
             &self.witness.path().display().to_string(),
         ])
+        .await
     }
 
     fn kept(&self) -> PathBuf {
@@ -135,7 +151,7 @@ impl Setup {
             .join("latest.checkpoint")
     }
 
-    fn verify_against(&self, checkpoint: &Path) -> Output {
+    async fn verify_against(&self, checkpoint: &Path) -> Output {
         run(&[
             "audit",
             "verify",
@@ -144,6 +160,7 @@ impl Setup {
             "--checkpoint",
             &checkpoint.display().to_string(),
         ])
+        .await
     }
 
     async fn records(&self) -> Vec<StoredRecord> {
@@ -155,11 +172,13 @@ impl Setup {
     }
 }
 
-fn run(args: &[&str]) -> Output {
+/// Runs the command without blocking the runtime the gateway serves on.
+async fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("ONSHI_ADMIN")
         .output()
+        .await
         .expect("runs")
 }
 
@@ -218,32 +237,62 @@ async fn rewrite_from(s: &Setup, from: u64) {
 async fn a_witnessed_log_rewritten_below_its_checkpoint_is_refused_by_verify_and_the_witness() {
     let s = start().await;
     s.lookups(5).await;
-    let first = s.witness();
+    let first = s.witness().await;
     assert!(first.status.success(), "{}", text(&first));
-    assert!(text(&first).contains("5 records, consistent with the 0 seen before"), "{}", text(&first));
+    assert!(
+        text(&first).contains("5 records, consistent with the 0 seen before"),
+        "{}",
+        text(&first)
+    );
     let at_5 = std::fs::read_to_string(s.kept()).expect("kept");
-    assert!(at_5.starts_with(&format!("onshi.gateway/audit/{}\n5\n", s.gateway.chain_id)), "{at_5}");
-    assert_eq!(at_5.matches('\u{2014}').count(), 2, "the log's signature and the witness's: {at_5}");
+    assert!(
+        at_5.starts_with(&format!("onshi.gateway/audit/{}\n5\n", s.gateway.chain_id)),
+        "{at_5}"
+    );
+    assert_eq!(
+        at_5.matches('\u{2014}').count(),
+        2,
+        "the log's signature and the witness's: {at_5}"
+    );
 
     s.lookups(3).await;
-    let second = s.witness();
+    let second = s.witness().await;
     assert!(second.status.success(), "{}", text(&second));
-    assert!(text(&second).contains("8 records, consistent with the 5 seen before"), "{}", text(&second));
+    assert!(
+        text(&second).contains("8 records, consistent with the 5 seen before"),
+        "{}",
+        text(&second)
+    );
     let saved = s.witness.path().join("at-8.checkpoint");
     std::fs::copy(s.kept(), &saved).expect("copied");
-    let ok = s.verify_against(&saved);
+    let ok = s.verify_against(&saved).await;
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
-    assert!(text(&ok).contains("consistent with today's log"), "{}", text(&ok));
+    assert!(
+        text(&ok).contains("consistent with today's log"),
+        "{}",
+        text(&ok)
+    );
 
     rewrite_from(&s, 3).await;
-    let refused = s.verify_against(&saved);
+    let refused = s.verify_against(&saved).await;
     assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
-    assert!(text(&refused).contains("rewritten below the checkpoint"), "{}", text(&refused));
-    let witness = s.witness();
+    assert!(
+        text(&refused).contains("rewritten below the checkpoint"),
+        "{}",
+        text(&refused)
+    );
+    let witness = s.witness().await;
     assert_eq!(witness.status.code(), Some(3), "{}", text(&witness));
-    assert!(text(&witness).contains("REFUSED") && text(&witness).contains("rewritten"), "{}", text(&witness));
+    assert!(
+        text(&witness).contains("REFUSED") && text(&witness).contains("rewritten"),
+        "{}",
+        text(&witness)
+    );
     // What the witness kept is untouched: still the honest tree at 8.
-    assert_eq!(std::fs::read_to_string(s.kept()).expect("kept"), std::fs::read_to_string(&saved).expect("saved"));
+    assert_eq!(
+        std::fs::read_to_string(s.kept()).expect("kept"),
+        std::fs::read_to_string(&saved).expect("saved")
+    );
     let evidence = std::fs::read_dir(s.witness.path().join(&s.gateway.chain_id))
         .expect("folder")
         .filter_map(Result::ok)
@@ -256,21 +305,31 @@ async fn a_witnessed_log_rewritten_below_its_checkpoint_is_refused_by_verify_and
 async fn records_deleted_from_the_end_are_refused_by_the_witness() {
     let s = start().await;
     s.lookups(4).await;
-    assert!(s.witness().status.success());
+    assert!(s.witness().await.status.success());
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(s.data.path().join("onshi.db"))
         .busy_timeout(Duration::from_secs(10));
-    let mut raw = sqlx::SqliteConnection::connect_with(&options).await.expect("raw");
+    let mut raw = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("raw");
     sqlx::query("DELETE FROM access_log WHERE seq > 2")
         .execute(&mut raw)
         .await
         .expect("deleted");
-    let witness = s.witness();
+    let witness = s.witness().await;
     assert_eq!(witness.status.code(), Some(3), "{}", text(&witness));
-    assert!(text(&witness).contains("cannot extend the 4 records seen before"), "{}", text(&witness));
-    let verify = s.verify_against(&s.kept());
+    assert!(
+        text(&witness).contains("cannot extend the 4 records seen before"),
+        "{}",
+        text(&witness)
+    );
+    let verify = s.verify_against(&s.kept()).await;
     assert_eq!(verify.status.code(), Some(3), "{}", text(&verify));
-    assert!(text(&verify).contains("fewer than the 4"), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("fewer than the 4"),
+        "{}",
+        text(&verify)
+    );
     s.gateway.shutdown().await.expect("shutdown");
 }
 
@@ -278,7 +337,9 @@ async fn records_deleted_from_the_end_are_refused_by_the_witness() {
 async fn a_patients_access_comes_with_an_inclusion_proof_against_a_signed_checkpoint() {
     let s = start().await;
     s.lookups(6).await;
-    let mut audit = AuditServiceClient::connect(s.admin()).await.expect("connects");
+    let mut audit = AuditServiceClient::connect(s.admin())
+        .await
+        .expect("connects");
     let mut pages = audit
         .query_patient_accesses(QueryPatientAccessesRequest {
             patient: Some(DEMO_PATIENT.insured()),
@@ -312,7 +373,11 @@ async fn a_patients_access_comes_with_an_inclusion_proof_against_a_signed_checkp
     let record_hash = parse_hash(&records[3].hash).expect("hash");
     assert_eq!(records[3].record.id, access.record_id);
     assert_eq!(proof.record_hash, record_hash.to_vec());
-    let path: Vec<Hash> = proof.proof.iter().map(|h| h.as_slice().try_into().expect("32")).collect();
+    let path: Vec<Hash> = proof
+        .proof
+        .iter()
+        .map(|h| h.as_slice().try_into().expect("32"))
+        .collect();
     verify_inclusion(3, 6, &leaf_hash(&record_hash), &path, &head.root).expect("included");
     // The same proof does not place another record there.
     let other = parse_hash(&records[2].hash).expect("hash");
@@ -338,7 +403,10 @@ async fn bad_requests_for_checkpoints_and_proofs_are_refused_with_their_reasons(
         .await
         .expect("info")
         .into_inner();
-    assert_eq!((info.chain_id.as_str(), info.tree_size), (s.gateway.chain_id.as_str(), 2));
+    assert_eq!(
+        (info.chain_id.as_str(), info.tree_size),
+        (s.gateway.chain_id.as_str(), 2)
+    );
     assert_eq!(info.public_key, s.public_key);
     let other = client
         .get_checkpoint(GetCheckpointRequest {
@@ -393,10 +461,20 @@ async fn a_checkpoint_file_that_is_not_one_is_bad_input() {
     let s = start().await;
     let path = s.witness.path().join("junk.checkpoint");
     std::fs::write(&path, "not a note\n").expect("written");
-    let o = s.verify_against(&path);
+    let o = s.verify_against(&path).await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--checkpoint"), "{}", text(&o));
-    let bad_key = run(&["audit", "witness", "--admin", &s.admin(), "--log-key", "xyz", "--dir", "/nonexistent"]);
+    let bad_key = run(&[
+        "audit",
+        "witness",
+        "--admin",
+        &s.admin(),
+        "--log-key",
+        "xyz",
+        "--dir",
+        "/nonexistent",
+    ])
+    .await;
     assert_eq!(bad_key.status.code(), Some(2), "{}", text(&bad_key));
     s.gateway.shutdown().await.expect("shutdown");
 }

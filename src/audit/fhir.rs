@@ -81,7 +81,11 @@ fn fhir_id(id: &str) -> String {
 
 /// An attribute search is a FHIR search; the lookups by insured number read.
 fn interaction(method: &str) -> Value {
-    let code = if method == "SearchPatients" { "search" } else { "read" };
+    let code = if method == "SearchPatients" {
+        "search"
+    } else {
+        "read"
+    };
     json!({"system": "http://hl7.org/fhir/restful-interaction", "code": code})
 }
 
@@ -242,7 +246,10 @@ mod tests {
         assert_eq!(e["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
         assert_eq!(e["purposeOfEvent"][0]["text"], "意識障害");
         assert_eq!(e["meta"]["security"][0]["code"], "BTG");
-        assert_eq!(e["entity"][0]["what"]["identifier"]["value"], "01040013|40250311|152|00");
+        assert_eq!(
+            e["entity"][0]["what"]["identifier"]["value"],
+            "01040013|40250311|152|00"
+        );
         let details = e["entity"][1]["detail"].to_string();
         assert!(details.contains("photo_id"), "{details}");
     }

@@ -121,8 +121,12 @@ fn last_seen(
     let note = SignedNote::parse(&text).with_context(|| format!("reading {}", path.display()))?;
     let head = verify_checkpoint(&note, log_key)
         .with_context(|| format!("{} is not signed by the chain's key", path.display()))?;
-    verify_cosignature(&note, name, &key.signing_key().verifying_key())
-        .with_context(|| format!("{} does not carry this witness's cosignature", path.display()))?;
+    verify_cosignature(&note, name, &key.signing_key().verifying_key()).with_context(|| {
+        format!(
+            "{} does not carry this witness's cosignature",
+            path.display()
+        )
+    })?;
     Ok(Some(head))
 }
 
@@ -176,9 +180,12 @@ async fn fetch_and_check(
         .map(|h| Hash::try_from(h.as_slice()).ok())
         .collect();
     let old_root = last.map_or([0; 32], |h| h.root);
-    let consistent = proof.ok_or_else(|| "a proof hash is not 32 bytes".to_string()).and_then(|p| {
-        verify_consistency(from, head.size, &old_root, &head.root, &p).map_err(|e| e.to_string())
-    });
+    let consistent = proof
+        .ok_or_else(|| "a proof hash is not 32 bytes".to_string())
+        .and_then(|p| {
+            verify_consistency(from, head.size, &old_root, &head.root, &p)
+                .map_err(|e| e.to_string())
+        });
     if let Err(e) = consistent {
         return refuse(format!(
             "the checkpoint at {} records is not consistent with the one at {from} seen before ({e}): the log was rewritten",
