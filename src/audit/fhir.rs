@@ -27,9 +27,9 @@ const STAFF_ROLE: &str = "urn:onshi:staff-role";
 
 type Agent = fn(&StoredRecord) -> Option<Value>;
 
-/// Who took part, in BALP's order: the requesting user, their organisation, the
-/// gateway that answered.
-const AGENTS: [Agent; 3] = [staff_agent, facility_agent, gateway_agent];
+/// Who took part, in BALP's order: the requesting user, their organisation (or a
+/// caller refused before it was identified), the gateway that answered.
+const AGENTS: [Agent; 4] = [staff_agent, facility_agent, unidentified_agent, gateway_agent];
 
 /// The record as an AuditEvent resource (JSON).
 pub fn audit_event(s: &StoredRecord) -> Value {
@@ -137,8 +137,18 @@ fn facility_agent(s: &StoredRecord) -> Option<Value> {
             "display": "healthcare provider"
         }]},
         "who": {"type": "Organization", "identifier": {"system": FACILITY_CODE, "value": code}},
-        "requestor": false,
+        // The facility asked, when no staff member was named.
+        "requestor": s.record.staff_id.is_none(),
     }))
+}
+
+/// A call refused before its caller was known still had a caller: it is the requestor.
+fn unidentified_agent(s: &StoredRecord) -> Option<Value> {
+    let r = &s.record;
+    if r.staff_id.is_some() || r.facility.is_some() {
+        return None;
+    }
+    Some(json!({"who": {"display": "unidentified caller"}, "requestor": true}))
 }
 
 fn gateway_agent(_: &StoredRecord) -> Option<Value> {
@@ -231,6 +241,7 @@ mod tests {
         assert_eq!(e["purposeOfEvent"][0]["coding"][0]["code"], "TREAT");
         assert!(e.get("meta").is_none());
         assert_eq!(e["agent"].as_array().map(Vec::len), Some(3));
+        assert_eq!(e["agent"][0]["requestor"], true);
         assert_eq!(e["agent"][1]["who"]["identifier"]["value"], "0411234567");
         assert_eq!(e["recorded"], "2022-03-18T00:00:00.000+09:00");
     }
@@ -267,5 +278,22 @@ mod tests {
         assert_eq!(e["outcome"], "4");
         assert_eq!(e["outcomeDesc"], "AREA_NOT_ACTIVATED");
         assert_eq!(e["entity"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn there_is_always_exactly_one_requestor() {
+        let requestors = |r: crate::store::AccessRecord| {
+            let e = audit_event(&stored(r));
+            e["agent"]
+                .as_array()
+                .map(|a| a.iter().filter(|a| a["requestor"] == true).count())
+        };
+        let mut no_staff = record("r-4");
+        no_staff.staff_id = None;
+        let mut no_one = no_staff.clone();
+        no_one.facility = None;
+        assert_eq!(requestors(record("r-5")), Some(1));
+        assert_eq!(requestors(no_staff), Some(1));
+        assert_eq!(requestors(no_one), Some(1));
     }
 }
