@@ -56,17 +56,10 @@ async fn main() -> ExitCode {
             Ok(activation_cli::Outcome::Done) => Ok(()),
             Err(e) => Err(e),
         },
-        Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
-        Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
-        Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {
+        Command::Audit(command) => match audit(command).await {
             Ok(true) => Ok(()),
-            // Distinct from an error (1) and bad input (2): the log itself is broken.
-            Ok(false) => return ExitCode::from(3),
-            Err(e) => Err(e),
-        },
-        Command::Audit(AuditCommand::Witness(args)) => match witness_cli::witness(args).await {
-            Ok(true) => Ok(()),
-            // As verify: the log does not extend what this witness saw.
+            // Distinct from an error (1) and bad input (2): the log itself is broken,
+            // or does not extend a checkpoint seen before.
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
@@ -97,6 +90,17 @@ async fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The audit commands; `Ok(false)` when the log is broken or does not extend a
+/// checkpoint seen before.
+async fn audit(command: AuditCommand) -> anyhow::Result<bool> {
+    match command {
+        AuditCommand::List(args) => audit_cli::list(args).await.map(|()| true),
+        AuditCommand::Export(args) => audit_cli::export(args).await.map(|()| true),
+        AuditCommand::Verify(args) => audit_cli::verify(args).await,
+        AuditCommand::Witness(args) => witness_cli::witness(args).await,
     }
 }
 

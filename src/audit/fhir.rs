@@ -29,7 +29,12 @@ type Agent = fn(&StoredRecord) -> Option<Value>;
 
 /// Who took part, in BALP's order: the requesting user, their organisation (or a
 /// caller refused before it was identified), the gateway that answered.
-const AGENTS: [Agent; 4] = [staff_agent, facility_agent, unidentified_agent, gateway_agent];
+const AGENTS: [Agent; 4] = [
+    staff_agent,
+    facility_agent,
+    unidentified_agent,
+    gateway_agent,
+];
 
 /// The record as an AuditEvent resource (JSON).
 pub fn audit_event(s: &StoredRecord) -> Value {

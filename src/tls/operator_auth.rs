@@ -126,3 +126,51 @@ where
         Box::pin(self.inner.call(req))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(role: OperatorRole) -> Result<Peer, Violation> {
+        Ok(Peer::Operator {
+            id: "op".into(),
+            role,
+        })
+    }
+
+    #[test]
+    fn a_witness_may_fetch_checkpoints_and_proofs_but_never_a_record() {
+        let checkpoint = "/onshi.v1.TransparencyService/GetCheckpoint";
+        let proof = "/onshi.v1.TransparencyService/GetInclusionProof";
+        for path in [checkpoint, proof] {
+            assert!(
+                refusal(path, operator(OperatorRole::Witness)).is_none(),
+                "{path}"
+            );
+            assert!(
+                refusal(path, operator(OperatorRole::Auditor)).is_none(),
+                "{path}"
+            );
+            let manager = refusal(path, operator(OperatorRole::ActivationManager));
+            assert_eq!(
+                manager.map(|v| v.reason),
+                Some(Reason::OperatorRoleRequired)
+            );
+        }
+        for path in [
+            "/onshi.v1.AuditService/QueryAccessLog",
+            "/onshi.v1.AuditService/QueryPatientAccesses",
+            "/onshi.v1.ActivationAdminService/ListActivations",
+            "/onshi.v1.ActivationAdminService/CreateActivation",
+        ] {
+            let v = refusal(path, operator(OperatorRole::Witness));
+            assert_eq!(
+                v.map(|v| v.reason),
+                Some(Reason::OperatorRoleRequired),
+                "{path}"
+            );
+        }
+        assert_eq!(OperatorRole::parse("witness"), Some(OperatorRole::Witness));
+        assert_eq!(OperatorRole::Witness.as_str(), "witness");
+    }
+}
