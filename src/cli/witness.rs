@@ -70,7 +70,7 @@ pub async fn witness(args: AuditWitnessArgs) -> anyhow::Result<bool> {
     let info = client
         .get_chain_info(GetChainInfoRequest {})
         .await
-        .context("asking the replica for its chain")?
+        .map_err(|s| failed("asking the replica for its chain", &s))?
         .into_inner();
     let checked = if info.chain_id != chain_id {
         Err(format!(
@@ -98,6 +98,15 @@ pub async fn witness(args: AuditWitnessArgs) -> anyhow::Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// A refused or failed call, with the reason the gateway gave.
+fn failed(what: &str, status: &tonic::Status) -> anyhow::Error {
+    use tonic_types::StatusExt;
+    let reason = status
+        .get_details_error_info()
+        .map_or_else(String::new, |i| format!(" {}", i.reason));
+    anyhow::anyhow!("{what}: {:?}{reason}: {}", status.code(), status.message())
 }
 
 fn now_secs() -> u64 {
@@ -156,7 +165,7 @@ async fn fetch_and_check(
                 status.message()
             )));
         }
-        Err(status) => return Err(status).context("fetching the checkpoint"),
+        Err(status) => return Err(failed("fetching the checkpoint", &status)),
     };
     let refuse = |why: String| {
         let evidence = format!("refused-{}-{}.checkpoint", reply.tree_size, now_secs());
@@ -179,7 +188,10 @@ async fn fetch_and_check(
         .iter()
         .map(|h| Hash::try_from(h.as_slice()).ok())
         .collect();
-    let old_root = last.map_or([0; 32], |h| h.root);
+    // The first checkpoint seen has nothing to be consistent with.
+    let Some(old_root) = last.map(|h| h.root) else {
+        return Ok(Ok((note, head)));
+    };
     let consistent = proof
         .ok_or_else(|| "a proof hash is not 32 bytes".to_string())
         .and_then(|p| {
