@@ -5,6 +5,8 @@
 //! which both refuse, although the rewrite left every hash and link consistent.
 
 mod common;
+#[path = "common/databases.rs"]
+mod databases;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -39,18 +41,25 @@ const BIN: &str = env!("CARGO_BIN_EXE_onshi-gateway");
 
 struct Setup {
     gateway: RunningGateway,
+    /// The PostgreSQL schema the gateway uses, or none for SQLite in `data`.
+    postgres: Option<databases::FreshPostgres>,
     data: tempfile::TempDir,
     witness: tempfile::TempDir,
     public_key: String,
 }
 
 async fn start() -> Setup {
+    start_on(None).await
+}
+
+async fn start_on(postgres: Option<databases::FreshPostgres>) -> Setup {
     let data = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(jst_at(2022, 3, 20, 10, 0));
     let config = GatewayConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: data.path().to_path_buf(),
+        database_url: postgres.as_ref().map(|p| p.url.clone()),
         upstream: UpstreamTarget::Builtin {
             seed: 7,
             population: 1000,
@@ -94,6 +103,7 @@ async fn start() -> Setup {
         .public_key;
     Setup {
         gateway,
+        postgres,
         data,
         witness: tempfile::tempdir().expect("tempdir"),
         public_key,
@@ -152,11 +162,15 @@ impl Setup {
     }
 
     async fn verify_against(&self, checkpoint: &Path) -> Output {
+        let (flag, store) = match &self.postgres {
+            Some(p) => ("--database-url", p.url.clone()),
+            None => ("--data-dir", self.data.path().display().to_string()),
+        };
         run(&[
             "audit",
             "verify",
-            "--data-dir",
-            &self.data.path().display().to_string(),
+            flag,
+            &store,
             "--checkpoint",
             &checkpoint.display().to_string(),
         ])
@@ -209,33 +223,66 @@ async fn rewrite_from(s: &Setup, from: u64) {
         .map(|r| r.record.clone())
         .collect();
     contents[0].facility = Some("1311234567".into());
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(s.data.path().join("onshi.db"))
-        .busy_timeout(Duration::from_secs(10));
-    let mut raw = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("raw connection");
-    for r in linker.link(contents) {
-        sqlx::query("UPDATE access_log SET facility = ?, prev_hash = ?, hash = ? WHERE chain_id = ? AND seq = ?")
-            .bind(r.record.facility.clone())
-            .bind(&r.prev_hash)
-            .bind(&r.hash)
-            .bind(&r.chain_id)
-            .bind(i64::try_from(r.seq).expect("small"))
-            .execute(&mut raw)
-            .await
-            .expect("rewritten");
-    }
+    let mut sql: Vec<String> = linker
+        .link(contents)
+        .iter()
+        .map(|r| {
+            format!(
+                "UPDATE access_log SET facility = '{}', prev_hash = '{}', hash = '{}' \
+                 WHERE chain_id = '{}' AND seq = {}",
+                r.record.facility.as_deref().unwrap_or_default(),
+                r.prev_hash,
+                r.hash,
+                r.chain_id,
+                r.seq
+            )
+        })
+        .collect();
     // And the chain's own signed heads, which would give the rewrite away, removed.
-    sqlx::query("DELETE FROM audit_checkpoints")
-        .execute(&mut raw)
-        .await
-        .expect("checkpoints removed");
+    sql.push("DELETE FROM audit_checkpoints".into());
+    raw_sql(s, &sql).await;
+}
+
+/// Runs statements on a connection of the test's own, beside the gateway's.
+async fn raw_sql(s: &Setup, statements: &[String]) {
+    match &s.postgres {
+        Some(p) => {
+            let mut raw = sqlx::PgConnection::connect(&p.url).await.expect("raw");
+            for q in statements {
+                sqlx::raw_sql(q).execute(&mut raw).await.expect("applied");
+            }
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(s.data.path().join("onshi.db"))
+                .busy_timeout(Duration::from_secs(10));
+            let mut raw = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("raw");
+            for q in statements {
+                sqlx::raw_sql(q).execute(&mut raw).await.expect("applied");
+            }
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_witnessed_log_rewritten_below_its_checkpoint_is_refused_by_verify_and_the_witness() {
-    let s = start().await;
+    rewritten_below_the_checkpoint(start().await).await;
+}
+
+#[tokio::test]
+async fn on_postgresql_too_a_rewrite_below_the_checkpoint_is_refused() {
+    let pg = databases::fresh_postgres().await;
+    let schema = databases::FreshPostgres {
+        url: pg.url.clone(),
+        schema: pg.schema.clone(),
+    };
+    rewritten_below_the_checkpoint(start_on(Some(pg)).await).await;
+    schema.drop_schema().await;
+}
+
+async fn rewritten_below_the_checkpoint(s: Setup) {
     s.lookups(5).await;
     let first = s.witness().await;
     assert!(first.status.success(), "{}", text(&first));
@@ -306,16 +353,7 @@ async fn records_deleted_from_the_end_are_refused_by_the_witness() {
     let s = start().await;
     s.lookups(4).await;
     assert!(s.witness().await.status.success());
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(s.data.path().join("onshi.db"))
-        .busy_timeout(Duration::from_secs(10));
-    let mut raw = sqlx::SqliteConnection::connect_with(&options)
-        .await
-        .expect("raw");
-    sqlx::query("DELETE FROM access_log WHERE seq > 2")
-        .execute(&mut raw)
-        .await
-        .expect("deleted");
+    raw_sql(&s, &["DELETE FROM access_log WHERE seq > 2".into()]).await;
     let witness = s.witness().await;
     assert_eq!(witness.status.code(), Some(3), "{}", text(&witness));
     assert!(
