@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/onshi/v1/audit.proto",
         "proto/onshi/v1/admin.proto",
         "proto/onshi/v1/sites.proto",
+        "proto/onshi/v1/transparency.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

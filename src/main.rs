@@ -7,7 +7,7 @@ use onshi_gateway::cli::{
 };
 use onshi_gateway::cli::{
     activation as activation_cli, audit as audit_cli, commands, config as config_cli,
-    registry as registry_cli, review as review_cli,
+    registry as registry_cli, review as review_cli, witness as witness_cli,
 };
 use onshi_gateway::clock::SystemClock;
 use onshi_gateway::config::{Problems, check::check};
@@ -63,15 +63,13 @@ async fn main() -> ExitCode {
             Ok(activation_cli::Outcome::Done) => Ok(()),
             Err(e) => Err(e),
         },
-        Command::Audit(AuditCommand::List(args)) => audit_cli::list(args).await,
-        Command::Audit(AuditCommand::Export(args)) => audit_cli::export(args).await,
-        Command::Audit(AuditCommand::Verify(args)) => match audit_cli::verify(args).await {
+        Command::Audit(command) => match audit(command).await {
             Ok(true) => Ok(()),
-            // Distinct from an error (1) and bad input (2): the log itself is broken.
+            // Distinct from an error (1) and bad input (2): the log itself is broken,
+            // or does not extend a checkpoint seen before.
             Ok(false) => return ExitCode::from(3),
             Err(e) => Err(e),
         },
-        Command::Audit(AuditCommand::Review(command)) => review_cli::run(command).await,
         Command::Certs(CertsCommand::Dev(args)) => commands::certs_dev(args),
         Command::Certs(CertsCommand::Issue(args)) => commands::certs_issue(&args, clock.as_ref()),
         Command::Registry(RegistryCommand::Load(args)) => registry_cli::load(args).await,
@@ -99,6 +97,18 @@ async fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The audit commands; `Ok(false)` when the log is broken or does not extend a
+/// checkpoint seen before.
+async fn audit(command: AuditCommand) -> anyhow::Result<bool> {
+    match command {
+        AuditCommand::List(args) => audit_cli::list(args).await.map(|()| true),
+        AuditCommand::Export(args) => audit_cli::export(args).await.map(|()| true),
+        AuditCommand::Verify(args) => audit_cli::verify(args).await,
+        AuditCommand::Witness(args) => witness_cli::witness(args).await,
+        AuditCommand::Review(command) => review_cli::run(command).await.map(|()| true),
     }
 }
 

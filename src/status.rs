@@ -36,8 +36,11 @@ pub fn code_of(reason: Reason) -> Code {
         | SiteNotOpen
         | SiteNotPermitted
         | SiteLicenceRequired => Code::PermissionDenied,
-        ActivationNotFound | SiteNotFound | ReviewSubjectNotFound => Code::NotFound,
-        SiteOutsideActivation | ReviewSubjectNotFlagged => Code::FailedPrecondition,
+        ActivationNotFound | SiteNotFound | ReviewSubjectNotFound | ChainNotServedHere => {
+            Code::NotFound
+        }
+        SiteOutsideActivation | ReviewSubjectNotFlagged | TreePruned => Code::FailedPrecondition,
+        TreeUnavailable => Code::Unavailable,
         ActivationRevisionConflict => Code::Aborted,
         SearchExpired => Code::FailedPrecondition,
         SearchNotFound | PatientNotFound => Code::NotFound,

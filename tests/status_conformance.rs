@@ -75,6 +75,14 @@ const NOT_PROVOKED: &[(&str, &str)] = &[
         "provoked on the operators' listener by tests/accountability.rs (review_outcomes_are_chained_and_empty_the_queue)",
     ),
     (
+        "TREE_PRUNED",
+        "needs a chain pruned by retention (five years by default); the mapping to its code is tested in src/audit/transparency/service.rs (each_tree_failure_has_its_reason_and_code)",
+    ),
+    (
+        "TREE_UNAVAILABLE",
+        "needs the store to fail between the chain check and the read of its hashes; the mapping to its code is tested in src/audit/transparency/service.rs (each_tree_failure_has_its_reason_and_code)",
+    ),
+    (
         "SEARCH_LEDGER_UNAVAILABLE",
         "the search ledger lives in the store that also takes the access record, so a call that finds it down is refused with AUDIT_UNAVAILABLE instead",
     ),
@@ -147,6 +155,8 @@ const GET: &str = "/onshi.v1.ActivationAdminService/GetActivation";
 const LIST: &str = "/onshi.v1.ActivationAdminService/ListActivations";
 const PREVIEW: &str = "/onshi.v1.ActivationAdminService/PreviewAreas";
 const CHECK: &str = "/onshi.v1.ActivationAdminService/CheckFacility";
+const CHECKPOINT: &str = "/onshi.v1.TransparencyService/GetCheckpoint";
+const INCLUSION: &str = "/onshi.v1.TransparencyService/GetInclusionProof";
 
 // ---------------------------------------------------------------------------------
 // Raw calls: an encoded request to a method path, the refusal read from its trailers.
@@ -1116,6 +1126,21 @@ fn operator_cases(activation_id: &str) -> Vec<Case> {
                 ..QueryPatientAccessesRequest::default()
             },
             InsurerNumberCheckDigit,
+        ),
+        case(
+            "transparency: another replica's chain",
+            CHECKPOINT,
+            &GetCheckpointRequest {
+                chain_id: "0000000000000000".into(),
+                ..GetCheckpointRequest::default()
+            },
+            ChainNotServedHere,
+        ),
+        case(
+            "transparency: record 0",
+            INCLUSION,
+            &GetInclusionProofRequest::default(),
+            TreeSizeInvalid,
         ),
     ]
 }

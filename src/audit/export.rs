@@ -88,6 +88,8 @@ impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
 pub enum Exporter<W: Write> {
     Jsonl(W),
     Csv(Box<csv::Writer<W>>),
+    /// FHIR R4 AuditEvents, one per line (`crate::audit::fhir`).
+    Fhir(W),
 }
 
 impl<W: Write> Exporter<W> {
@@ -99,9 +101,17 @@ impl<W: Write> Exporter<W> {
         Exporter::Csv(Box::new(csv::Writer::from_writer(out)))
     }
 
+    pub fn fhir(out: W) -> Self {
+        Exporter::Fhir(out)
+    }
+
     pub fn write(&mut self, record: &StoredRecord) -> std::io::Result<()> {
         let row = ExportRow::from(record);
         match self {
+            Exporter::Fhir(out) => {
+                serde_json::to_writer(&mut *out, &super::fhir::audit_event(record))?;
+                out.write_all(b"\n")
+            }
             Exporter::Jsonl(out) => {
                 serde_json::to_writer(&mut *out, &row)?;
                 out.write_all(b"\n")
@@ -112,7 +122,7 @@ impl<W: Write> Exporter<W> {
 
     pub fn finish(self) -> std::io::Result<()> {
         match self {
-            Exporter::Jsonl(mut out) => out.flush(),
+            Exporter::Jsonl(mut out) | Exporter::Fhir(mut out) => out.flush(),
             Exporter::Csv(mut out) => out.flush(),
         }
     }

@@ -6,12 +6,14 @@ mod backlog;
 pub mod chain;
 pub mod export;
 pub mod facility_view;
+pub mod fhir;
 pub mod notices;
 pub mod read_log;
 pub mod retention;
 pub mod review;
 pub mod service;
 pub mod signer;
+pub mod transparency;
 pub mod verify;
 pub mod writer;
 

@@ -683,6 +683,8 @@ fn patient_page(rows: &[StoredRecord], next_page_token: String) -> PatientAccess
                     .as_ref()
                     .and_then(|a| a.kind.clone())
                     .unwrap_or_else(|| "access".into()),
+                chain_id: s.chain_id.clone(),
+                seq: s.seq,
             })
             .collect(),
         next_page_token,

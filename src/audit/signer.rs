@@ -91,6 +91,11 @@ impl ChainSigner {
         &self.chain_id
     }
 
+    /// The key itself, for the tree's checkpoints (`audit::transparency`).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     pub fn public_key_hex(&self) -> String {
         hex::encode(self.key.verifying_key().as_bytes())
     }

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::audit::export::Exporter;
+use crate::audit::transparency::saved::{SavedError, check_saved};
 use crate::audit::verify::{ChainReport, verify_store};
 use crate::cli::{
     AuditExportArgs, AuditFilterArgs, AuditListArgs, AuditVerifyArgs, DataArgs, ExportFormat,
@@ -130,6 +131,7 @@ pub async fn export(args: AuditExportArgs) -> anyhow::Result<()> {
     let mut exporter = match args.format {
         ExportFormat::Jsonl => Exporter::jsonl(out),
         ExportFormat::Csv => Exporter::csv(out),
+        ExportFormat::Fhir => Exporter::fhir(out),
     };
     let mut written = 0u64;
     loop {
@@ -181,7 +183,46 @@ pub async fn verify(args: AuditVerifyArgs) -> anyhow::Result<bool> {
             );
         }
     }
-    Ok(reports.iter().all(ChainReport::is_intact))
+    let mut consistent = true;
+    for path in &args.checkpoints {
+        consistent &= saved_checkpoint(store.as_ref(), path, &args.trusted_keys).await?;
+    }
+    Ok(consistent && reports.iter().all(ChainReport::is_intact))
+}
+
+/// Checks one saved checkpoint against today's log and prints the outcome.
+async fn saved_checkpoint(
+    store: &dyn Store,
+    path: &std::path::Path,
+    trusted_keys: &[String],
+) -> anyhow::Result<bool> {
+    let flag = "--checkpoint";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(flag, format!("reading {}: {e}", path.display())))?;
+    let check = check_saved(store, &text, trusted_keys)
+        .await
+        .map_err(|e| match e {
+            SavedError::Store(e) => anyhow::Error::new(e),
+            e => invalid(flag, format!("{}: {e}", path.display())),
+        })?;
+    let today = check
+        .current_size
+        .map_or_else(String::new, |n| format!(" (today {n} records)"));
+    match &check.problem {
+        None => println!(
+            "checkpoint {}: chain {} at {} records: consistent with today's log{today}",
+            path.display(),
+            check.chain_id,
+            check.saved_size
+        ),
+        Some(p) => println!(
+            "checkpoint {}: chain {} at {} records: INCONSISTENT{today}: {p}",
+            path.display(),
+            check.chain_id,
+            check.saved_size
+        ),
+    }
+    Ok(check.is_consistent())
 }
 
 fn print_report(r: &ChainReport) {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod registry;
 pub mod review;
 pub mod site;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -405,7 +406,7 @@ pub struct CertsIssueArgs {
     /// A facility code (10 digits, with its check digit).
     #[arg(long)]
     pub facility: Option<String>,
-    /// An operator as ROLE:ID, role activation-manager or auditor (e.g. auditor:alice).
+    /// An operator as ROLE:ID, role activation-manager, auditor or witness (e.g. auditor:alice).
     #[arg(long)]
     pub operator: Option<String>,
     /// Days the certificate is valid, from now.
@@ -426,12 +427,17 @@ pub enum AuditCommand {
     List(AuditListArgs),
     /// Write access records as JSON lines or CSV.
     Export(AuditExportArgs),
-    /// Check every chain of the access log: hashes, links and signed checkpoints.
+    /// Check every chain of the access log: hashes, links and signed checkpoints,
+    /// and with --checkpoint that the log extends a checkpoint saved earlier.
     /// Exits 0 if all are intact, 3 if any is broken.
     Verify(AuditVerifyArgs),
     /// The review of accesses under the exemption, at a gateway's operators' listener.
     #[command(subcommand)]
     Review(review::ReviewCommand),
+    /// Witness a replica's chain from another organisation: fetch its newest
+    /// checkpoint with a consistency proof from the last one kept, verify, cosign
+    /// and keep it. Exits 3 if the log no longer extends what was seen.
+    Witness(witness::AuditWitnessArgs),
 }
 
 /// Which records: every filter given must hold.
@@ -482,6 +488,8 @@ pub struct AuditListArgs {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// FHIR R4 AuditEvent resources, one per line (NDJSON).
+    Fhir,
 }
 
 #[derive(Debug, Args)]
@@ -505,6 +513,10 @@ pub struct AuditVerifyArgs {
     /// them the keys registered in the store itself are used.
     #[arg(long = "trusted-key")]
     pub trusted_keys: Vec<String>,
+    /// Also prove today's log consistent with this checkpoint saved earlier (a C2SP
+    /// signed note, e.g. one a witness kept; repeatable). Exits 3 if it is not.
+    #[arg(long = "checkpoint")]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -657,7 +669,7 @@ impl Command {
             | Command::Activation(_)
             | Command::Site(_)
             | Command::Certs(_)
-            | Command::Audit(AuditCommand::Review(_)) => {
+            | Command::Audit(AuditCommand::Review(_) | AuditCommand::Witness(_)) => {
                 let mut s = Settings::default();
                 log.overlay(&mut s);
                 let none = Problems {

@@ -115,6 +115,11 @@ pub enum Reason {
     ReviewNoteInvalid,
     ReviewSubjectNotFound,
     ReviewSubjectNotFlagged,
+    // transparency
+    ChainNotServedHere,
+    TreeSizeInvalid,
+    TreePruned,
+    TreeUnavailable,
 }
 
 impl Reason {
@@ -216,6 +221,10 @@ impl Reason {
         Reason::ReviewNoteInvalid,
         Reason::ReviewSubjectNotFound,
         Reason::ReviewSubjectNotFlagged,
+        Reason::ChainNotServedHere,
+        Reason::TreeSizeInvalid,
+        Reason::TreePruned,
+        Reason::TreeUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +305,7 @@ impl Reason {
                 .clinical_str()
                 .or_else(|| other.site_str())
                 .or_else(|| other.accountability_str())
+                .or_else(|| other.transparency_str())
                 .unwrap_or(UNNAMED),
         }
     }
@@ -318,6 +328,17 @@ impl Reason {
 const UNNAMED: &str = "UNNAMED_REASON";
 
 impl Reason {
+    /// The reasons of checkpoints and proofs.
+    fn transparency_str(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::ChainNotServedHere => "CHAIN_NOT_SERVED_HERE",
+            Reason::TreeSizeInvalid => "TREE_SIZE_INVALID",
+            Reason::TreePruned => "TREE_PRUNED",
+            Reason::TreeUnavailable => "TREE_UNAVAILABLE",
+            _ => return None,
+        })
+    }
+
     /// The temporary sites' reasons.
     fn site_str(self) -> Option<&'static str> {
         Some(match self {

@@ -17,6 +17,7 @@ use crate::activation::admin::ActivationAdmin;
 use crate::activation::site_admin::SiteAdmin;
 use crate::audit::facility_view::FacilityAuditView;
 use crate::audit::service::AuditQueryService;
+use crate::audit::transparency::service::TransparencyServer;
 use crate::config::GatewayConfig;
 use crate::pipeline::Deps;
 use crate::proto::activation_admin_service_server::ActivationAdminServiceServer;
@@ -24,6 +25,7 @@ use crate::proto::audit_service_server::AuditServiceServer;
 use crate::proto::medical_information_service_server::MedicalInformationServiceServer;
 use crate::proto::qualification_service_server::QualificationServiceServer;
 use crate::proto::site_admin_service_server::SiteAdminServiceServer;
+use crate::proto::transparency_service_server::TransparencyServiceServer;
 use crate::server::reflection::{OPERATORS, TERMINAL};
 use crate::server::terminal::{MedicalGateway, QualificationGateway};
 use crate::store::Store;
@@ -143,12 +145,14 @@ pub(super) async fn start_health(
     Ok((addr, tx, server))
 }
 
-/// The operators' services (activations and the audit log), apart from the terminals'.
+/// The operators' services (activations, the audit log and its Merkle tree), apart
+/// from the terminals'.
 pub(super) async fn start_admin(
     listen: SocketAddr,
     store: Arc<dyn Store>,
     log: crate::audit::read_log::LogWriter,
     (activations, sites): (ActivationAdmin, SiteAdmin),
+    transparency: TransparencyServer,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<Serving<tonic::transport::Error>> {
     if !listen.ip().is_loopback() && tls.is_none() {
@@ -172,7 +176,8 @@ pub(super) async fn start_admin(
             AuditQueryService::new(store).with_log(log),
         ))
         .add_service(ActivationAdminServiceServer::new(activations))
-        .add_service(SiteAdminServiceServer::new(sites));
+        .add_service(SiteAdminServiceServer::new(sites))
+        .add_service(TransparencyServiceServer::new(transparency));
     let stopped = async {
         let _ = rx.await;
     };

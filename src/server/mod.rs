@@ -25,6 +25,7 @@ use crate::activation::admin::ActivationAdmin;
 use crate::activation::cache::ActivationCache;
 use crate::activation::site_admin::SiteAdmin;
 use crate::audit::WriterTask;
+use crate::audit::transparency::service::TransparencyServer;
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
 use crate::pipeline::Deps;
@@ -100,10 +101,12 @@ pub async fn start_with_audit(
         spawn_background(&config, &clock, &metrics, &storage, &upstream, &activations).await;
     let Storage {
         store,
+        audit_store,
         audit,
         writer,
-        ..
+        signer,
     } = storage;
+    let transparency = TransparencyServer::new(audit_store, signer);
     let deps = Deps {
         clock: clock.clone(),
         identity: config.identity,
@@ -138,6 +141,7 @@ pub async fn start_with_audit(
         &health,
         (store.clone(), log_writer),
         (admin, sites),
+        transparency,
         tls.as_ref(),
     )
     .await?;
@@ -271,6 +275,7 @@ async fn start_side_listeners(
     health: &Health,
     (store, log): (Arc<dyn Store>, crate::audit::read_log::LogWriter),
     admin: (ActivationAdmin, SiteAdmin),
+    transparency: TransparencyServer,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
@@ -287,7 +292,8 @@ async fn start_side_listeners(
         side.health_server = Some(server);
     }
     if let Some(listen) = config.admin_listen {
-        let (bound, stop, server) = start_admin(listen, store, log, admin, tls).await?;
+        let (bound, stop, server) =
+            start_admin(listen, store, log, admin, transparency, tls).await?;
         side.admin_addr = Some(bound);
         side.stop.push(stop);
         side.admin_server = Some(server);

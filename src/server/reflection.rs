@@ -10,6 +10,7 @@ use crate::proto::audit_service_server as audit;
 use crate::proto::medical_information_service_server as medical;
 use crate::proto::qualification_service_server as qualification;
 use crate::proto::site_admin_service_server as site_admin;
+use crate::proto::transparency_service_server as transparency;
 
 /// The reflection services themselves, listed on every listener that has them.
 const REFLECTION: [&str; 2] = [
@@ -43,6 +44,7 @@ pub(super) const OPERATORS: Listing = Listing {
         audit::SERVICE_NAME,
         activation_admin::SERVICE_NAME,
         site_admin::SERVICE_NAME,
+        transparency::SERVICE_NAME,
     ],
     descriptor_sets: &[crate::proto::FILE_DESCRIPTOR_SET],
 };

@@ -17,6 +17,8 @@ pub(super) struct Storage {
     pub audit_store: Arc<dyn AuditStore>,
     pub audit: AuditWriter,
     pub writer: WriterTask,
+    /// The chain's key, also for the checkpoints of its Merkle tree.
+    pub signer: ChainSigner,
 }
 
 impl Storage {
@@ -47,7 +49,7 @@ impl Storage {
         let audit_store: Arc<dyn AuditStore> = audit.unwrap_or_else(|| store.clone());
         let (audit, writer) = AuditWriter::start(
             audit_store.clone(),
-            signer,
+            signer.clone(),
             config.audit,
             clock.clone(),
             metrics.audit.clone(),
@@ -61,6 +63,7 @@ impl Storage {
             audit_store,
             audit,
             writer,
+            signer,
         })
     }
 }

@@ -311,6 +311,7 @@ impl DevPki {
             OperatorRole::Auditor,
             OperatorRole::PrefectureHealth,
             OperatorRole::Reviewer,
+            OperatorRole::Witness,
         ] {
             let id = format!("dev-{}", role.as_str());
             add(

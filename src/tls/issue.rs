@@ -36,7 +36,7 @@ impl Subject {
         };
         let Some(role) = OperatorRole::parse(role) else {
             return Err(format!(
-                "{role:?} is not an operator role: activation-manager, auditor or reviewer"
+                "{role:?} is not an operator role: activation-manager, auditor, prefecture, reviewer or witness"
             ));
         };
         let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);

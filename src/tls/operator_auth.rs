@@ -1,7 +1,8 @@
 //! On the operators' listener, which method which operator role may call:
 //! activation changes need `activation-manager`; reading activations either role;
 //! the access log needs `auditor`; the review queue and its outcomes `reviewer` or
-//! `auditor`. Checked on the HTTP request, before any service
+//! `auditor`; checkpoints and proofs `auditor` or `witness`; site changes
+//! `activation-manager` or `prefecture`. Checked on the HTTP request, before any service
 //! sees it, from the client certificate the TLS handshake verified.
 
 use std::future::Future;
@@ -58,6 +59,8 @@ pub fn roles_for(path: &str) -> Option<&'static [OperatorRole]> {
         ])
     } else if path.starts_with("/onshi.v1.AuditService/") {
         Some(&[OperatorRole::Auditor])
+    } else if path.starts_with("/onshi.v1.TransparencyService/") {
+        Some(&[OperatorRole::Auditor, OperatorRole::Witness])
     } else {
         None
     }
@@ -211,5 +214,41 @@ mod tests {
             Some(OperatorRole::Reviewer)
         );
         assert_eq!(OperatorRole::Reviewer.as_str(), "reviewer");
+    }
+
+    #[test]
+    fn a_witness_may_fetch_checkpoints_and_proofs_but_never_a_record() {
+        let checkpoint = "/onshi.v1.TransparencyService/GetCheckpoint";
+        let proof = "/onshi.v1.TransparencyService/GetInclusionProof";
+        for path in [checkpoint, proof] {
+            assert!(
+                refusal(path, operator(OperatorRole::Witness)).is_none(),
+                "{path}"
+            );
+            assert!(
+                refusal(path, operator(OperatorRole::Auditor)).is_none(),
+                "{path}"
+            );
+            let manager = refusal(path, operator(OperatorRole::ActivationManager));
+            assert_eq!(
+                manager.map(|v| v.reason),
+                Some(Reason::OperatorRoleRequired)
+            );
+        }
+        for path in [
+            "/onshi.v1.AuditService/QueryAccessLog",
+            "/onshi.v1.AuditService/QueryPatientAccesses",
+            "/onshi.v1.ActivationAdminService/ListActivations",
+            "/onshi.v1.ActivationAdminService/CreateActivation",
+        ] {
+            let v = refusal(path, operator(OperatorRole::Witness));
+            assert_eq!(
+                v.map(|v| v.reason),
+                Some(Reason::OperatorRoleRequired),
+                "{path}"
+            );
+        }
+        assert_eq!(OperatorRole::parse("witness"), Some(OperatorRole::Witness));
+        assert_eq!(OperatorRole::Witness.as_str(), "witness");
     }
 }

@@ -19,6 +19,8 @@ pub enum OperatorRole {
     PrefectureHealth,
     /// Reviews the accesses made under the exemption and records their outcomes.
     Reviewer,
+    /// Another organisation's witness: fetches checkpoints and proofs, never a record.
+    Witness,
 }
 
 impl OperatorRole {
@@ -28,6 +30,7 @@ impl OperatorRole {
             OperatorRole::Auditor => "auditor",
             OperatorRole::PrefectureHealth => "prefecture",
             OperatorRole::Reviewer => "reviewer",
+            OperatorRole::Witness => "witness",
         }
     }
 
@@ -37,6 +40,7 @@ impl OperatorRole {
             "auditor" => Some(OperatorRole::Auditor),
             "prefecture" => Some(OperatorRole::PrefectureHealth),
             "reviewer" => Some(OperatorRole::Reviewer),
+            "witness" => Some(OperatorRole::Witness),
             _ => None,
         }
     }
