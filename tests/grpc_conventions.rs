@@ -94,7 +94,11 @@ async fn reflection_lists_exactly_each_listeners_services_in_v1_and_v1alpha() {
         "grpc.health.v1.Health",
     ]);
     terminal.extend(names(&reflection));
-    let mut operators = names(&["onshi.v1.AuditService", "onshi.v1.ActivationAdminService"]);
+    let mut operators = names(&[
+        "onshi.v1.AuditService",
+        "onshi.v1.ActivationAdminService",
+        "onshi.v1.SiteAdminService",
+    ]);
     operators.extend(names(&reflection));
 
     let admin = h.gateway.admin_addr.expect("the operators' listener");
