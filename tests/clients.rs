@@ -544,3 +544,148 @@ fn clients_refused_everywhere_exit_non_zero_and_say_why() {
         );
     }
 }
+
+/// `BIN ARGS --admin … (operator's flags)`, which must succeed; its stdout.
+fn operator_cli(gateway: &Gateway, operator: &str, args: &[&str]) -> String {
+    let out = bin()
+        .args(args)
+        .args(["--admin", &format!("https://{}", gateway.0.serving.admin)])
+        .args(gateway.0.operator_flags(operator))
+        .output()
+        .expect("the CLI runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn python_site_terminal_makes_its_csr_and_looks_up_with_the_signed_certificate() {
+    clients_installed();
+    let gateway = Gateway::start(&Facilities::demo());
+    let today = today_jst(chrono::Utc::now()).to_string();
+    let created = operator_cli(
+        &gateway,
+        "activation-manager",
+        &[
+            "activation",
+            "create",
+            "--event",
+            "訓練: 能登",
+            "--municipality",
+            "17204",
+            "--from",
+            &today,
+            "--one-week",
+            "--by",
+            "operator-1",
+        ],
+    );
+    let activation = created
+        .split_whitespace()
+        .nth(1)
+        .expect("the activation's id");
+    let registered = operator_cli(
+        &gateway,
+        "prefecture",
+        &[
+            "site",
+            "register",
+            "--activation",
+            activation,
+            "--kind",
+            "first-aid-post",
+            "--municipality",
+            "17204",
+            "--name",
+            "輪島中学校 救護所",
+            "--sponsor",
+            &facility(13, FacilityKind::Medical),
+            "--contact",
+            "0768-00-0000",
+            "--by",
+            "ishikawa-1",
+        ],
+    );
+    let site = registered.split_whitespace().nth(1).expect("the site's id");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (key, csr, cert) = (
+        dir.path().join("site.key"),
+        dir.path().join("site.csr"),
+        dir.path().join("site.pem"),
+    );
+    let python = examples().join("python");
+    let terminal = || {
+        let mut c = Command::new(python.join(".venv/bin/python"));
+        c.arg(python.join("site_terminal.py"));
+        c
+    };
+    let made = terminal()
+        .args(["keygen", "--key"])
+        .arg(&key)
+        .arg("--csr")
+        .arg(&csr)
+        .output()
+        .expect("keygen runs");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    operator_cli(
+        &gateway,
+        "prefecture",
+        &[
+            "site",
+            "issue-cert",
+            site,
+            "--csr",
+            &csr.display().to_string(),
+            "--out",
+            &cert.display().to_string(),
+            "--by",
+            "ishikawa-1",
+        ],
+    );
+    let lookup = || {
+        terminal()
+            .args(["lookup", "--target", &gateway.0.serving.addr.to_string()])
+            .args([
+                "--ca",
+                &gateway.0.file("server-ca.pem"),
+                "--authority",
+                "localhost",
+            ])
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .output()
+            .expect("lookup runs")
+    };
+    let out = lookup();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains(DEMO_PATIENT.name),
+        "{}",
+        text(&out.stdout)
+    );
+
+    operator_cli(
+        &gateway,
+        "prefecture",
+        &["site", "close", site, "--by", "ishikawa-1"],
+    );
+    let out = lookup();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("SITE_NOT_OPEN"),
+        "{}",
+        text(&out.stderr)
+    );
+}

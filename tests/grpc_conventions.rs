@@ -98,6 +98,7 @@ async fn reflection_lists_exactly_each_listeners_services_in_v1_and_v1alpha() {
         "onshi.v1.AuditService",
         "onshi.v1.ActivationAdminService",
         "onshi.v1.TransparencyService",
+        "onshi.v1.SiteAdminService",
     ]);
     operators.extend(names(&reflection));
 

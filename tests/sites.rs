@@ -210,6 +210,26 @@ async fn a_first_aid_post_in_wajima_calls_while_both_windows_run_and_not_after_c
     let kinds: Vec<&str> = shown.revisions.iter().map(|r| r.kind.as_str()).collect();
     assert_eq!(kinds, ["register", "close"]);
     assert_eq!(shown.revisions[1].author, "ishikawa-health-1");
+    // The activation's history shows its sites' revisions beside its own.
+    let history = ActivationAdminServiceClient::new(operators(&h).await)
+        .get_history(GetHistoryRequest {
+            activation_id: activation.clone(),
+        })
+        .await
+        .expect("history")
+        .into_inner();
+    let changes: Vec<(&str, &str, &str)> = history
+        .site_changes
+        .iter()
+        .map(|c| (c.site_id.as_str(), c.kind.as_str(), c.author.as_str()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (site.site_id.as_str(), "register", "ishikawa-health-1"),
+            (site.site_id.as_str(), "close", "ishikawa-health-1")
+        ]
+    );
     assert_denied(
         sites
             .close_site(CloseSiteRequest {

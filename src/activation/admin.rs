@@ -478,9 +478,31 @@ impl ActivationAdminService for ActivationAdmin {
                 windows,
             });
         }
+        let mut site_changes: Vec<proto::SiteChange> = self
+            .store
+            .list_sites()
+            .await
+            .map_err(store_error)?
+            .iter()
+            .filter(|s| s.activation_id == a.id)
+            .flat_map(|s| {
+                s.revisions.iter().map(|r| proto::SiteChange {
+                    site_id: s.id.clone(),
+                    site_name: s.name.clone(),
+                    number: r.number,
+                    recorded_at: Some(timestamp(r.recorded_at)),
+                    author: r.author.clone(),
+                    kind: r.kind.as_str().to_string(),
+                    valid_until: Some(timestamp(r.window.end)),
+                    detail: r.detail.clone(),
+                })
+            })
+            .collect();
+        site_changes.sort_by_key(|c| c.recorded_at.as_ref().map(|t| (t.seconds, t.nanos)));
         Ok(Response::new(proto::ActivationHistory {
             activation: Some(self.view(&a, None).await),
             revisions,
+            site_changes,
         }))
     }
 

@@ -454,6 +454,19 @@ async fn history(a: IdArgs) -> anyhow::Result<()> {
             print_area("    ", w);
         }
     }
+    for c in &h.site_changes {
+        println!(
+            "site {} {} #{} {} at {} by {}, valid until {} {}",
+            c.site_id,
+            c.site_name,
+            c.number,
+            c.kind,
+            shown(c.recorded_at.as_ref()),
+            c.author,
+            shown(c.valid_until.as_ref()),
+            c.detail
+        );
+    }
     Ok(())
 }
 

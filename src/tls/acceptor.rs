@@ -75,12 +75,17 @@ fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfi
         trusted.push(&files.site_ca);
     }
     for client_ca in trusted {
+        let before = roots.len();
         for ca in CertificateDer::pem_file_iter(client_ca)
             .with_context(|| format!("reading {}", client_ca.display()))?
         {
             roots
                 .add(ca.with_context(|| format!("parsing {}", client_ca.display()))?)
                 .with_context(|| format!("a CA certificate in {}", client_ca.display()))?;
+        }
+        // Each file must hold a CA: one that does not is broken, whatever the others hold.
+        if roots.len() == before {
+            anyhow::bail!("{} holds no CA certificate", client_ca.display());
         }
     }
     let verifier = IdentityVerifier::new(roots, provider(), listener)
