@@ -270,6 +270,24 @@ mod tests {
     }
 
     #[test]
+    fn one_usable_notice_sink_at_most() {
+        let mut s = Settings::default();
+        s.notices.webhook_url = Some("http://127.0.0.1:8080/notices".into());
+        assert_eq!(keys(&s), Vec::<String>::new());
+        s.notices.spool_dir = Some("/var/spool/onshi".into());
+        assert_eq!(keys(&s), ["notices.spool_dir"]);
+        s.notices.spool_dir = None;
+        for bad in ["https://portal.example/notices", "ftp://x/", "not a url"] {
+            s.notices.webhook_url = Some(bad.into());
+            assert_eq!(keys(&s), ["notices.webhook_url"], "{bad}");
+        }
+        let mut s = Settings::default();
+        s.notices.lease_secs = 0;
+        s.review.overdue_days = 0;
+        assert_eq!(keys(&s), ["notices.lease_secs", "review.overdue_days"]);
+    }
+
+    #[test]
     fn urls_need_their_scheme() {
         let mut s = Settings::default();
         s.upstream.url = Some("ftp://10.0.0.5".into());
