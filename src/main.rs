@@ -84,20 +84,23 @@ async fn main() -> ExitCode {
     if let Some(export) = export {
         export.shutdown().await;
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if let Some(problems) = e.downcast_ref::<Problems>() {
-                return refuse(problems);
-            }
-            if e.downcast_ref::<InvalidInput>().is_some() {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+    exit_code(result)
+}
+
+/// 0, or the error printed: bad input and unusable settings exit 2, others 1.
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    let Err(e) = result else {
+        return ExitCode::SUCCESS;
+    };
+    if let Some(problems) = e.downcast_ref::<Problems>() {
+        return refuse(problems);
     }
+    if e.downcast_ref::<InvalidInput>().is_some() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
 }
 
 /// The audit commands; `Ok(false)` when the log is broken or does not extend a

@@ -219,7 +219,7 @@ fn certs_issue_refuses_what_it_cannot_do_and_writes_nothing() {
         &issue(&["--operator", "admin:alice"]),
         &[
             "\"admin\" is not an operator role",
-            "activation-manager or auditor",
+            "activation-manager, auditor, prefecture, reviewer or witness",
         ],
     );
     assert_refused(&issue(&["--operator", "auditor"]), &["ROLE:ID"]);

@@ -46,7 +46,9 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         // Read back through the audit service, and verified.
         "(life-or-body exemption)",
         "意識不明で救急搬送",
-        "13 records verified, intact",
+        // 13 calls, and the operators' 2 reads of the log (the patient's history and
+        // the review queue), which are logged like any access.
+        "15 records verified, intact",
         // Emergency viewing outside a disaster: a dialysis patient's summary at a
         // hospital, and the same refused to a clinic.
         "血液透析 since",
@@ -63,7 +65,8 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // Every call of the scenario is in the access log: 6 allowed, 7 denied.
+    // Every call of the scenario is in the access log: 6 allowed, 7 denied; and the
+    // operators' 2 reads of the log, each allowed.
     let log = bin()
         .args(["audit", "list", "--data-dir"])
         .arg(dir.path())
@@ -72,7 +75,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     let log = String::from_utf8_lossy(&log.stdout);
     assert_eq!(
         log.lines().filter(|l| l.contains(" allowed ")).count(),
-        6,
+        6 + 2,
         "{log}"
     );
     assert_eq!(
@@ -88,7 +91,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .expect("runs");
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
-    assert!(report.contains("13 records verified"), "{report}");
+    assert!(report.contains("15 records verified"), "{report}");
     assert!(report.contains("intact"), "{report}");
 
     // The export holds the same records: a header and one CSV row each, the
@@ -107,7 +110,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "{header}"
     );
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 13, "{csv}");
+    assert_eq!(rows.len(), 13 + 2, "{csv}");
     // Two exemption accesses were allowed (a lookup, and the emergency summary viewed
     // by the hospital); the refused ones keep the basis they stated.
     let exemption = |decision: &str| {
@@ -136,7 +139,13 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .output()
         .expect("runs");
     let jsonl = String::from_utf8_lossy(&jsonl.stdout);
-    assert_eq!(jsonl.lines().count(), 6, "{jsonl}");
+    // 6 calls and the 2 reads of the log, these marked as such.
+    assert_eq!(jsonl.lines().count(), 6 + 2, "{jsonl}");
+    assert_eq!(
+        jsonl.matches("\"record_kind\":\"audit_read\"").count(),
+        2,
+        "{jsonl}"
+    );
     let mut searches = Vec::new();
     for line in jsonl.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");

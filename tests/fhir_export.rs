@@ -91,7 +91,39 @@ fn records() -> Vec<AccessRecord> {
         upstream_result: None,
         ..lookup(5)
     };
-    vec![lookup(0), denied, failed, search, exemption, anonymous]
+    // An emergency summary at a shelter's first-aid post under the exemption, by a
+    // visiting doctor who gave a licence number: the site is an agent of its own.
+    let at_a_site = AccessRecord {
+        method: "GetEmergencySummary".into(),
+        items: "emergency_summary".into(),
+        consent_basis: Some("life_or_body_exemption".into()),
+        exemption_reason: Some("意識障害".into()),
+        exemption_identification: Some("id_document".into()),
+        needs_review: true,
+        clinical: onshi_gateway::store::ClinicalStamp::of(None, Some("all".into())),
+        site: onshi_gateway::store::SiteStamp {
+            site_id: Some("s-17204-01".into()),
+            site_kind: Some("first-aid-post".into()),
+            site_name: Some("輪島中学校 救護所".into()),
+            site_sponsor: Some("1710110011".into()),
+            licence_number: Some("123456".into()),
+        },
+        accountability: Some(onshi_gateway::store::Accountability {
+            exemption_category: Some("impaired_consciousness".into()),
+            patient_notice: true,
+            ..Default::default()
+        }),
+        ..lookup(6)
+    };
+    vec![
+        lookup(0),
+        denied,
+        failed,
+        search,
+        exemption,
+        anonymous,
+        at_a_site,
+    ]
 }
 
 fn validator() -> std::path::PathBuf {
@@ -145,6 +177,23 @@ async fn every_exported_line_is_a_valid_r4_audit_event() {
         let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
         assert_eq!(event["id"], record.id.as_str());
     }
+    // The first-aid post is an agent beside its sponsor, the doctor carries the
+    // licence number, and the reason's category is a detail of the record.
+    let site: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    let agents = site["agent"].as_array().expect("agents");
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["who"]["identifier"]["value"] == "s-17204-01"
+                && a["who"]["display"] == "輪島中学校 救護所"),
+        "{site}"
+    );
+    assert!(agents.iter().any(|a| a["altId"] == "123456"), "{site}");
+    assert!(
+        site.to_string().contains("impaired_consciousness"),
+        "{site}"
+    );
 
     let dir = validator();
     let check = Command::new(dir.join(".venv/bin/python"))
@@ -162,7 +211,7 @@ async fn every_exported_line_is_a_valid_r4_audit_event() {
         report.contains(&format!("{} valid, 0 invalid", written.len())),
         "{report}"
     );
-    assert_eq!(report.matches(" ETREAT").count(), 1, "{report}");
+    assert_eq!(report.matches(" ETREAT").count(), 2, "{report}");
 }
 
 #[test]

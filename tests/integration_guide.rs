@@ -237,6 +237,8 @@ fn reasons_of_the_request_path_are_in_the_terminals_tables() {
     for dir in ["src/pipeline", "src/audit"] {
         rust_files(&path(dir), &mut files);
     }
+    // Checkpoints and proofs are served on the operators' listener only.
+    files.retain(|f| !f.starts_with(path("src/audit/transparency")));
     let sources: Vec<(PathBuf, String)> = files
         .into_iter()
         .map(|f| {

@@ -7,10 +7,10 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 
 use crate::domain::jst::jst;
-use crate::store::StoredRecord;
+use crate::store::{AccessRecord, Accountability, StoredRecord};
 
 /// One exported record; field names are the column names of the CSV.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ExportRow<'a> {
     /// RFC 3339 in Japan time, to the nanosecond.
     pub at: String,
@@ -44,6 +44,28 @@ pub struct ExportRow<'a> {
     pub access_mode: Option<&'a str>,
     /// The kinds the patient's consent covered: `all`, or e.g. `drugs,checkups`.
     pub consent_kinds: Option<&'a str>,
+    /// A temporary site's call: the site, its kind, name and sponsor.
+    pub site_id: Option<&'a str>,
+    pub site_kind: Option<&'a str>,
+    pub site_name: Option<&'a str>,
+    pub site_sponsor: Option<&'a str>,
+    /// The professional's licence registration number, when the call named one.
+    pub licence_number: Option<&'a str>,
+    /// With the exemption: the reason's category.
+    pub exemption_category: Option<&'a str>,
+    /// Empty for a terminal's call; `review_outcome` or `audit_read` otherwise.
+    pub record_kind: Option<&'a str>,
+    /// Of a review outcome: the access reviewed, the outcome and its note.
+    pub subject_record: Option<&'a str>,
+    pub review_outcome: Option<&'a str>,
+    pub review_note: Option<&'a str>,
+    /// Of a review outcome or a read of the log: the operator.
+    pub operator: Option<&'a str>,
+    /// Of a read of the log: the query and how many records it returned.
+    pub audit_query: Option<&'a str>,
+    pub result_count: Option<i64>,
+    /// A notice to the patient was queued with this record.
+    pub patient_notice: bool,
 }
 
 impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
@@ -80,6 +102,33 @@ impl<'a> From<&'a StoredRecord> for ExportRow<'a> {
             hash: &s.hash,
             access_mode: r.clinical.as_ref().and_then(|c| c.access_mode.as_deref()),
             consent_kinds: r.clinical.as_ref().and_then(|c| c.consent_kinds.as_deref()),
+            ..Self::later_sections(r)
+        }
+    }
+}
+
+impl<'a> ExportRow<'a> {
+    /// The site's and the accountability sections' columns; the rest empty.
+    fn later_sections(r: &'a AccessRecord) -> Self {
+        let a = r.accountability.as_ref();
+        let text =
+            |f: fn(&'a Accountability) -> &'a Option<String>| a.and_then(|a| f(a).as_deref());
+        ExportRow {
+            site_id: r.site.site_id.as_deref(),
+            site_kind: r.site.site_kind.as_deref(),
+            site_name: r.site.site_name.as_deref(),
+            site_sponsor: r.site.site_sponsor.as_deref(),
+            licence_number: r.site.licence_number.as_deref(),
+            exemption_category: text(|a| &a.exemption_category),
+            record_kind: text(|a| &a.kind),
+            subject_record: text(|a| &a.subject_record),
+            review_outcome: text(|a| &a.outcome),
+            review_note: text(|a| &a.note),
+            operator: text(|a| &a.operator),
+            audit_query: text(|a| &a.audit_query),
+            result_count: a.and_then(|a| a.result_count),
+            patient_notice: a.is_some_and(|a| a.patient_notice),
+            ..ExportRow::default()
         }
     }
 }

@@ -24,14 +24,16 @@ const STAFF_ID: &str = "urn:onshi:staff-id";
 const RPC: &str = "urn:onshi:rpc";
 const ACCESS_RECORD: &str = "urn:onshi:access-record";
 const STAFF_ROLE: &str = "urn:onshi:staff-role";
+const SITE_ID: &str = "urn:onshi:site";
 
 type Agent = fn(&StoredRecord) -> Option<Value>;
 
 /// Who took part, in BALP's order: the requesting user, their organisation (or a
 /// caller refused before it was identified), the gateway that answered.
-const AGENTS: [Agent; 4] = [
+const AGENTS: [Agent; 5] = [
     staff_agent,
     facility_agent,
+    site_agent,
     unidentified_agent,
     gateway_agent,
 ];
@@ -130,6 +132,31 @@ fn staff_agent(s: &StoredRecord) -> Option<Value> {
     if let Some(role) = &r.staff_role {
         agent["role"] = json!([{"coding": [{"system": STAFF_ROLE, "code": role}], "text": role}]);
     }
+    // The licence registration number (医籍 / 薬剤師名簿) names the professional
+    // beyond the facility's own staff id.
+    if let Some(licence) = &r.site.licence_number {
+        agent["altId"] = json!(licence);
+    }
+    Some(agent)
+}
+
+/// A temporary site (first-aid post, mobile clinic, …) where the access was made,
+/// beside its sponsoring facility.
+fn site_agent(s: &StoredRecord) -> Option<Value> {
+    let site = &s.record.site;
+    let id = site.site_id.as_deref()?;
+    let mut agent = json!({
+        "type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-RoleClass",
+            "code": "SDLOC",
+            "display": "service delivery location"
+        }]},
+        "who": {"type": "Organization", "identifier": {"system": SITE_ID, "value": id}},
+        "requestor": false,
+    });
+    if let Some(name) = &site.site_name {
+        agent["who"]["display"] = json!(name);
+    }
     Some(agent)
 }
 
@@ -209,13 +236,27 @@ fn entities(s: &StoredRecord) -> Vec<Value> {
     out
 }
 
-/// What an exemption access says of itself, beyond its purpose.
+/// What the access says of itself beyond its purpose: how an exempted patient was
+/// identified and why, the access mode, the kind of temporary site.
 fn exemption_details(s: &StoredRecord) -> Vec<Value> {
     let r = &s.record;
-    [("exemption_identification", &r.exemption_identification)]
-        .into_iter()
-        .filter_map(|(name, value)| value.as_deref().map(|v| detail(name, v)))
-        .collect()
+    let a = r.accountability.as_ref();
+    let clinical = r.clinical.as_ref();
+    [
+        (
+            "exemption_identification",
+            r.exemption_identification.as_ref(),
+        ),
+        (
+            "exemption_category",
+            a.and_then(|a| a.exemption_category.as_ref()),
+        ),
+        ("access_mode", clinical.and_then(|c| c.access_mode.as_ref())),
+        ("site_kind", r.site.site_kind.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| detail(name, v)))
+    .collect()
 }
 
 fn detail(name: &str, value: &str) -> Value {

@@ -286,17 +286,6 @@ impl Reason {
             Reason::QueryFilterInvalid => "QUERY_FILTER_INVALID",
             Reason::PageSizeInvalid => "PAGE_SIZE_INVALID",
             Reason::PageTokenInvalid => "PAGE_TOKEN_INVALID",
-            Reason::ActivationEventMissing => "ACTIVATION_EVENT_MISSING",
-            Reason::ActivationAreasMissing => "ACTIVATION_AREAS_MISSING",
-            Reason::ActivationAreaDuplicate => "ACTIVATION_AREA_DUPLICATE",
-            Reason::ActivationAreaAlreadyIncluded => "ACTIVATION_AREA_ALREADY_INCLUDED",
-            Reason::ActivationAreaNotIncluded => "ACTIVATION_AREA_NOT_INCLUDED",
-            Reason::ActivationRevisionContradicts => "ACTIVATION_REVISION_CONTRADICTS",
-            Reason::ActivationWindowInvalid => "ACTIVATION_WINDOW_INVALID",
-            Reason::ActivationNotFound => "ACTIVATION_NOT_FOUND",
-            Reason::ActivationRevisionConflict => "ACTIVATION_REVISION_CONFLICT",
-            Reason::PrefectureCodeUnknown => "PREFECTURE_CODE_UNKNOWN",
-            Reason::MunicipalityUnknown => "MUNICIPALITY_UNKNOWN",
             Reason::FacilityNotInRegistry => "FACILITY_NOT_IN_REGISTRY",
             Reason::ChangeAuthorMissing => "CHANGE_AUTHOR_MISSING",
             Reason::FacilityMismatch => "FACILITY_MISMATCH",
@@ -306,6 +295,7 @@ impl Reason {
                 .or_else(|| other.site_str())
                 .or_else(|| other.accountability_str())
                 .or_else(|| other.transparency_str())
+                .or_else(|| other.activation_str())
                 .unwrap_or(UNNAMED),
         }
     }
@@ -328,6 +318,24 @@ impl Reason {
 const UNNAMED: &str = "UNNAMED_REASON";
 
 impl Reason {
+    /// The reasons of the operators' activation changes.
+    fn activation_str(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::ActivationEventMissing => "ACTIVATION_EVENT_MISSING",
+            Reason::ActivationAreasMissing => "ACTIVATION_AREAS_MISSING",
+            Reason::ActivationAreaDuplicate => "ACTIVATION_AREA_DUPLICATE",
+            Reason::ActivationAreaAlreadyIncluded => "ACTIVATION_AREA_ALREADY_INCLUDED",
+            Reason::ActivationAreaNotIncluded => "ACTIVATION_AREA_NOT_INCLUDED",
+            Reason::ActivationRevisionContradicts => "ACTIVATION_REVISION_CONTRADICTS",
+            Reason::ActivationWindowInvalid => "ACTIVATION_WINDOW_INVALID",
+            Reason::ActivationNotFound => "ACTIVATION_NOT_FOUND",
+            Reason::ActivationRevisionConflict => "ACTIVATION_REVISION_CONFLICT",
+            Reason::PrefectureCodeUnknown => "PREFECTURE_CODE_UNKNOWN",
+            Reason::MunicipalityUnknown => "MUNICIPALITY_UNKNOWN",
+            _ => return None,
+        })
+    }
+
     /// The reasons of checkpoints and proofs.
     fn transparency_str(self) -> Option<&'static str> {
         Some(match self {

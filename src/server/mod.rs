@@ -79,6 +79,66 @@ pub async fn start(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     start_with_audit(config, clock, None).await
 }
 
+/// The services of the operators' listener and what they read.
+struct Operators {
+    store: Arc<dyn Store>,
+    log: crate::audit::read_log::LogWriter,
+    admin: (ActivationAdmin, SiteAdmin),
+    transparency: TransparencyServer,
+}
+
+impl Operators {
+    fn new(
+        config: &GatewayConfig,
+        clock: &SharedClock,
+        (store, activations): (&Arc<dyn Store>, &ActivationCache),
+        audit: crate::audit::AuditWriter,
+        transparency: TransparencyServer,
+    ) -> anyhow::Result<Operators> {
+        let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
+        let sites = SiteAdmin::new(
+            store.clone(),
+            activations.clone(),
+            clock.clone(),
+            audit.clone(),
+            site_ca(config)?,
+        );
+        Ok(Operators {
+            store: store.clone(),
+            // Every read of the log by an operator is itself logged.
+            log: crate::audit::read_log::LogWriter::new(audit, clock.clone()),
+            admin: (admin, sites),
+            transparency,
+        })
+    }
+}
+
+/// What the request path needs: the rules' state, the access log, the upstream.
+fn request_deps(
+    config: &GatewayConfig,
+    clock: &SharedClock,
+    (activations, store): (&ActivationCache, &Arc<dyn Store>),
+    (audit, upstream): (
+        crate::audit::AuditWriter,
+        crate::pipeline::upstream::Upstream,
+    ),
+    metrics: &Metrics,
+) -> Deps {
+    Deps {
+        clock: clock.clone(),
+        identity: config.identity,
+        activations: activations.clone(),
+        ledger: store.clone(),
+        search_ttl: config.search_ttl,
+        limits: crate::pipeline::Limits::from_config(config),
+        audit,
+        upstream,
+        metrics: metrics.requests.clone(),
+        calls: tokio_util::task::TaskTracker::new(),
+        notices: crate::pipeline::audit_layer::NoticePolicy::of(&config.notices),
+    }
+}
+
 /// Starts the gateway with the access log written to `audit` instead of the store,
 /// for measuring what the durable log costs. Not reachable from the command line.
 pub async fn start_with_audit(
@@ -106,45 +166,26 @@ pub async fn start_with_audit(
         writer,
         signer,
     } = storage;
-    let transparency = TransparencyServer::new(audit_store, signer);
-    let deps = Deps {
-        clock: clock.clone(),
-        identity: config.identity,
-        activations: activations.clone(),
-        ledger: store.clone(),
-        search_ttl: config.search_ttl,
-        limits: crate::pipeline::Limits::from_config(&config),
-        audit,
-        upstream: upstream.client,
-        metrics: metrics.requests.clone(),
-        calls: tokio_util::task::TaskTracker::new(),
-        notices: crate::pipeline::audit_layer::NoticePolicy::of(&config.notices),
-    };
-    let log_writer = crate::audit::read_log::LogWriter::new(deps.audit.clone(), clock.clone());
+    let deps = request_deps(
+        &config,
+        &clock,
+        (&activations, &store),
+        (audit, upstream.client),
+        &metrics,
+    );
     let calls = deps.calls.clone();
-    let site_audit = deps.audit.clone();
+    let operators = Operators::new(
+        &config,
+        &clock,
+        (&store, &activations),
+        deps.audit.clone(),
+        TransparencyServer::new(audit_store, signer),
+    )?;
     let tls = load_tls(&config, &metrics)?;
     let (addr, stop_terminals, server) =
         start_terminals(&config, deps, store.clone(), &health, tls.as_ref()).await?;
     stop.push(stop_terminals);
-    let admin = ActivationAdmin::new(store.clone(), activations.clone(), clock.clone());
-    let sites = SiteAdmin::new(
-        store.clone(),
-        activations.clone(),
-        clock.clone(),
-        site_audit,
-        site_ca(&config)?,
-    );
-    let side = start_side_listeners(
-        &config,
-        &metrics,
-        &health,
-        (store.clone(), log_writer),
-        (admin, sites),
-        transparency,
-        tls.as_ref(),
-    )
-    .await?;
+    let side = start_side_listeners(&config, &metrics, &health, operators, tls.as_ref()).await?;
     stop.extend(side.stop);
     Ok(RunningGateway {
         health_addr: side.health_addr,
@@ -273,9 +314,7 @@ async fn start_side_listeners(
     config: &GatewayConfig,
     metrics: &Arc<Metrics>,
     health: &Health,
-    (store, log): (Arc<dyn Store>, crate::audit::read_log::LogWriter),
-    admin: (ActivationAdmin, SiteAdmin),
-    transparency: TransparencyServer,
+    operators: Operators,
     tls: Option<&ReloadableTls>,
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
@@ -292,6 +331,12 @@ async fn start_side_listeners(
         side.health_server = Some(server);
     }
     if let Some(listen) = config.admin_listen {
+        let Operators {
+            store,
+            log,
+            admin,
+            transparency,
+        } = operators;
         let (bound, stop, server) =
             start_admin(listen, store, log, admin, transparency, tls).await?;
         side.admin_addr = Some(bound);

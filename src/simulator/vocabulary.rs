@@ -12,8 +12,8 @@ use super::clinical::{Clinical, person_rng};
 use super::person::Person;
 use crate::domain::check_digit::oqs_check_digit;
 use crate::proto::{
-    LimitCertificateClass, PersonalFamily, PublicExpense, Qualification, SpecifiedDisease,
-    SpecifiedDiseaseCertificate,
+    InsuredCardClassification, LimitCertificateClass, LossReason, PersonalFamily, PublicExpense,
+    Qualification, SpecifiedDisease, SpecifiedDiseaseCertificate,
 };
 
 pub const LIMIT_CERTIFICATE: &str = "限度額適用認定証";
@@ -39,6 +39,57 @@ fn limit_class(rng: &mut impl Rng, age: i32) -> LimitCertificateClass {
             Over70LowIncomeIi,
         ][rng.gen_range(0..5)]
     }
+}
+
+/// The first day no insurance card was newly issued (2024-12-02), and the first
+/// day none issued before was valid any more (2025-12-02).
+fn card_days() -> (NaiveDate, NaiveDate) {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    (day(2024, 12, 2), day(2025, 12, 2))
+}
+
+/// The document the insurer issued: a card for a qualification begun while cards
+/// were issued, as long as such cards are valid; otherwise mostly the notice (the
+/// My Number card's insurance use), some a qualification certificate. A few
+/// national-insurance members hold a short-term card or a proof.
+fn card_classification(
+    rng: &mut impl Rng,
+    national: bool,
+    start: NaiveDate,
+    today: NaiveDate,
+) -> InsuredCardClassification {
+    use InsuredCardClassification::*;
+    let (abolished, expired) = card_days();
+    let card = start < abolished && today < expired;
+    match (national, card, rng.gen_range(0..100)) {
+        (true, _, 0..2) => ShortTermCard,
+        (true, _, 2) => QualificationProof,
+        (_, true, _) => InsuranceCard,
+        (_, false, 0..25) => QualificationCertificate,
+        _ => QualificationNotice,
+    }
+}
+
+/// Why a qualification that ended did: 75 reached, a dependant removed, or one of
+/// the usual reasons of working age.
+fn loss_reason(rng: &mut impl Rng, age_at_end: i32, dependant: bool) -> LossReason {
+    use LossReason::*;
+    if age_at_end == 75 {
+        return LateElderly;
+    }
+    if dependant && rng.gen_range(0..3) == 0 {
+        return DependantRemoved;
+    }
+    [
+        EmploymentEnded,
+        EmploymentEnded,
+        OtherInsurance,
+        OtherInsurance,
+        OtherInsurance,
+        MovedOut,
+        PublicAssistance,
+        Death,
+    ][rng.gen_range(0..8)]
 }
 
 /// A number with its check digit (the insurer numbers' rule, which 公費負担者番号 and
@@ -98,6 +149,14 @@ pub fn type_qualification(
     if dialysis {
         q.public_expenses
             .push(rehabilitation(&mut rng, person.prefecture));
+    }
+    // Drawn last, so the values drawn before these existed stay as they were.
+    // National health insurance: 6-digit insurer numbers.
+    let national = person.insurer_number.len() == 6;
+    q.card_classification =
+        card_classification(&mut rng, national, person.qualification_start, today) as i32;
+    if let Some(end) = person.qualification_end {
+        q.loss_reason = loss_reason(&mut rng, person.age_on(end), person.dependant) as i32;
     }
 }
 
@@ -178,5 +237,41 @@ mod tests {
             }
         }
         assert!(seen > 10, "{seen}");
+    }
+
+    #[test]
+    fn the_card_follows_its_abolition_and_a_loss_has_its_reason() {
+        use InsuredCardClassification as Card;
+        for (today, card_possible) in [
+            (NaiveDate::from_ymd_opt(2024, 1, 3).unwrap(), true),
+            (NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(), true),
+            (NaiveDate::from_ymd_opt(2025, 12, 2).unwrap(), false),
+        ] {
+            let population = Population::generate_at(5, 3000, today);
+            let (mut cards, mut ended) = (0, 0);
+            for person in population.persons() {
+                let q = typed(&population, person);
+                let card = Card::try_from(q.card_classification).unwrap();
+                assert_ne!(card, Card::Unspecified, "{}", person.name);
+                if card == Card::InsuranceCard {
+                    cards += 1;
+                    assert!(card_possible, "a card on {today}");
+                    assert!(person.qualification_start < card_days().0);
+                }
+                let national = person.insurer_number.len() == 6;
+                if matches!(card, Card::ShortTermCard | Card::QualificationProof) {
+                    assert!(national, "{card:?} outside national insurance");
+                }
+                assert_eq!(
+                    q.loss_reason != 0,
+                    person.qualification_end.is_some(),
+                    "{}",
+                    person.name
+                );
+                ended += usize::from(q.loss_reason != 0);
+            }
+            assert_eq!(cards > 0, card_possible, "cards on {today}: {cards}");
+            assert!(ended > 0, "no ended qualification on {today}");
+        }
     }
 }
