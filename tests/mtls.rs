@@ -43,6 +43,7 @@ async fn start(identity: IdentitySource) -> anyhow::Result<Tls> {
         identity,
         tls: Some(TlsFiles::in_dir(&dir.path().join("certs"))),
         upstream_timeout: Duration::from_secs(2),
+        audit: test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(jst_at(2022, 3, 20, 10, 0))).await?;
