@@ -169,12 +169,13 @@ async fn call(client: &mut QualificationServiceClient<Channel>, denied: bool) ->
                 .unwrap_or_default();
             if reason == "AUDIT_UNAVAILABLE" {
                 assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-                assert_eq!(
-                    record_id(status.metadata()),
-                    None,
-                    "an uncommitted record is not named"
-                );
-                return Outcome::AuditUnavailable;
+                // Refused at "audit ready" while the writer was failing, its refusal
+                // then committed: it names that record, which must be stored. A call
+                // whose own record could not be committed names none.
+                return match record_id(status.metadata()) {
+                    Some(id) => Outcome::Recorded { id, allowed: false },
+                    None => Outcome::AuditUnavailable,
+                };
             }
             assert!(denied, "an allowed lookup failed: {status:?}");
             assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
