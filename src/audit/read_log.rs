@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::writer::{AuditError, AuditWriter};
 use crate::clock::SharedClock;
-use crate::store::{AccessRecord, Accountability, Decision, KIND_AUDIT_READ};
+use crate::store::{AccessRecord, Accountability, KIND_AUDIT_READ};
 use crate::tls::{Peer, peer_of};
 
 /// The operator named when no certificate is presented (development, loopback).
@@ -52,29 +52,7 @@ impl AuditRead {
     /// The read's record, once `count` records were returned.
     pub fn record(&self, count: u64, at: DateTime<Utc>) -> AccessRecord {
         AccessRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            at,
-            method: self.method.to_string(),
-            items: "access_log".into(),
-            facility: None,
-            staff_id: None,
-            staff_role: None,
             patient_key: self.patient_key.clone(),
-            identification: None,
-            search_id: None,
-            consent_basis: None,
-            exemption_reason: None,
-            exemption_identification: None,
-            purpose: None,
-            activation_id: None,
-            decision: Decision::Allowed,
-            reason: None,
-            grpc_code: 0,
-            upstream_result: None,
-            needs_review: false,
-            disclosed_patients: Vec::new(),
-            clinical: None,
-            site: Default::default(),
             accountability: Some(Accountability {
                 kind: Some(KIND_AUDIT_READ.into()),
                 operator: Some(self.operator.clone()),
@@ -82,6 +60,7 @@ impl AuditRead {
                 result_count: Some(i64::try_from(count).unwrap_or(i64::MAX)),
                 ..Accountability::default()
             }),
+            ..AccessRecord::operators(self.method, "access_log", at)
         }
     }
 }
@@ -114,6 +93,7 @@ pub fn describe(method: &str, filters: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Decision;
 
     #[test]
     fn a_read_is_described_by_its_filters_only() {

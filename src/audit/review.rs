@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::names::validate_text;
 use crate::domain::{Reason, Violation};
-use crate::store::{AccessRecord, Accountability, Decision, KIND_REVIEW_OUTCOME, StoredRecord};
+use crate::store::{AccessRecord, Accountability, KIND_REVIEW_OUTCOME, StoredRecord};
 
 /// At most this many characters in a reviewer's note.
 pub const NOTE_MAX_CHARS: usize = 1000;
@@ -132,29 +132,6 @@ pub fn outcome_record(
         ));
     }
     Ok(AccessRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        at,
-        method: "RecordReviewOutcome".into(),
-        items: KIND_REVIEW_OUTCOME.into(),
-        facility: None,
-        staff_id: None,
-        staff_role: None,
-        patient_key: None,
-        identification: None,
-        search_id: None,
-        consent_basis: None,
-        exemption_reason: None,
-        exemption_identification: None,
-        purpose: None,
-        activation_id: None,
-        decision: Decision::Allowed,
-        reason: None,
-        grpc_code: 0,
-        upstream_result: None,
-        needs_review: false,
-        disclosed_patients: Vec::new(),
-        clinical: None,
-        site: Default::default(),
         accountability: Some(Accountability {
             kind: Some(KIND_REVIEW_OUTCOME.into()),
             subject_record: Some(subject.record.id.clone()),
@@ -163,6 +140,7 @@ pub fn outcome_record(
             operator: Some(reviewer.to_string()),
             ..Accountability::default()
         }),
+        ..AccessRecord::operators("RecordReviewOutcome", KIND_REVIEW_OUTCOME, at)
     })
 }
 

@@ -206,6 +206,37 @@ impl SiteStamp {
 }
 
 impl AccessRecord {
+    /// A record of the gateway's own accountability (a review outcome, a read of the
+    /// log, a site's change): allowed, with a fresh id and nothing else set yet.
+    pub fn operators(method: &str, items: &str, at: DateTime<Utc>) -> AccessRecord {
+        AccessRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            at,
+            method: method.to_string(),
+            items: items.to_string(),
+            facility: None,
+            staff_id: None,
+            staff_role: None,
+            patient_key: None,
+            identification: None,
+            search_id: None,
+            consent_basis: None,
+            exemption_reason: None,
+            exemption_identification: None,
+            purpose: None,
+            activation_id: None,
+            decision: Decision::Allowed,
+            reason: None,
+            grpc_code: 0,
+            upstream_result: None,
+            needs_review: false,
+            disclosed_patients: Vec::new(),
+            clinical: None,
+            site: SiteStamp::default(),
+            accountability: None,
+        }
+    }
+
     /// Every field but the disclosed patients (kept in a table of their own) with
     /// its column name, in the one order that the table's columns, the INSERT and
     /// the hash chain's canonical form (docs/audit.md) follow.
