@@ -29,7 +29,7 @@ use crate::domain::{Reason, Violation};
 use crate::proto::site_admin_service_server::SiteAdminService;
 use crate::proto::{self, SiteKind as WireKind};
 use crate::status::{status_of, status_with_code};
-use crate::store::{AccessRecord, Activation, Decision, SiteStamp, Store, StoreError};
+use crate::store::{AccessRecord, Activation, SiteStamp, Store, StoreError};
 use crate::tls::site_ca::SiteCa;
 
 pub struct SiteAdmin {
@@ -92,24 +92,10 @@ fn wire_kind(kind: SiteKind) -> WireKind {
 /// The site's record in the access log: the change, who made it, and the site.
 fn change_record(site: &Site, method: &str, r: &SiteRevision) -> AccessRecord {
     AccessRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        at: r.recorded_at,
-        method: method.to_string(),
-        items: "site".to_string(),
         facility: Some(site.sponsor.clone()),
         staff_id: Some(r.author.clone()),
         staff_role: Some("operator".to_string()),
-        patient_key: None,
-        identification: None,
-        search_id: None,
-        consent_basis: None,
-        exemption_reason: None,
-        exemption_identification: None,
-        purpose: None,
         activation_id: Some(site.activation_id.clone()),
-        decision: Decision::Allowed,
-        reason: None,
-        grpc_code: 0,
         upstream_result: Some(format!(
             "{} revision={} window={}..{} {}",
             r.kind.as_str(),
@@ -118,10 +104,6 @@ fn change_record(site: &Site, method: &str, r: &SiteRevision) -> AccessRecord {
             r.window.end.to_rfc3339(),
             r.detail
         )),
-        needs_review: false,
-        disclosed_patients: Vec::new(),
-        clinical: None,
-        accountability: None,
         site: SiteStamp {
             site_id: Some(site.id.clone()),
             site_kind: Some(site.kind.as_str().to_string()),
@@ -129,6 +111,7 @@ fn change_record(site: &Site, method: &str, r: &SiteRevision) -> AccessRecord {
             site_sponsor: Some(site.sponsor.clone()),
             licence_number: None,
         },
+        ..AccessRecord::operators(method, "site", r.recorded_at)
     }
 }
 
