@@ -53,10 +53,17 @@ fn chromium() -> Option<PathBuf> {
 
 /// The notice as MHLW writes one: each prefecture, then its municipalities by name.
 async fn notice(t: &support::ConsoleGateway, codes: &[&str]) -> String {
-    let mut text = String::from("下記の市町村において、緊急時医療情報・資格確認機能を利用可能とする。\n");
+    let mut text =
+        String::from("下記の市町村において、緊急時医療情報・資格確認機能を利用可能とする。\n");
     let mut last = String::new();
     for code in codes {
-        let m = t.gateway.store.municipality(code).await.expect("read").expect("in the master");
+        let m = t
+            .gateway
+            .store
+            .municipality(code)
+            .await
+            .expect("read")
+            .expect("in the master");
         let prefecture = Prefecture::new(m.prefecture).expect("prefecture").name_ja();
         if prefecture != last {
             text.push_str(&format!("\n{prefecture}"));
@@ -73,7 +80,8 @@ async fn notice(t: &support::ConsoleGateway, codes: &[&str]) -> String {
 /// lookup under the 2022 activation (the clock is then moved to 2024).
 async fn flagged_access(t: &support::ConsoleGateway) -> String {
     let window = window_from("2022-03-17", None, Some("2022-03-23"), false).expect("window");
-    let new = new_activation("令和4年福島沖地震", "", &["04".into()], &[], window, "test").expect("new");
+    let new =
+        new_activation("令和4年福島沖地震", "", &["04".into()], &[], window, "test").expect("new");
     t.gateway.store.add_activation(&new).await.expect("stored");
     t.gateway.activations.invalidate();
     let code = miyagi_clinic().to_string();
@@ -102,7 +110,13 @@ async fn flagged_access(t: &support::ConsoleGateway) -> String {
         .lookup_qualification(request)
         .await
         .expect("an exemption lookup in Miyagi during the 2022 activation");
-    reply.metadata().get(ACCESS_RECORD_HEADER).expect("record id").to_str().expect("ascii").to_string()
+    reply
+        .metadata()
+        .get(ACCESS_RECORD_HEADER)
+        .expect("record id")
+        .to_str()
+        .expect("ascii")
+        .to_string()
 }
 
 /// A registered clinic in 輪島市, one of the 18 extended.
@@ -117,17 +131,25 @@ async fn wajima_clinic(t: &support::ConsoleGateway) -> String {
         municipality: "17204".into(),
         emergency_hospital: false,
     };
-    t.gateway.store.load_registry(&[], &[clinic]).await.expect("registered");
+    t.gateway
+        .store
+        .load_registry(&[], &[clinic])
+        .await
+        .expect("registered");
     code
 }
 
 fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     target.join("console-screenshots")
 }
 
 fn install(dir: &Path) {
-    let setup = Command::new("bash").arg(dir.join("setup.sh")).status().expect("tests/console/setup.sh runs");
+    let setup = Command::new("bash")
+        .arg(dir.join("setup.sh"))
+        .status()
+        .expect("tests/console/setup.sh runs");
     assert!(setup.success(), "installing Playwright for Python failed");
 }
 
@@ -162,12 +184,16 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
     let python = dir.join(".venv/bin/python");
     let script = dir.join("scenario.py");
     let arg = scenario.to_string();
-    let out = tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(arg).output())
-        .await
-        .expect("joined")
-        .expect("the scenario runs");
+    let out =
+        tokio::task::spawn_blocking(move || Command::new(python).arg(script).arg(arg).output())
+            .await
+            .expect("joined")
+            .expect("the scenario runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser scenario failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser scenario failed:\n{stderr}"
+    );
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the scenario's JSON");
     assert_eq!(seen["in_force_after"], 47);
     assert_eq!(seen["in_force_jan10"], 18);
@@ -176,11 +202,19 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
 
     // What the browser did is in the stores, attributed to the certificates.
     let activations = t.gateway.store.list_activations().await.expect("read");
-    let noto = activations.iter().find(|a| a.event == "令和6年能登半島地震").expect("created");
+    let noto = activations
+        .iter()
+        .find(|a| a.event == "令和6年能登半島地震")
+        .expect("created");
     assert_eq!(noto.created_by, "activation-manager:op-noto");
     assert_eq!(noto.revisions.len(), 2);
     assert_eq!(noto.revisions[1].author, "activation-manager:op-noto");
-    let records = t.gateway.store.chain_records(&t.gateway.chain_id, 0, 10_000).await.expect("log");
+    let records = t
+        .gateway
+        .store
+        .chain_records(&t.gateway.chain_id, 0, 10_000)
+        .await
+        .expect("log");
     let outcome = records
         .iter()
         .filter_map(|r| r.record.accountability.as_ref())
@@ -190,8 +224,15 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
     let reads = records
         .iter()
         .filter_map(|r| r.record.accountability.as_ref())
-        .filter(|a| a.audit_query.as_deref().is_some_and(|q| q.starts_with("ListUnreviewed")))
+        .filter(|a| {
+            a.audit_query
+                .as_deref()
+                .is_some_and(|q| q.starts_with("ListUnreviewed"))
+        })
         .count();
-    assert!(reads >= 2, "each view of the queue logged as a read, saw {reads}");
+    assert!(
+        reads >= 2,
+        "each view of the queue logged as a read, saw {reads}"
+    );
     t.gateway.shutdown().await.expect("stops");
 }

@@ -13,11 +13,7 @@ const JS: &str = include_str!("assets/console.js");
 pub async fn file(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "console.css" => ([(CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response(),
-        "console.js" => (
-            [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
-            JS,
-        )
-            .into_response(),
+        "console.js" => ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], JS).into_response(),
         _ => PageError::BadInput(format!("no asset {name}")).into_response(),
     }
 }

@@ -88,8 +88,9 @@ impl CsrfKey {
 }
 
 /// Refuses a request a browser says came from another site, or whose `Origin` is
-/// not the host it was sent to.
-pub fn same_origin(headers: &HeaderMap) -> Result<(), CsrfError> {
+/// not the host it was sent to: `Host` over HTTP/1.1, the URI's authority over
+/// HTTP/2 (`authority`).
+pub fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> Result<(), CsrfError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("sec-fetch-site")
         && !matches!(site, "same-origin" | "none")
@@ -97,7 +98,7 @@ pub fn same_origin(headers: &HeaderMap) -> Result<(), CsrfError> {
         return Err(CsrfError::CrossSite(format!("Sec-Fetch-Site: {site}")));
     }
     if let Some(origin) = header("origin") {
-        let host = header("host").unwrap_or_default();
+        let host = header("host").or(authority).unwrap_or_default();
         if origin != format!("https://{host}") {
             return Err(CsrfError::CrossSite(format!("Origin: {origin}")));
         }
@@ -146,11 +147,30 @@ mod tests {
         h.insert("host", "127.0.0.1:8443".parse().expect("header"));
         h.insert("origin", "https://127.0.0.1:8443".parse().expect("header"));
         h.insert("sec-fetch-site", "same-origin".parse().expect("header"));
-        assert_eq!(same_origin(&h), Ok(()));
+        assert_eq!(same_origin(&h, None), Ok(()));
         h.insert("origin", "https://evil.example".parse().expect("header"));
-        assert!(matches!(same_origin(&h), Err(CsrfError::CrossSite(_))));
+        assert!(matches!(
+            same_origin(&h, None),
+            Err(CsrfError::CrossSite(_))
+        ));
         h.insert("origin", "https://127.0.0.1:8443".parse().expect("header"));
         h.insert("sec-fetch-site", "cross-site".parse().expect("header"));
-        assert!(matches!(same_origin(&h), Err(CsrfError::CrossSite(_))));
+        assert!(matches!(
+            same_origin(&h, None),
+            Err(CsrfError::CrossSite(_))
+        ));
+        // HTTP/2: no Host header, the authority instead.
+        let mut h2 = HeaderMap::new();
+        h2.insert("origin", "https://localhost:8443".parse().expect("header"));
+        assert_eq!(same_origin(&h2, Some("localhost:8443")), Ok(()));
+        assert!(matches!(
+            same_origin(&h2, Some("other:8443")),
+            Err(CsrfError::CrossSite(_))
+        ));
+        h2.insert("origin", "null".parse().expect("header"));
+        assert!(matches!(
+            same_origin(&h2, Some("localhost:8443")),
+            Err(CsrfError::CrossSite(_))
+        ));
     }
 }

@@ -55,15 +55,24 @@ impl FromRequest<Console> for Posted {
     async fn from_request(request: Request, console: &Console) -> Result<Posted, PageError> {
         let (mut parts, body) = request.into_parts();
         let caller = Caller::from_request_parts(&mut parts, console).await?;
-        same_origin(&parts.headers)?;
+        same_origin(
+            &parts.headers,
+            parts.uri.authority().map(http::uri::Authority::as_str),
+        )?;
         let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
             .await
             .map_err(|e| PageError::BadInput(format!("the form cannot be read: {e}")))?;
         let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in url::form_urlencoded::parse(&bytes) {
-            fields.entry(k.into_owned()).or_default().push(v.into_owned());
+            fields
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
         }
-        let token = fields.get("csrf").and_then(|v| v.first()).map(String::as_str);
+        let token = fields
+            .get("csrf")
+            .and_then(|v| v.first())
+            .map(String::as_str);
         console.csrf.verify(
             token,
             parts.uri.path(),

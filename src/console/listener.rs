@@ -24,7 +24,11 @@ pub async fn serve(
     listen: SocketAddr,
     app: Router,
     tls: &ReloadableTls,
-) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)> {
+) -> anyhow::Result<(
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<std::io::Result<()>>,
+)> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the console address {listen}"))?;
@@ -59,10 +63,11 @@ async fn connection(stream: tokio_rustls::server::TlsStream<tokio::net::TcpStrea
         .map(|c| c.as_ref().to_vec());
     let mut caller = Caller::from_certificate(certificate.as_deref());
     caller.tls = Some(stream.connect_info());
-    let service = hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(caller.clone());
-        app.clone().oneshot(request)
-    });
+    let service =
+        hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(caller.clone());
+            app.clone().oneshot(request)
+        });
     if let Err(e) = Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(stream), service)
         .await

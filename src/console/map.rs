@@ -28,7 +28,10 @@ static SHAPES: LazyLock<Vec<(u8, &'static str)>> = LazyLock::new(|| {
 });
 
 /// Each municipality's point, by prefecture and name as the registry spells it.
-static POINTS_BY_NAME: LazyLock<HashMap<(u8, &'static str), (f32, f32)>> = LazyLock::new(|| {
+/// Points by prefecture and municipality name.
+type PointIndex = HashMap<(u8, &'static str), (f32, f32)>;
+
+static POINTS_BY_NAME: LazyLock<PointIndex> = LazyLock::new(|| {
     POINTS
         .lines()
         .filter_map(|l| {
@@ -88,12 +91,46 @@ impl Layers {
     }
 }
 
-/// The SVG of the map with `layers` drawn; prefectures holding a drawn point are
-/// tinted so that a small area stays visible at this scale.
-pub fn render(layers: &Layers, label: &str) -> String {
+/// The extent of the points drawn, with a margin, as an SVG viewBox: the close-up
+/// beside the whole country. `None` when no point is placed.
+pub fn close_up(layers: &Layers) -> Option<String> {
+    let placed: Vec<(f32, f32)> = layers
+        .points
+        .iter()
+        .filter_map(|(p, name, ..)| point(*p, name))
+        .collect();
+    let (x0, y0, x1, y1) = placed.iter().fold(
+        (f32::MAX, f32::MAX, f32::MIN, f32::MIN),
+        |(a, b, c, d), (x, y)| (a.min(*x), b.min(*y), c.max(*x), d.max(*y)),
+    );
+    if placed.is_empty() {
+        return None;
+    }
+    // At least 60 units across (a third of Honshu's width), so one town has context.
+    let side = (x1 - x0).max(y1 - y0).max(60.0) + 16.0;
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    Some(format!(
+        "{:.1} {:.1} {side:.1} {side:.1}",
+        cx - side / 2.0,
+        cy - side / 2.0
+    ))
+}
+
+/// The whole country, and beside it the close-up of what is drawn.
+pub fn render_with_close_up(layers: &Layers, label: &str) -> String {
+    let mut out = render(layers, label, VIEW_BOX, "map");
+    if let Some(view) = close_up(layers) {
+        out.push_str(&render(layers, label, &view, "map zoom"));
+    }
+    out
+}
+
+/// The SVG of the map over `view` with `layers` drawn; prefectures holding a drawn
+/// point are tinted so that a small area stays visible at the country's scale.
+fn render(layers: &Layers, label: &str, view: &str, class: &str) -> String {
     let touched: Vec<u8> = layers.points.iter().map(|(p, ..)| *p).collect();
     let mut svg = format!(
-        "<svg class=\"map\" viewBox=\"{VIEW_BOX}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        "<svg class=\"{class}\" viewBox=\"{view}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         esc(label)
     );
     for (code, d) in SHAPES.iter() {
@@ -144,14 +181,25 @@ mod tests {
     fn shaded_areas_and_points_are_drawn_with_their_class_and_label() {
         let mut layers = Layers::default();
         layers.prefectures.insert(4, Shade::InForce);
-        layers
-            .points
-            .push((17, "輪島市".into(), Shade::WouldOpen, "輪島市 <17204>".into()));
-        let svg = render(&layers, "map");
+        layers.points.push((
+            17,
+            "輪島市".into(),
+            Shade::WouldOpen,
+            "輪島市 <17204>".into(),
+        ));
+        let svg = render_with_close_up(&layers, "map");
         assert!(svg.contains("class=\"on\" data-prefecture=\"04\""));
         assert!(svg.contains("class=\"touched\" data-prefecture=\"17\""));
         assert!(svg.contains("<circle class=\"new\""));
         assert!(svg.contains("輪島市 &lt;17204&gt;"));
         assert!(layers.unplaced().is_empty());
+        // The close-up frames the one point: 60 units and the margin around it.
+        let (x, y) = point(17, "輪島市").expect("point");
+        assert_eq!(
+            close_up(&layers),
+            Some(format!("{:.1} {:.1} 76.0 76.0", x - 38.0, y - 38.0))
+        );
+        assert_eq!(svg.matches("<svg").count(), 2);
+        assert_eq!(close_up(&Layers::default()), None);
     }
 }

@@ -96,6 +96,10 @@ pub async fn start(
     listen: SocketAddr,
     console: Console,
     tls: &ReloadableTls,
-) -> anyhow::Result<(SocketAddr, oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)> {
+) -> anyhow::Result<(
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<std::io::Result<()>>,
+)> {
     listener::serve(listen, console.router(), tls).await
 }

@@ -11,7 +11,7 @@ use super::Console;
 use super::caller::Caller;
 use super::error::PageError;
 use super::form::Posted;
-use super::map::{Layers, Shade, render};
+use super::map::{Layers, Shade, render_with_close_up};
 use super::page::{bilingual, csrf_field, esc, layout};
 use super::paths;
 use super::resolve::{Resolution, resolve};
@@ -26,9 +26,19 @@ pub const PREVIEW: &str = "/console/notice/preview";
 pub const CREATE: &str = "/console/notice/create";
 pub const REVISE: &str = "/console/notice/revise";
 
-pub async fn form_page(State(console): State<Console>, caller: Caller) -> Result<Html<String>, PageError> {
-    caller.may(paths::PREVIEW_AREAS).map_err(PageError::Refused)?;
-    Ok(layout(&caller, "notice", ("通知のプレビュー", "Notice preview"), &paste_form(&console, &caller, "")))
+pub async fn form_page(
+    State(console): State<Console>,
+    caller: Caller,
+) -> Result<Html<String>, PageError> {
+    caller
+        .may(paths::PREVIEW_AREAS)
+        .map_err(PageError::Refused)?;
+    Ok(layout(
+        &caller,
+        "notice",
+        ("通知のプレビュー", "Notice preview"),
+        &paste_form(&console, &caller, ""),
+    ))
 }
 
 fn paste_form(console: &Console, caller: &Caller, text: &str) -> String {
@@ -45,9 +55,14 @@ fn paste_form(console: &Console, caller: &Caller, text: &str) -> String {
     )
 }
 
-pub async fn preview(State(console): State<Console>, posted: Posted) -> Result<Html<String>, PageError> {
+pub async fn preview(
+    State(console): State<Console>,
+    posted: Posted,
+) -> Result<Html<String>, PageError> {
     let caller = &posted.caller;
-    caller.may(paths::PREVIEW_AREAS).map_err(PageError::Refused)?;
+    caller
+        .may(paths::PREVIEW_AREAS)
+        .map_err(PageError::Refused)?;
     let text = posted.get("text");
     let prefectures: Vec<u8> = (1..=47).collect();
     let master: Vec<_> = console
@@ -62,7 +77,9 @@ pub async fn preview(State(console): State<Console>, posted: Posted) -> Result<H
     let areas = areas_of(&resolution);
     let counts = console
         .admin
-        .preview_areas(caller.request(PreviewAreasRequest { areas: Some(areas.clone()) }))
+        .preview_areas(caller.request(PreviewAreasRequest {
+            areas: Some(areas.clone()),
+        }))
         .await?
         .into_inner();
     let mut body = paste_form(&console, caller, text);
@@ -71,16 +88,35 @@ pub async fn preview(State(console): State<Console>, posted: Posted) -> Result<H
         areas.municipalities.len(),
         counts.facilities_opened,
         bilingual(
-            &format!("{} 市区町村・{} 都道府県全域を認識、{} 施設が対象", areas.municipalities.len(), areas.prefectures.len(), counts.facilities_opened),
-            &format!("{} municipalities and {} whole prefectures resolved; {} facilities would open", areas.municipalities.len(), areas.prefectures.len(), counts.facilities_opened),
+            &format!(
+                "{} 市区町村・{} 都道府県全域を認識、{} 施設が対象",
+                areas.municipalities.len(),
+                areas.prefectures.len(),
+                counts.facilities_opened
+            ),
+            &format!(
+                "{} municipalities and {} whole prefectures resolved; {} facilities would open",
+                areas.municipalities.len(),
+                areas.prefectures.len(),
+                counts.facilities_opened
+            ),
         )
     ));
     body.push_str(&unresolved_table(&resolution));
-    body.push_str(&format!("<div class=\"cols\"><div>{}</div><div>{}</div></div>", render(&preview_layers(&counts), "対象になる地域 / what would open"), counts_table(&counts)));
+    body.push_str(&format!(
+        "<div class=\"cols\"><div>{}</div><div>{}</div></div>",
+        render_with_close_up(&preview_layers(&counts), "対象になる地域 / what would open"),
+        counts_table(&counts)
+    ));
     if !areas.municipalities.is_empty() || !areas.prefectures.is_empty() {
         body.push_str(&change_forms(&console, caller, &areas).await?);
     }
-    Ok(layout(caller, "notice", ("通知のプレビュー", "Notice preview"), &body))
+    Ok(layout(
+        caller,
+        "notice",
+        ("通知のプレビュー", "Notice preview"),
+        &body,
+    ))
 }
 
 fn areas_of(r: &Resolution) -> Areas {
@@ -94,13 +130,17 @@ fn areas_of(r: &Resolution) -> Areas {
 fn preview_layers(p: &AreasPreview) -> Layers {
     let mut layers = Layers::default();
     for pref in &p.prefectures {
-        let Ok(code) = pref.code.parse() else { continue };
+        let Ok(code) = pref.code.parse() else {
+            continue;
+        };
         if pref.whole {
             layers.prefectures.insert(code, Shade::WouldOpen);
         }
         for m in &pref.municipalities_opened {
             let label = format!("{} {} — {} 施設 / facilities", m.name, m.code, m.facilities);
-            layers.points.push((code, m.name.clone(), Shade::WouldOpen, label));
+            layers
+                .points
+                .push((code, m.name.clone(), Shade::WouldOpen, label));
         }
     }
     layers
@@ -111,8 +151,13 @@ fn counts_table(p: &AreasPreview) -> String {
     for pref in &p.prefectures {
         rows.push_str(&format!(
             "<tr class=\"prefecture\"><th colspan=\"2\">{} {}{}</th><td class=\"num\">{}</td></tr>",
-            esc(&pref.code), esc(&pref.name),
-            if pref.whole { " 全域 <span class=\"en\">whole</span>" } else { "" },
+            esc(&pref.code),
+            esc(&pref.name),
+            if pref.whole {
+                " 全域 <span class=\"en\">whole</span>"
+            } else {
+                ""
+            },
             pref.facilities_opened
         ));
         for m in &pref.municipalities_opened {
@@ -130,7 +175,13 @@ fn counts_table(p: &AreasPreview) -> String {
 
 fn unresolved_table(r: &Resolution) -> String {
     if r.unresolved.is_empty() {
-        return format!("<p id=\"unresolved-none\">{}</p>", bilingual("認識できなかった語はありません", "Everything named was resolved"));
+        return format!(
+            "<p id=\"unresolved-none\">{}</p>",
+            bilingual(
+                "認識できなかった語はありません",
+                "Everything named was resolved"
+            )
+        );
     }
     let rows: String = r
         .unresolved
@@ -152,7 +203,11 @@ fn hidden_areas(areas: &Areas) -> String {
 }
 
 /// The forms that make the previewed areas take effect, for a caller who may.
-async fn change_forms(console: &Console, caller: &Caller, areas: &Areas) -> Result<String, PageError> {
+async fn change_forms(
+    console: &Console,
+    caller: &Caller,
+    areas: &Areas,
+) -> Result<String, PageError> {
     let mut out = String::new();
     if caller.can(paths::CREATE_ACTIVATION) {
         out.push_str(&format!(
@@ -169,11 +224,22 @@ async fn change_forms(console: &Console, caller: &Caller, areas: &Areas) -> Resu
         ));
     }
     if caller.can(paths::EXTEND_WINDOW) {
-        let list = console.admin.list_activations(caller.request(ListActivationsRequest {})).await?.into_inner();
+        let list = console
+            .admin
+            .list_activations(caller.request(ListActivationsRequest {}))
+            .await?
+            .into_inner();
         let options: String = list
             .activations
             .iter()
-            .map(|a| format!("<option value=\"{}\">{} (rev {})</option>", esc(&a.id), esc(&a.event), a.revision))
+            .map(|a| {
+                format!(
+                    "<option value=\"{}\">{} (rev {})</option>",
+                    esc(&a.id),
+                    esc(&a.event),
+                    a.revision
+                )
+            })
             .collect();
         out.push_str(&format!(
             "<form method=\"post\" action=\"{REVISE}\" id=\"revise\" data-confirm=\"この改訂を記録しますか？ / Record this revision?\">\
@@ -194,7 +260,13 @@ async fn change_forms(console: &Console, caller: &Caller, areas: &Areas) -> Resu
 }
 
 fn posted_areas(posted: &Posted) -> Areas {
-    let words = |name: &str| posted.get(name).split_whitespace().map(str::to_string).collect();
+    let words = |name: &str| {
+        posted
+            .get(name)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
     Areas {
         prefectures: words("prefectures"),
         municipalities: words("municipalities"),
@@ -214,7 +286,10 @@ fn days(first: &str, last: &str) -> Option<WindowSpec> {
     let form = if last.is_empty() {
         window_spec::Form::OneWeekFrom(first.to_string())
     } else {
-        window_spec::Form::Days(Days { first_day: first.to_string(), last_day: last.to_string() })
+        window_spec::Form::Days(Days {
+            first_day: first.to_string(),
+            last_day: last.to_string(),
+        })
     };
     Some(WindowSpec { form: Some(form) })
 }
@@ -226,14 +301,21 @@ fn recorded(id: &str, what: &str) -> Response {
 }
 
 pub async fn create(State(console): State<Console>, posted: Posted) -> Result<Response, PageError> {
-    posted.caller.may(paths::CREATE_ACTIVATION).map_err(PageError::Refused)?;
+    posted
+        .caller
+        .may(paths::CREATE_ACTIVATION)
+        .map_err(PageError::Refused)?;
     let request = CreateActivationRequest {
         event: posted.get("event").to_string(),
         areas: Some(posted_areas(&posted)),
         window: days(posted.get("first_day"), posted.get("last_day")),
         change: change(&posted),
     };
-    let view = console.admin.create_activation(posted.caller.request(request)).await?.into_inner();
+    let view = console
+        .admin
+        .create_activation(posted.caller.request(request))
+        .await?
+        .into_inner();
     Ok(recorded(&view.id, "created"))
 }
 
@@ -252,16 +334,24 @@ pub async fn revise(State(console): State<Console>, posted: Posted) -> Result<Re
             console.admin.add_areas(caller.request(request)).await?
         }
         "extend" => {
-            caller.may(paths::EXTEND_WINDOW).map_err(PageError::Refused)?;
+            caller
+                .may(paths::EXTEND_WINDOW)
+                .map_err(PageError::Refused)?;
             let request = ExtendWindowRequest {
                 activation_id,
                 areas: Some(posted_areas(&posted)),
-                until: Some(WindowEnd { form: Some(window_end::Form::EndOfDay(posted.get("until").to_string())) }),
+                until: Some(WindowEnd {
+                    form: Some(window_end::Form::EndOfDay(posted.get("until").to_string())),
+                }),
                 change: change(&posted),
             };
             console.admin.extend_window(caller.request(request)).await?
         }
-        other => return Err(PageError::BadInput(format!("unknown change {other:?}: extend or add"))),
+        other => {
+            return Err(PageError::BadInput(format!(
+                "unknown change {other:?}: extend or add"
+            )));
+        }
     };
     Ok(recorded(&view.into_inner().id, "revised"))
 }

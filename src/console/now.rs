@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::Console;
 use super::caller::Caller;
 use super::error::PageError;
-use super::map::{Layers, Shade, render};
+use super::map::{Layers, Shade, render_with_close_up};
 use super::page::{bilingual, esc, instant, jst, layout, time_left, timestamp, typed_instant};
 use super::paths;
 use crate::proto::activation_admin_service_server::ActivationAdminService;
@@ -34,7 +34,9 @@ pub async fn activations_at(
     caller: &Caller,
     at: Option<DateTime<Utc>>,
 ) -> Result<Vec<ActivationView>, PageError> {
-    caller.may(paths::LIST_ACTIVATIONS).map_err(PageError::Refused)?;
+    caller
+        .may(paths::LIST_ACTIVATIONS)
+        .map_err(PageError::Refused)?;
     let all = console
         .admin
         .list_activations(caller.request(ListActivationsRequest {}))
@@ -95,7 +97,10 @@ pub async fn page(
     place_areas(&console, &areas, &mut layers, Shade::InForce).await;
     let sites = sites_at(&console, &caller, t, &mut layers).await;
     let heading = match asked {
-        Some(t) => bilingual(&format!("{} 時点（当時の記録）", jst(t)), &format!("as it stood at {}", jst(t))),
+        Some(t) => bilingual(
+            &format!("{} 時点（当時の記録）", jst(t)),
+            &format!("as it stood at {}", jst(t)),
+        ),
         None => bilingual(&format!("現在 {}", jst(t)), &format!("now, {}", jst(t))),
     };
     let body = format!(
@@ -105,12 +110,17 @@ pub async fn page(
          <button>表示 <span class=\"en\">Show</span></button> <a href=\"/console/now\">現在 <span class=\"en\">now</span></a></form>\
          <h2 id=\"instant\">{heading}</h2><div class=\"cols\"><div>{}{}</div><div>{}{}</div></div>",
         esc(q.at.as_deref().unwrap_or_default()),
-        render(&layers, "有効な地域 / areas in force"),
+        render_with_close_up(&layers, "有効な地域 / areas in force"),
         legend(),
         areas_table(&areas, t, asked.is_none()),
         sites,
     );
-    Ok(layout(&caller, "now", ("現在の有効地域", "Areas in force"), &body))
+    Ok(layout(
+        &caller,
+        "now",
+        ("現在の有効地域", "Areas in force"),
+        &body,
+    ))
 }
 
 fn legend() -> String {
@@ -147,7 +157,10 @@ pub async fn place_areas(console: &Console, areas: &[InForce], layers: &mut Laye
 
 fn areas_table(areas: &[InForce], t: DateTime<Utc>, live: bool) -> String {
     if areas.is_empty() {
-        return format!("<p id=\"none-in-force\">{}</p>", bilingual("有効な地域はありません", "No area is in force"));
+        return format!(
+            "<p id=\"none-in-force\">{}</p>",
+            bilingual("有効な地域はありません", "No area is in force")
+        );
     }
     let mut by_event: HashMap<&str, usize> = HashMap::new();
     for a in areas {
@@ -156,7 +169,11 @@ fn areas_table(areas: &[InForce], t: DateTime<Utc>, live: bool) -> String {
     let mut rows = String::new();
     for a in areas {
         let left = if live {
-            format!("<td data-live-end=\"{}\">{}</td>", a.end.timestamp_millis(), time_left(a.end, t))
+            format!(
+                "<td data-live-end=\"{}\">{}</td>",
+                a.end.timestamp_millis(),
+                time_left(a.end, t)
+            )
         } else {
             format!("<td>{}</td>", time_left(a.end, t))
         };
@@ -171,7 +188,10 @@ fn areas_table(areas: &[InForce], t: DateTime<Utc>, live: bool) -> String {
             jst(a.end),
         ));
     }
-    let summary: Vec<String> = by_event.iter().map(|(e, n)| format!("{} ({n})", esc(e))).collect();
+    let summary: Vec<String> = by_event
+        .iter()
+        .map(|(e, n)| format!("{} ({n})", esc(e)))
+        .collect();
     format!(
         "<p id=\"in-force-count\" data-count=\"{}\">{}: {}</p><table id=\"in-force\"><tr><th>発動 <span class=\"en\">activation</span></th>\
          <th>種別 <span class=\"en\">kind</span></th><th>コード <span class=\"en\">code</span></th><th>名称 <span class=\"en\">name</span></th>\
@@ -184,7 +204,12 @@ fn areas_table(areas: &[InForce], t: DateTime<Utc>, live: bool) -> String {
 
 /// The temporary sites open at `t`, as points and a list, for callers whose role
 /// may read sites.
-async fn sites_at(console: &Console, caller: &Caller, t: DateTime<Utc>, layers: &mut Layers) -> String {
+async fn sites_at(
+    console: &Console,
+    caller: &Caller,
+    t: DateTime<Utc>,
+    layers: &mut Layers,
+) -> String {
     if !caller.can(paths::LIST_SITES) {
         return String::new();
     }
@@ -196,14 +221,30 @@ async fn sites_at(console: &Console, caller: &Caller, t: DateTime<Utc>, layers: 
         let Some(w) = s.window_at(t).filter(|w| w.contains(t)) else {
             continue;
         };
-        let m = console.store.municipality(s.municipality.as_str()).await.ok().flatten();
-        let name = m.as_ref().map_or_else(|| s.municipality.to_string(), |m| m.name.clone());
+        let m = console
+            .store
+            .municipality(s.municipality.as_str())
+            .await
+            .ok()
+            .flatten();
+        let name = m
+            .as_ref()
+            .map_or_else(|| s.municipality.to_string(), |m| m.name.clone());
         if let Some(m) = &m {
-            layers.points.push((m.prefecture, m.name.clone(), Shade::Site, format!("{} ({})", s.name, s.kind.name_ja())));
+            layers.points.push((
+                m.prefecture,
+                m.name.clone(),
+                Shade::Site,
+                format!("{} ({})", s.name, s.kind.name_ja()),
+            ));
         }
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&s.id), esc(&s.name), esc(s.kind.name_ja()), esc(&name), jst(w.end)
+            esc(&s.id),
+            esc(&s.name),
+            esc(s.kind.name_ja()),
+            esc(&name),
+            jst(w.end)
         ));
     }
     if rows.is_empty() {

@@ -31,7 +31,12 @@ pub fn bilingual(ja: &str, en: &str) -> String {
 
 const NAV: [(&str, &str, &str, &str); 4] = [
     ("now", "現在", "Now", paths::LIST_ACTIVATIONS),
-    ("notice", "通知のプレビュー", "Notice preview", paths::PREVIEW_AREAS),
+    (
+        "notice",
+        "通知のプレビュー",
+        "Notice preview",
+        paths::PREVIEW_AREAS,
+    ),
     ("history", "履歴", "History", paths::GET_HISTORY),
     ("review", "レビュー", "Review queue", paths::LIST_UNREVIEWED),
 ];
@@ -42,7 +47,11 @@ pub fn layout(caller: &Caller, current: &str, title: (&str, &str), body: &str) -
         .iter()
         .filter(|(_, _, _, method)| caller.can(method))
         .map(|(id, ja, en, _)| {
-            let selected = if *id == current { " aria-current=\"page\"" } else { "" };
+            let selected = if *id == current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
             format!(
                 "<a href=\"/console/{id}\"{selected}>{}</a>",
                 bilingual(ja, en)
@@ -68,7 +77,9 @@ pub fn layout(caller: &Caller, current: &str, title: (&str, &str), body: &str) -
 pub fn csrf_field(console: &Console, caller: &Caller, action: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(&console.csrf.token(action, &caller.fingerprint, console.clock.now()))
+        esc(&console
+            .csrf
+            .token(action, &caller.fingerprint, console.clock.now()))
     )
 }
 
@@ -85,38 +96,24 @@ pub fn time_left(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if left <= TimeDelta::zero() {
         return bilingual("終了", "ended");
     }
-    let (d, h, m) = (left.num_days(), left.num_hours() % 24, left.num_minutes() % 60);
+    let (d, h, m) = (
+        left.num_days(),
+        left.num_hours() % 24,
+        left.num_minutes() % 60,
+    );
     if d > 0 {
         bilingual(&format!("残り {d}日 {h}時間"), &format!("{d} d {h} h left"))
     } else {
-        bilingual(&format!("残り {h}時間 {m}分"), &format!("{h} h {m} min left"))
+        bilingual(
+            &format!("残り {h}時間 {m}分"),
+            &format!("{h} h {m} min left"),
+        )
     }
 }
 
 /// A message box: `kind` is `ok` or `error`.
 pub fn message(kind: &str, text: &str) -> String {
     format!("<p class=\"msg {kind}\" role=\"status\">{}</p>", esc(text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_in_text_is_escaped() {
-        assert_eq!(
-            esc("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
-        );
-    }
-
-    #[test]
-    fn time_left_counts_down_and_says_when_ended() {
-        let now = Utc::now();
-        assert!(time_left(now + TimeDelta::hours(50), now).contains("2日 2時間"));
-        assert!(time_left(now + TimeDelta::minutes(90), now).contains("1時間 30分"));
-        assert!(time_left(now, now).contains("終了"));
-    }
 }
 
 /// A protobuf instant as chrono's (the epoch if absent or out of range).
@@ -138,5 +135,26 @@ pub fn typed_instant(field: &str, raw: Option<&str>) -> Result<Option<DateTime<U
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => crate::domain::jst::parse_instant(field, s).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_text_is_escaped() {
+        assert_eq!(
+            esc("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn time_left_counts_down_and_says_when_ended() {
+        let now = Utc::now();
+        assert!(time_left(now + TimeDelta::hours(50), now).contains("2日 2時間"));
+        assert!(time_left(now + TimeDelta::minutes(90), now).contains("1時間 30分"));
+        assert!(time_left(now, now).contains("終了"));
     }
 }

@@ -103,12 +103,7 @@ fn looks_like_a_name(s: &str) -> bool {
     s.ends_with(SUFFIXES) && s.chars().count() <= 8 && !s.contains("市町村") && !s.contains('の')
 }
 
-fn resolve_token(
-    token: &str,
-    master: &[Entry],
-    context: &mut Option<u8>,
-    out: &mut Resolution,
-) {
+fn resolve_token(token: &str, master: &[Entry], context: &mut Option<u8>, out: &mut Resolution) {
     if token.chars().all(|c| c.is_ascii_digit()) {
         return resolve_code(token, master, out);
     }
@@ -149,7 +144,11 @@ fn resolve_token(
 
 fn not_found(context: Option<u8>) -> String {
     match context.and_then(Prefecture::new) {
-        Some(p) => format!("{}に該当する市区町村がありません / no such municipality in {}", p.name_ja(), p.name_en()),
+        Some(p) => format!(
+            "{}に該当する市区町村がありません / no such municipality in {}",
+            p.name_ja(),
+            p.name_en()
+        ),
         None => "該当する市区町村がありません / no such municipality".into(),
     }
 }
@@ -160,9 +159,10 @@ fn resolve_code(digits: &str, master: &[Entry], out: &mut Resolution) {
     }
     match parse_municipality_code("notice", digits) {
         Ok(code) => match master.iter().map(|e| e.m).find(|m| m.code == code.as_str()) {
-            Some(m) => out
-                .municipalities
-                .push((m.code.clone(), m.name.clone(), digits.to_string())),
+            Some(m) => {
+                out.municipalities
+                    .push((m.code.clone(), m.name.clone(), digits.to_string()));
+            }
             None => out.unresolved.push((
                 digits.to_string(),
                 "市区町村マスタにないコード / not in the municipality master".into(),

@@ -30,7 +30,11 @@ pub const EXPORT: &str = "/console/review/export";
 const PAGE: u32 = 200;
 
 fn paging() -> Option<Paging> {
-    Some(Paging { page_size: 100, max_records: PAGE, page_token: String::new() })
+    Some(Paging {
+        page_size: 100,
+        max_records: PAGE,
+        page_token: String::new(),
+    })
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -40,28 +44,60 @@ pub struct Asked {
     done: Option<String>,
 }
 
-pub async fn page(State(console): State<Console>, caller: Caller, Query(q): Query<Asked>) -> Result<Html<String>, PageError> {
-    caller.may(paths::LIST_UNREVIEWED).map_err(PageError::Refused)?;
+pub async fn page(
+    State(console): State<Console>,
+    caller: Caller,
+    Query(q): Query<Asked>,
+) -> Result<Html<String>, PageError> {
+    caller
+        .may(paths::LIST_UNREVIEWED)
+        .map_err(PageError::Refused)?;
     let mut body = String::new();
     if let Some(id) = &q.done {
-        body.push_str(&message("ok", &format!("レビュー結果を記録しました / outcome recorded: {id}")));
+        body.push_str(&message(
+            "ok",
+            &format!("レビュー結果を記録しました / outcome recorded: {id}"),
+        ));
     }
     let facility = q.facility.clone().unwrap_or_default().trim().to_string();
-    let request = caller.request(ListUnreviewedRequest { facility_code: facility.clone(), paging: paging() });
+    let request = caller.request(ListUnreviewedRequest {
+        facility_code: facility.clone(),
+        paging: paging(),
+    });
     let mut pages = console.audit.list_unreviewed(request).await?.into_inner();
     let mut queue = Vec::new();
     while let Some(page) = pages.next().await {
         queue.extend(page?.entries);
     }
     queue.sort_by_key(|e| e.at.as_ref().map(|t| t.seconds));
-    body.push_str(&format!("<h2 id=\"queue-heading\" data-count=\"{}\">{}</h2>", queue.len(), bilingual(&format!("未レビュー {} 件（古い順）", queue.len()), "unreviewed, oldest first")));
+    body.push_str(&format!(
+        "<h2 id=\"queue-heading\" data-count=\"{}\">{}</h2>",
+        queue.len(),
+        bilingual(
+            &format!("未レビュー {} 件（古い順）", queue.len()),
+            "unreviewed, oldest first"
+        )
+    ));
     body.push_str(&entries_table(&console, &caller, &queue, true));
     body.push_str(&lookup_form(&q));
     if caller.can(paths::QUERY_ACCESS_LOG) {
-        body.push_str(&accesses(&console, &caller, &facility, q.patient.as_deref().unwrap_or_default()).await?);
+        body.push_str(
+            &accesses(
+                &console,
+                &caller,
+                &facility,
+                q.patient.as_deref().unwrap_or_default(),
+            )
+            .await?,
+        );
         body.push_str(&export_form(&console, &caller));
     }
-    Ok(layout(&caller, "review", ("アクセスのレビュー", "Review queue"), &body))
+    Ok(layout(
+        &caller,
+        "review",
+        ("アクセスのレビュー", "Review queue"),
+        &body,
+    ))
 }
 
 fn lookup_form(q: &Asked) -> String {
@@ -70,7 +106,10 @@ fn lookup_form(q: &Asked) -> String {
          <label>施設コード <span class=\"en\">facility</span> <input name=\"facility\" value=\"{}\"></label> \
          <label>被保険者 <span class=\"en\">patient INSURER|SYMBOL|NUMBER|BRANCH</span> <input name=\"patient\" value=\"{}\"></label> \
          <button>検索 <span class=\"en\">Find</span></button></form>",
-        bilingual("施設・患者のアクセス", "A facility's or a patient's accesses"),
+        bilingual(
+            "施設・患者のアクセス",
+            "A facility's or a patient's accesses"
+        ),
         esc(q.facility.as_deref().unwrap_or_default()),
         esc(q.patient.as_deref().unwrap_or_default()),
     )
@@ -82,16 +121,35 @@ fn age(seconds: u64) -> String {
 }
 
 /// The entries, each with a checkbox for export and, in the queue, an outcome form.
-fn entries_table(console: &Console, caller: &Caller, entries: &[AccessLogEntry], queue: bool) -> String {
+fn entries_table(
+    console: &Console,
+    caller: &Caller,
+    entries: &[AccessLogEntry],
+    queue: bool,
+) -> String {
     if entries.is_empty() {
-        return format!("<p>{}</p>", bilingual("該当するアクセスはありません", "No accesses"));
+        return format!(
+            "<p>{}</p>",
+            bilingual("該当するアクセスはありません", "No accesses")
+        );
     }
     let review = queue && caller.can(paths::RECORD_REVIEW_OUTCOME);
     let export = caller.can(paths::QUERY_ACCESS_LOG);
     let mut rows = String::new();
     for e in entries {
-        let tick = if export { format!("<input type=\"checkbox\" name=\"record\" form=\"export\" value=\"{}\">", esc(&e.record_id)) } else { String::new() };
-        let outcome = if review { outcome_form(console, caller, &e.record_id) } else { String::new() };
+        let tick = if export {
+            format!(
+                "<input type=\"checkbox\" name=\"record\" form=\"export\" value=\"{}\">",
+                esc(&e.record_id)
+            )
+        } else {
+            String::new()
+        };
+        let outcome = if review {
+            outcome_form(console, caller, &e.record_id)
+        } else {
+            String::new()
+        };
         rows.push_str(&format!(
             "<tr data-record=\"{}\"><td>{tick}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>",
             esc(&e.record_id), if queue { age(e.age_seconds) } else { String::new() },
@@ -123,22 +181,47 @@ fn export_form(console: &Console, caller: &Caller) -> String {
         "<form method=\"post\" action=\"{EXPORT}\" id=\"export\">{}<label>{} <select name=\"format\"><option value=\"csv\">CSV</option>\
          <option value=\"fhir\">FHIR AuditEvent (NDJSON)</option></select></label> <button>書き出し <span class=\"en\">Export</span></button></form>",
         csrf_field(console, caller, EXPORT),
-        bilingual("選択したアクセスを書き出す", "Export the selected accesses as"),
+        bilingual(
+            "選択したアクセスを書き出す",
+            "Export the selected accesses as"
+        ),
     )
 }
 
 /// The accesses of a facility (QueryAccessLog) or of a patient (QueryPatientAccesses).
-async fn accesses(console: &Console, caller: &Caller, facility: &str, patient: &str) -> Result<String, PageError> {
+async fn accesses(
+    console: &Console,
+    caller: &Caller,
+    facility: &str,
+    patient: &str,
+) -> Result<String, PageError> {
     let patient = patient.trim();
     if !patient.is_empty() {
-        caller.may(paths::QUERY_PATIENT_ACCESSES).map_err(PageError::Refused)?;
+        caller
+            .may(paths::QUERY_PATIENT_ACCESSES)
+            .map_err(PageError::Refused)?;
         let parts: Vec<&str> = patient.split('|').map(str::trim).collect();
         let [insurer, symbol, number, branch] = parts[..] else {
-            return Err(PageError::BadInput("the patient is INSURER|SYMBOL|NUMBER|BRANCH".into()));
+            return Err(PageError::BadInput(
+                "the patient is INSURER|SYMBOL|NUMBER|BRANCH".into(),
+            ));
         };
-        let insured = InsuredNumber { insurer_number: insurer.into(), symbol: symbol.into(), number: number.into(), branch: branch.into() };
-        let request = caller.request(QueryPatientAccessesRequest { patient: Some(insured), time: None, paging: paging() });
-        let mut pages = console.audit.query_patient_accesses(request).await?.into_inner();
+        let insured = InsuredNumber {
+            insurer_number: insurer.into(),
+            symbol: symbol.into(),
+            number: number.into(),
+            branch: branch.into(),
+        };
+        let request = caller.request(QueryPatientAccessesRequest {
+            patient: Some(insured),
+            time: None,
+            paging: paging(),
+        });
+        let mut pages = console
+            .audit
+            .query_patient_accesses(request)
+            .await?
+            .into_inner();
         let mut rows = String::new();
         while let Some(page) = pages.next().await {
             for a in page?.accesses {
@@ -156,7 +239,11 @@ async fn accesses(console: &Console, caller: &Caller, facility: &str, patient: &
     if facility.is_empty() {
         return Ok(String::new());
     }
-    let request = caller.request(QueryAccessLogRequest { facility_code: facility.to_string(), paging: paging(), ..QueryAccessLogRequest::default() });
+    let request = caller.request(QueryAccessLogRequest {
+        facility_code: facility.to_string(),
+        paging: paging(),
+        ..QueryAccessLogRequest::default()
+    });
     let mut pages = console.audit.query_access_log(request).await?.into_inner();
     let mut entries = Vec::new();
     while let Some(page) = pages.next().await {
@@ -165,40 +252,65 @@ async fn accesses(console: &Console, caller: &Caller, facility: &str, patient: &
     Ok(entries_table(console, caller, &entries, false))
 }
 
-pub async fn outcome(State(console): State<Console>, posted: Posted) -> Result<Response, PageError> {
+pub async fn outcome(
+    State(console): State<Console>,
+    posted: Posted,
+) -> Result<Response, PageError> {
     let caller = &posted.caller;
-    caller.may(paths::RECORD_REVIEW_OUTCOME).map_err(PageError::Refused)?;
-    let outcome = Outcome::parse(posted.get("outcome"))
-        .ok_or_else(|| PageError::BadInput(format!("unknown outcome {:?}", posted.get("outcome"))))?;
+    caller
+        .may(paths::RECORD_REVIEW_OUTCOME)
+        .map_err(PageError::Refused)?;
+    let outcome = Outcome::parse(posted.get("outcome")).ok_or_else(|| {
+        PageError::BadInput(format!("unknown outcome {:?}", posted.get("outcome")))
+    })?;
     let request = RecordReviewOutcomeRequest {
         record_id: posted.get("record").to_string(),
         outcome: outcome.wire(),
         note: posted.get("note").to_string(),
     };
-    let done = console.audit.record_review_outcome(caller.request(request)).await?.into_inner();
-    let id: String = url::form_urlencoded::byte_serialize(done.outcome_record_id.as_bytes()).collect();
+    let done = console
+        .audit
+        .record_review_outcome(caller.request(request))
+        .await?
+        .into_inner();
+    let id: String =
+        url::form_urlencoded::byte_serialize(done.outcome_record_id.as_bytes()).collect();
     Ok(Redirect::to(&format!("/console/review?done={id}")).into_response())
 }
 
 /// The selected records in the chosen format, as a download; the read is logged.
 pub async fn export(State(console): State<Console>, posted: Posted) -> Result<Response, PageError> {
     let caller = &posted.caller;
-    caller.may(paths::QUERY_ACCESS_LOG).map_err(PageError::Refused)?;
+    caller
+        .may(paths::QUERY_ACCESS_LOG)
+        .map_err(PageError::Refused)?;
     let ids = posted.all("record");
     if ids.is_empty() {
-        return Err(PageError::BadInput("select at least one access to export".into()));
+        return Err(PageError::BadInput(
+            "select at least one access to export".into(),
+        ));
     }
     let format = posted.get("format");
     let mut out = Vec::new();
     let mut exporter = match format {
         "csv" => Exporter::csv(&mut out),
         "fhir" => Exporter::fhir(&mut out),
-        other => return Err(PageError::BadInput(format!("unknown format {other:?}: csv or fhir"))),
+        other => {
+            return Err(PageError::BadInput(format!(
+                "unknown format {other:?}: csv or fhir"
+            )));
+        }
     };
-    let unavailable = |e: &dyn std::fmt::Display| PageError::Service(tonic::Status::unavailable(e.to_string()));
+    let unavailable =
+        |e: &dyn std::fmt::Display| PageError::Service(tonic::Status::unavailable(e.to_string()));
     let mut count = 0u64;
     for id in ids {
-        if let Some(record) = console.store.record_by_id(id.trim()).await.map_err(|e| unavailable(&e))? {
+        if let Some(record) = console
+            .store
+            .record_by_id(id.trim())
+            .await
+            .map_err(|e| unavailable(&e))?
+        {
             exporter.write(&record).map_err(|e| unavailable(&e))?;
             count += 1;
         }
@@ -207,10 +319,34 @@ pub async fn export(State(console): State<Console>, posted: Posted) -> Result<Re
     let read = AuditRead {
         operator: caller.actor(),
         method: "ConsoleExport",
-        query: describe("ConsoleExport", &[("format", format.to_string()), ("records", ids.len().to_string())]),
+        query: describe(
+            "ConsoleExport",
+            &[
+                ("format", format.to_string()),
+                ("records", ids.len().to_string()),
+            ],
+        ),
         patient_key: None,
     };
-    console.log.commit(read.record(count, console.log.now())).await.map_err(|e| unavailable(&e))?;
-    let (kind, name) = if format == "csv" { ("text/csv; charset=utf-8", "accesses.csv") } else { ("application/fhir+ndjson", "accesses.ndjson") };
-    Ok(([(CONTENT_TYPE, kind.to_string()), (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))], out).into_response())
+    console
+        .log
+        .commit(read.record(count, console.log.now()))
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let (kind, name) = if format == "csv" {
+        ("text/csv; charset=utf-8", "accesses.csv")
+    } else {
+        ("application/fhir+ndjson", "accesses.ndjson")
+    };
+    Ok((
+        [
+            (CONTENT_TYPE, kind.to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
 }

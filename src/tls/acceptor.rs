@@ -181,9 +181,10 @@ impl ReloadableTls {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let Some(config) = tls.current(which).map(|c| {
-                    if browsers { for_browsers(&c) } else { c }
-                }) else {
+                let Some(config) = tls
+                    .current(which)
+                    .map(|c| if browsers { for_browsers(&c) } else { c })
+                else {
                     continue;
                 };
                 let tx = tx.clone();

@@ -22,10 +22,20 @@ shots.mkdir(parents=True, exist_ok=True)
 seen = {}
 
 
-def expect(condition, what):
+def expect(condition, what, page=None):
     if not condition:
         print(f"console scenario: expected {what}", file=sys.stderr)
+        if page is not None:
+            print(page.url, page.inner_text("body")[:2000], file=sys.stderr)
         sys.exit(1)
+
+
+def submitted(page, button, selector):
+    """Clicks `button` and waits for the next page; fails with that page's text
+    unless it shows `selector`."""
+    page.click(button)
+    page.wait_for_load_state()
+    expect(page.locator(selector).count() > 0, f"{selector} after {button}", page)
 
 
 def context(browser, who):
@@ -44,13 +54,12 @@ def context(browser, who):
 def preview(page, text, expected):
     page.goto(f"{base}/console/notice")
     page.fill("#text", text)
-    page.click("#preview")
-    page.wait_for_selector("#resolved")
+    submitted(page, "#preview", "#resolved")
     n = int(page.get_attribute("#resolved", "data-municipalities"))
     expect(n == expected, f"{expected} municipalities resolved, saw {n}")
     expect(page.locator("#unresolved-none").count() == 1, "nothing left unresolved")
     expect(page.locator("#opened tr.municipality").count() == expected, "a row per municipality")
-    drawn = page.locator("svg.map circle.new").count()
+    drawn = page.locator("svg.map.zoom circle.new").count()
     expect(drawn == expected, f"{expected} points on the map, saw {drawn}")
     return int(page.get_attribute("#resolved", "data-facilities"))
 
@@ -73,18 +82,16 @@ def manager(browser):
     page.fill("#notice-ref", "令和6年1月1日付事務連絡")
     page.fill("#first-day", "2024-01-01")
     page.fill("#last-day", "2024-01-07")
-    page.click("#activate")
-    page.wait_for_url("**/console/history**")
+    submitted(page, "#activate", "#timeline")
     expect(page.locator(".msg.ok").count() == 1, "the activation recorded")
     seen["in_force_after"] = in_force(page)
     expect(seen["in_force_after"] == 47, f"47 areas in force, saw {seen['in_force_after']}")
-    expect(page.locator("svg.map circle.on").count() == 47, "47 points in force on the map")
+    expect(page.locator("svg.map.zoom circle.on").count() == 47, "47 points in force on the map")
     page.screenshot(path=str(shots / "now-after-activation.png"), full_page=True)
     seen["facilities_18"] = preview(page, cfg["notice_18"], 18)
     page.check("input[name=op][value=extend]")
     page.fill("#until", "2024-01-14")
-    page.click("#record-revision")
-    page.wait_for_url("**/console/history**")
+    submitted(page, "#record-revision", "#timeline")
     revisions = page.locator("#timeline li[data-revision]").count()
     expect(revisions == 2, f"two revisions on the timeline, saw {revisions}")
     seen["in_force_jan10"] = in_force(page, "2024-01-10 12:00")
@@ -98,15 +105,13 @@ def ask(page):
     page.goto(f"{base}/console/history")
     page.fill("#facility", cfg["facility_code"])
     page.fill("#allowed-at", cfg["ask_at"])
-    page.click("#ask")
-    page.wait_for_selector("#answer")
+    submitted(page, "#ask", "#answer")
     expect(page.get_attribute("#answer", "data-allowed") == "true", "allowed on the asked instant")
     seen["deciding_revision"] = page.get_attribute("#answer", "data-revision")
     expect(seen["deciding_revision"] == "2", f"decided by revision 2, saw {seen['deciding_revision']}")
     page.screenshot(path=str(shots / "history-allowed.png"), full_page=True)
     page.fill("#allowed-at", cfg["later"])
-    page.click("#ask")
-    page.wait_for_selector("#answer")
+    submitted(page, "#ask", "#answer")
     expect(page.get_attribute("#answer", "data-allowed") == "false", "refused after the extension ended")
 
 
@@ -121,7 +126,8 @@ def reviewer(browser):
     row.locator("select[name=outcome]").select_option("justified")
     row.locator("input[name=note]").fill("意識不明で搬送、救命のため")
     row.locator("form.outcome button").click()
-    page.wait_for_url("**/console/review?done=**")
+    page.wait_for_load_state()
+    expect(page.locator(".msg.ok").count() == 1, "the outcome recorded", page)
     after = int(page.get_attribute("#queue-heading", "data-count"))
     expect(after == before - 1, f"the queue shorter by one ({before} -> {after})")
     response = page.goto(f"{base}/console/notice")
