@@ -166,6 +166,7 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
     let facility = wajima_clinic(&t).await;
     let manager = t.operator_files(OperatorRole::ActivationManager, "op-noto");
     let reviewer = t.operator_files(OperatorRole::Reviewer, "rv-1");
+    let auditor = t.operator_files(OperatorRole::Auditor, "au-1");
     let clinic = t.pki.facility_ca.facility(&facility).expect("cert");
     let clinic = t.write("facility", &clinic.cert_pem, &clinic.key_pem);
     let scenario = serde_json::json!({
@@ -174,6 +175,8 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
         "shots": screenshots(),
         "manager": {"cert": manager.0, "key": manager.1},
         "reviewer": {"cert": reviewer.0, "key": reviewer.1},
+        "auditor": {"cert": auditor.0, "key": auditor.1},
+        "flagged_facility": miyagi_clinic().to_string(),
         "facility": {"cert": clinic.0, "key": clinic.1},
         "notice_47": notice(&t, &NOTO_47).await,
         "notice_18": notice(&t, &EXTENDED_18).await,
@@ -233,6 +236,21 @@ async fn the_noto_notices_are_pasted_activated_extended_and_reviewed_in_a_browse
     assert!(
         reads >= 2,
         "each view of the queue logged as a read, saw {reads}"
+    );
+    let exports: Vec<_> = records
+        .iter()
+        .filter_map(|r| r.record.accountability.as_ref())
+        .filter(|a| {
+            a.audit_query
+                .as_deref()
+                .is_some_and(|q| q.starts_with("ConsoleExport"))
+        })
+        .collect();
+    assert_eq!(exports.len(), 2, "each export logged as a read");
+    assert!(
+        exports
+            .iter()
+            .all(|a| a.operator.as_deref() == Some("auditor:au-1") && a.result_count == Some(1))
     );
     t.gateway.shutdown().await.expect("stops");
 }

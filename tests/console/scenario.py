@@ -135,6 +135,24 @@ def reviewer(browser):
     ctx.close()
 
 
+def auditor(browser):
+    """An auditor finds the clinic's accesses and exports the reviewed one as CSV and FHIR."""
+    ctx, page = context(browser, "auditor")
+    page.goto(f"{base}/console/review?facility={cfg['flagged_facility']}")
+    box = page.locator(f"input[name=record][value='{seen['reviewed_record']}']").first
+    expect(box.count() == 1, "the reviewed access among the facility's", page)
+    box.check()
+    for fmt, marker in (("csv", "consent_basis"), ("fhir", "AuditEvent")):
+        page.select_option("#export select[name=format]", fmt)
+        with page.expect_download() as download:
+            page.click("#export button")
+        text = Path(download.value.path()).read_text(encoding="utf-8")
+        expect(seen["reviewed_record"] in text and marker in text, f"the {fmt} export holds the record")
+        seen[f"exported_{fmt}"] = len(text.splitlines())
+    page.screenshot(path=str(shots / "review-facility-accesses.png"), full_page=True)
+    ctx.close()
+
+
 def facility(browser):
     ctx, page = context(browser, "facility")
     try:
@@ -151,6 +169,7 @@ with sync_playwright() as p:
     browser = p.chromium.launch(executable_path=cfg["chromium"], args=["--no-sandbox"])
     manager(browser)
     reviewer(browser)
+    auditor(browser)
     facility(browser)
     browser.close()
 print(json.dumps(seen, ensure_ascii=False))
