@@ -15,6 +15,7 @@ use super::map::{Layers, Shade, render_with_close_up};
 use super::page::{bilingual, csrf_field, esc, layout};
 use super::paths;
 use super::resolve::{Resolution, resolve};
+use crate::domain::facility::FacilityKind;
 use crate::proto::activation_admin_service_server::ActivationAdminService;
 use crate::proto::{
     AddAreasRequest, Areas, AreasPreview, ChangeContext, CreateActivationRequest, Days,
@@ -82,6 +83,16 @@ pub async fn preview(
         }))
         .await?
         .into_inner();
+    let opened: Vec<String> = counts
+        .prefectures
+        .iter()
+        .flat_map(|p| p.municipalities_opened.iter().map(|m| m.code.clone()))
+        .collect();
+    let kinds = console
+        .store
+        .facility_kind_counts(&opened)
+        .await
+        .map_err(|e| PageError::Service(tonic::Status::unavailable(e.to_string())))?;
     let mut body = paste_form(&console, caller, text);
     body.push_str(&format!(
         "<h2 id=\"resolved\" data-municipalities=\"{}\" data-facilities=\"{}\">{}</h2>",
@@ -102,11 +113,12 @@ pub async fn preview(
             ),
         )
     ));
+    body.push_str(&kind_totals(&kinds));
     body.push_str(&unresolved_table(&resolution));
     body.push_str(&format!(
         "<div class=\"cols\"><div>{}</div><div>{}</div></div>",
         render_with_close_up(&preview_layers(&counts), "対象になる地域 / what would open"),
-        counts_table(&counts)
+        counts_table(&counts, &kinds)
     ));
     if !areas.municipalities.is_empty() || !areas.prefectures.is_empty() {
         body.push_str(&change_forms(&console, caller, &areas).await?);
@@ -146,11 +158,49 @@ fn preview_layers(p: &AreasPreview) -> Layers {
     layers
 }
 
-fn counts_table(p: &AreasPreview) -> String {
+type KindCounts = [(String, FacilityKind, u64)];
+
+fn kind_name(kind: FacilityKind) -> &'static str {
+    match kind {
+        FacilityKind::Medical => "医科",
+        FacilityKind::Dental => "歯科",
+        FacilityKind::Pharmacy => "薬局",
+        FacilityKind::VisitingNursing => "訪問看護",
+    }
+}
+
+/// "医科 12 · 薬局 3" for one municipality (all of them with `None`).
+fn by_kind(kinds: &KindCounts, municipality: Option<&str>) -> String {
+    FacilityKind::ALL
+        .iter()
+        .filter_map(|k| {
+            let n: u64 = kinds
+                .iter()
+                .filter(|(m, kind, _)| kind == k && municipality.is_none_or(|c| c == m))
+                .map(|(_, _, n)| n)
+                .sum();
+            (n > 0).then(|| format!("{} {n}", kind_name(*k)))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn kind_totals(kinds: &KindCounts) -> String {
+    format!(
+        "<p id=\"by-kind\">{}: {}</p>",
+        bilingual(
+            "種別ごとの施設数",
+            "facilities by kind (medical, dental, pharmacy, home-visit nursing)"
+        ),
+        esc(&by_kind(kinds, None))
+    )
+}
+
+fn counts_table(p: &AreasPreview, kinds: &KindCounts) -> String {
     let mut rows = String::new();
     for pref in &p.prefectures {
         rows.push_str(&format!(
-            "<tr class=\"prefecture\"><th colspan=\"2\">{} {}{}</th><td class=\"num\">{}</td></tr>",
+            "<tr class=\"prefecture\"><th colspan=\"2\">{} {}{}</th><td class=\"num\">{}</td><td></td></tr>",
             esc(&pref.code),
             esc(&pref.name),
             if pref.whole {
@@ -162,14 +212,14 @@ fn counts_table(p: &AreasPreview) -> String {
         ));
         for m in &pref.municipalities_opened {
             rows.push_str(&format!(
-                "<tr class=\"municipality\" data-code=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                esc(&m.code), esc(&m.code), esc(&m.name), m.facilities
+                "<tr class=\"municipality\" data-code=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&m.code), esc(&m.code), esc(&m.name), m.facilities, esc(&by_kind(kinds, Some(&m.code)))
             ));
         }
     }
     format!(
         "<table id=\"opened\"><tr><th>コード <span class=\"en\">code</span></th><th>市区町村 <span class=\"en\">municipality</span></th>\
-         <th>施設数 <span class=\"en\">facilities</span></th></tr>{rows}</table>"
+         <th>施設数 <span class=\"en\">facilities</span></th><th>種別 <span class=\"en\">by kind</span></th></tr>{rows}</table>"
     )
 }
 

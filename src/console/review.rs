@@ -79,8 +79,8 @@ pub async fn page(
         )
     ));
     body.push_str(&entries_table(&console, &caller, &queue, true));
-    body.push_str(&lookup_form(&q));
     if caller.can(paths::QUERY_ACCESS_LOG) {
+        body.push_str(&lookup_form(&q));
         body.push_str(
             &accesses(
                 &console,

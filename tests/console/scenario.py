@@ -58,6 +58,8 @@ def preview(page, text, expected):
     n = int(page.get_attribute("#resolved", "data-municipalities"))
     expect(n == expected, f"{expected} municipalities resolved, saw {n}")
     expect(page.locator("#unresolved-none").count() == 1, "nothing left unresolved")
+    kinds = page.inner_text("#by-kind")
+    expect("医科" in kinds and "薬局" in kinds, f"facility counts by kind, saw {kinds}")
     expect(page.locator("#opened tr.municipality").count() == expected, "a row per municipality")
     drawn = page.locator("svg.map.zoom circle.new").count()
     expect(drawn == expected, f"{expected} points on the map, saw {drawn}")
