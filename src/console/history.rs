@@ -35,28 +35,50 @@ pub async fn page(
         .list_activations(caller.request(ListActivationsRequest {}))
         .await?
         .into_inner();
-    let chosen = q
-        .activation
-        .clone()
-        .filter(|a| !a.is_empty())
-        .or_else(|| list.activations.last().map(|a| a.id.clone()));
-    let mut body = String::new();
-    match q.done.as_deref() {
-        Some("created") => body.push_str(&message(
+    let (asked, decided) = question(&console, &caller, &q).await?;
+    // The activation asked for; else the one that allowed the facility; else the last.
+    let history = match (q.activation.as_deref().filter(|a| !a.is_empty()), decided) {
+        (None, Some(h)) => Some(h),
+        (chosen, _) => match chosen.or_else(|| list.activations.last().map(|a| a.id.as_str())) {
+            Some(id) => {
+                let request = caller.request(GetHistoryRequest {
+                    activation_id: id.to_string(),
+                });
+                Some(console.admin.get_history(request).await?.into_inner())
+            }
+            None => None,
+        },
+    };
+    let shown = history
+        .as_ref()
+        .and_then(|h| h.activation.as_ref())
+        .map(|a| a.id.as_str());
+    let mut body = done_message(q.done.as_deref());
+    body.push_str(&chooser(&list.activations, shown));
+    body.push_str(&asked);
+    if let Some(h) = &history {
+        body.push_str(&timeline(h));
+    }
+    Ok(layout(&caller, "history", ("発動の履歴", "History"), &body))
+}
+
+fn done_message(done: Option<&str>) -> String {
+    match done {
+        Some("created") => message(
             "ok",
             "発動を記録しました / activation recorded and in force",
-        )),
-        Some("revised") => body.push_str(&message(
-            "ok",
-            "改訂を記録しました / revision recorded and in force",
-        )),
-        _ => {}
+        ),
+        Some("revised") => message("ok", "改訂を記録しました / revision recorded and in force"),
+        _ => String::new(),
     }
-    let options: String = list
-        .activations
+}
+
+/// The form choosing which activation's revisions to show.
+fn chooser(activations: &[crate::proto::ActivationView], shown: Option<&str>) -> String {
+    let options: String = activations
         .iter()
         .map(|a| {
-            let selected = if Some(&a.id) == chosen.as_ref() {
+            let selected = if Some(a.id.as_str()) == shown {
                 " selected"
             } else {
                 ""
@@ -68,27 +90,10 @@ pub async fn page(
             )
         })
         .collect();
-    body.push_str(&format!(
+    format!(
         "<form method=\"get\" action=\"/console/history\"><label>発動 <span class=\"en\">activation</span> \
          <select name=\"activation\">{options}</select></label> <button>表示 <span class=\"en\">Show</span></button></form>"
-    ));
-    let history = match &chosen {
-        Some(id) => Some(
-            console
-                .admin
-                .get_history(caller.request(GetHistoryRequest {
-                    activation_id: id.clone(),
-                }))
-                .await?
-                .into_inner(),
-        ),
-        None => None,
-    };
-    body.push_str(&question(&console, &caller, &q).await?);
-    if let Some(h) = &history {
-        body.push_str(&timeline(h));
-    }
-    Ok(layout(&caller, "history", ("発動の履歴", "History"), &body))
+    )
 }
 
 fn timeline(h: &ActivationHistory) -> String {
@@ -121,8 +126,13 @@ fn timeline(h: &ActivationHistory) -> String {
     )
 }
 
-/// The question form, and its answer when asked.
-async fn question(console: &Console, caller: &Caller, q: &Asked) -> Result<String, PageError> {
+/// The question form and its answer when asked, with the history of the activation
+/// that allowed the facility.
+async fn question(
+    console: &Console,
+    caller: &Caller,
+    q: &Asked,
+) -> Result<(String, Option<ActivationHistory>), PageError> {
     let mut out = format!(
         "<h2>{}</h2><form method=\"get\" action=\"/console/history\" id=\"allowed\">\
          <input type=\"hidden\" name=\"activation\" value=\"{}\">\
@@ -143,7 +153,7 @@ async fn question(console: &Console, caller: &Caller, q: &Asked) -> Result<Strin
         .map(str::trim)
         .filter(|f| !f.is_empty())
     else {
-        return Ok(out);
+        return Ok((out, None));
     };
     caller
         .may(paths::CHECK_FACILITY)
@@ -160,7 +170,7 @@ async fn question(console: &Console, caller: &Caller, q: &Asked) -> Result<Strin
         Ok(d) => d.into_inner(),
         Err(s) => {
             out.push_str(&message("error", &describe(&s)));
-            return Ok(out);
+            return Ok((out, None));
         }
     };
     // The revisions of the activation that allowed it, to name the deciding one.
@@ -173,7 +183,7 @@ async fn question(console: &Console, caller: &Caller, q: &Asked) -> Result<Strin
         None
     };
     out.push_str(&answer(&decision, facility, at, history.as_ref()));
-    Ok(out)
+    Ok((out, history))
 }
 
 fn answer(

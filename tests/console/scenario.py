@@ -111,6 +111,8 @@ def ask(page):
     expect(page.get_attribute("#answer", "data-allowed") == "true", "allowed on the asked instant")
     seen["deciding_revision"] = page.get_attribute("#answer", "data-revision")
     expect(seen["deciding_revision"] == "2", f"decided by revision 2, saw {seen['deciding_revision']}")
+    revisions = page.locator("#timeline li[data-revision]").count()
+    expect(revisions == 2, f"the deciding activation's two revisions shown, saw {revisions}")
     page.screenshot(path=str(shots / "history-allowed.png"), full_page=True)
     page.fill("#allowed-at", cfg["later"])
     submitted(page, "#ask", "#answer")
