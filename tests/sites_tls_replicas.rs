@@ -140,6 +140,7 @@ async fn a_site_calls_with_a_certificate_from_its_csr_until_it_is_closed() {
         identity: IdentitySource::Certificate,
         tls: Some(TlsFiles::in_dir(&dir.path().join("certs"))),
         upstream_timeout: Duration::from_secs(2),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(now))
@@ -349,6 +350,7 @@ async fn replica(url: &str, clock: &Arc<ManualClock>) -> (RunningGateway, tempfi
         upstream_timeout: Duration::from_secs(5),
         activation_refresh: LONG_REFRESH,
         drain_timeout: Duration::from_secs(5),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, clock.clone())
