@@ -3,6 +3,7 @@
 //! operators' services on another.
 
 mod accountability;
+pub mod crl;
 pub mod health;
 mod health_watch;
 mod listeners;
@@ -319,7 +320,8 @@ async fn start_side_listeners(
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
     if let Some(listen) = config.metrics_listen {
-        let (bound, stop, server) = start_metrics(listen, metrics.clone()).await?;
+        let crl = crl::routes(operators.admin.1.clone());
+        let (bound, stop, server) = start_metrics(listen, metrics.clone(), crl).await?;
         side.metrics_addr = Some(bound);
         side.stop.push(stop);
         side.background_servers.push(server);
