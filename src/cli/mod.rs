@@ -139,6 +139,15 @@ pub struct ServeArgs {
     /// built-in simulator. [file: upstream.url]
     #[arg(long, env = "ONSHI_UPSTREAM")]
     pub upstream: Option<String>,
+    /// An https:// upstream's CA certificate(s), PEM. [file: upstream.ca_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_CA")]
+    pub upstream_ca: Option<PathBuf>,
+    /// The gateway's client certificate for the upstream, PEM. [file: upstream.cert_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_CERT")]
+    pub upstream_cert: Option<PathBuf>,
+    /// Its private key, PEM. [file: upstream.key_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_KEY")]
+    pub upstream_key: Option<PathBuf>,
     #[command(flatten)]
     pub population: PopulationArgs,
     /// Mutual TLS: a directory with server.pem, server.key, facility-ca.pem and
@@ -575,12 +584,13 @@ impl ServeArgs {
             s.listen.health = Some(addr);
         }
         set_optional(&mut s.upstream.url, &self.upstream);
+        set_optional_path(&mut s.upstream.ca_file, &self.upstream_ca);
+        set_optional_path(&mut s.upstream.cert_file, &self.upstream_cert);
+        set_optional_path(&mut s.upstream.key_file, &self.upstream_key);
         self.population.overlay(&mut s.upstream);
         set(&mut s.upstream.timeout_ms, &self.upstream_timeout_ms);
         set(&mut s.upstream.max_in_flight, &self.upstream_max_in_flight);
-        if let Some(dir) = &self.tls_dir {
-            s.tls.dir = (!dir.as_os_str().is_empty()).then(|| dir.clone());
-        }
+        set_optional_path(&mut s.tls.dir, &self.tls_dir);
         set(
             &mut s.tls.dev_identity_from_metadata,
             &self.dev_identity_from_metadata,
@@ -693,6 +703,13 @@ fn set<T: Clone>(slot: &mut T, given: &Option<T>) {
 }
 
 /// Likewise for an optional text setting, where an empty value unsets it.
+/// A path given, empty meaning none, replaces the file's.
+fn set_optional_path(slot: &mut Option<PathBuf>, given: &Option<PathBuf>) {
+    if let Some(path) = given {
+        *slot = (!path.as_os_str().is_empty()).then(|| path.clone());
+    }
+}
+
 fn set_optional(slot: &mut Option<String>, given: &Option<String>) {
     if let Some(value) = given {
         *slot = (!value.is_empty()).then(|| value.clone());

@@ -75,6 +75,15 @@ pub struct Upstream {
     pub population: usize,
     pub timeout_ms: u64,
     pub max_in_flight: usize,
+    /// An `https://` upstream's CA certificate(s), PEM.
+    #[serde(with = "empty_is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The gateway's client certificate and key for the upstream, PEM, where it
+    /// asks for one.
+    #[serde(with = "empty_is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(with = "empty_is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -244,6 +253,22 @@ impl Default for Store {
     }
 }
 
+impl Upstream {
+    /// TLS to the upstream when a CA is configured (the check refuses a client
+    /// certificate without its key, and either without a CA).
+    pub fn tls(&self) -> Option<crate::tls::client::UpstreamTls> {
+        let ca = self.ca_file.clone()?;
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(crate::tls::client::ClientIdentity {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        Some(crate::tls::client::UpstreamTls { ca, identity })
+    }
+}
+
 impl Default for Upstream {
     fn default() -> Self {
         let g = GatewayConfig::default();
@@ -257,6 +282,9 @@ impl Default for Upstream {
             population,
             timeout_ms: millis(g.upstream_timeout),
             max_in_flight: g.upstream_max_in_flight,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -392,6 +420,7 @@ impl Settings {
             tls: tls.dir.as_deref().map(TlsFiles::in_dir),
             upstream_timeout: Duration::from_millis(upstream.timeout_ms),
             upstream_max_in_flight: upstream.max_in_flight,
+            upstream_tls: upstream.tls(),
             facility_rate_per_sec: limits.facility_rate_per_sec,
             facility_burst: limits.facility_burst,
             max_in_flight: limits.max_in_flight,

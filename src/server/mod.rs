@@ -230,6 +230,7 @@ async fn spawn_background(
         crate::server::health::Sources {
             store: storage.store.clone(),
             upstream_url: upstream.url.clone(),
+            upstream_tls: upstream.probe_tls.clone(),
             audit_writer: storage.audit.health(),
             upstream_calls: upstream.client.health(),
             activation_registry: activations.health(),
