@@ -14,7 +14,7 @@ use onshi_gateway::clock::ManualClock;
 use onshi_gateway::config::{GatewayConfig, UpstreamTarget};
 use onshi_gateway::proto::QualificationStatus;
 use onshi_gateway::simulator::fixtures::DEMO_PATIENT;
-use onshi_gateway::tls::client::{ClientIdentity, UpstreamTls};
+use onshi_gateway::tls::client::{ClientIdentity, ClientTlsFiles};
 use onshi_gateway::tls::dev_ca::DevPki;
 use tonic::Code;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -64,7 +64,7 @@ fn files(pki: &DevPki, dir: &Path) -> (PathBuf, PathBuf, ClientIdentity) {
     )
 }
 
-async fn gateway(url: &str, tls: UpstreamTls) -> Harness {
+async fn gateway(url: &str, tls: ClientTlsFiles) -> Harness {
     Harness::start_with(Options {
         upstream: Some(url.to_string()),
         upstream_tls: Some(tls),
@@ -93,7 +93,7 @@ async fn with_its_ca_and_the_gateways_certificate_the_calls_go_through() {
     let (ca, _, identity) = files(&pki, dir.path());
     let mut h = gateway(
         &url,
-        UpstreamTls {
+        ClientTlsFiles {
             ca,
             identity: Some(identity),
         },
@@ -115,12 +115,15 @@ async fn the_wrong_ca_or_no_client_certificate_serves_nothing() {
     for (case, tls) in [
         (
             "a CA that did not sign the upstream's certificate",
-            UpstreamTls {
+            ClientTlsFiles {
                 ca: other_ca,
                 identity: Some(identity),
             },
         ),
-        ("no client certificate", UpstreamTls { ca, identity: None }),
+        (
+            "no client certificate",
+            ClientTlsFiles { ca, identity: None },
+        ),
     ] {
         let mut h = gateway(&url, tls).await;
         let refused = lookup_demo(&mut h).await.expect_err(case);
@@ -143,7 +146,7 @@ async fn a_ca_file_that_cannot_be_read_stops_the_start_with_its_name() {
         metrics_listen: None,
         data_dir: dir.path().to_path_buf(),
         upstream: UpstreamTarget::Remote("https://localhost:1".into()),
-        upstream_tls: Some(UpstreamTls {
+        upstream_tls: Some(ClientTlsFiles {
             ca: dir.path().join("missing-ca.pem"),
             identity: None,
         }),

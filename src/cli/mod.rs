@@ -260,6 +260,10 @@ pub struct ServeArgs {
     /// [file: notices.webhook_url]
     #[arg(long, env = "ONSHI_NOTICE_WEBHOOK_URL")]
     pub notice_webhook_url: Option<String>,
+    /// An https:// webhook's CA certificate(s), PEM ("" for none).
+    /// [file: notices.webhook_ca_file]
+    #[arg(long, env = "ONSHI_NOTICE_WEBHOOK_CA")]
+    pub notice_webhook_ca: Option<String>,
     /// Or append the notices as JSON lines in this directory ("" for none).
     /// [file: notices.spool_dir]
     #[arg(long, env = "ONSHI_NOTICE_SPOOL_DIR")]
@@ -641,6 +645,7 @@ impl ServeArgs {
         set(&mut s.telemetry.service_name, &self.service_name);
         set(&mut s.telemetry.sample_ratio, &self.trace_sample_ratio);
         set_optional(&mut s.notices.webhook_url, &self.notice_webhook_url);
+        set_optional(&mut s.notices.webhook_ca_file, &self.notice_webhook_ca);
         set_optional(&mut s.notices.spool_dir, &self.notice_spool_dir);
         set(
             &mut s.notices.every_allowed_access,

@@ -51,6 +51,7 @@ fn notices(p: &mut Problems, s: &Settings) {
     if let Some(url) = &s.notices.webhook_url {
         let config = crate::audit::notices::NoticesConfig {
             sink: crate::audit::notices::NoticeSink::Webhook(url.clone()),
+            webhook_ca: s.notices.webhook_ca_file.as_ref().map(Into::into),
             ..crate::audit::notices::NoticesConfig::default()
         };
         if let Err(why) = crate::audit::notices::Sink::of(&config) {
@@ -308,6 +309,7 @@ mod tests {
         assert_eq!(keys(&s), ["notices.spool_dir"]);
         s.notices.spool_dir = None;
         for bad in ["https://portal.example/notices", "ftp://x/", "not a url"] {
+            // https:// without the CA to verify the receiver by.
             s.notices.webhook_url = Some(bad.into());
             assert_eq!(keys(&s), ["notices.webhook_url"], "{bad}");
         }

@@ -70,7 +70,7 @@ pub struct GatewayConfig {
     pub upstream_timeout: Duration,
     pub upstream_max_in_flight: usize,
     /// TLS to an `https://` upstream: its CA and the gateway's client certificate.
-    pub upstream_tls: Option<crate::tls::client::UpstreamTls>,
+    pub upstream_tls: Option<crate::tls::client::ClientTlsFiles>,
     /// Patient-data calls a second each facility may make (its token bucket's refill);
     /// beyond, RATE_LIMITED. 0: no per-facility limit, which is this embedded default
     /// (tests and the benchmark call from one facility far faster); `serve` sets

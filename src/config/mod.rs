@@ -165,9 +165,12 @@ pub struct Log {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Notices {
-    /// POST each notice here (http://); "" for none.
+    /// POST each notice here (http:// or https://); "" for none.
     #[serde(with = "empty_is_none")]
     pub webhook_url: Option<String>,
+    /// An https:// webhook's CA certificate(s), PEM; "" for none.
+    #[serde(with = "empty_is_none")]
+    pub webhook_ca_file: Option<String>,
     /// Or append them as JSON lines to a file in this directory; "" for none.
     #[serde(with = "empty_is_none")]
     pub spool_dir: Option<String>,
@@ -189,6 +192,7 @@ impl Default for Notices {
         let n = crate::audit::notices::NoticesConfig::default();
         Notices {
             webhook_url: None,
+            webhook_ca_file: None,
             spool_dir: None,
             every_allowed_access: n.every_allowed_access,
             lease_secs: n.lease.as_secs(),
@@ -215,6 +219,7 @@ impl Notices {
         };
         NoticesConfig {
             sink,
+            webhook_ca: self.webhook_ca_file.as_ref().map(PathBuf::from),
             every_allowed_access: self.every_allowed_access,
             lease: Duration::from_secs(self.lease_secs.max(1)),
             retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
@@ -256,7 +261,7 @@ impl Default for Store {
 impl Upstream {
     /// TLS to the upstream when a CA is configured (the check refuses a client
     /// certificate without its key, and either without a CA).
-    pub fn tls(&self) -> Option<crate::tls::client::UpstreamTls> {
+    pub fn tls(&self) -> Option<crate::tls::client::ClientTlsFiles> {
         let ca = self.ca_file.clone()?;
         let identity = match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => Some(crate::tls::client::ClientIdentity {
@@ -265,7 +270,7 @@ impl Upstream {
             }),
             _ => None,
         };
-        Some(crate::tls::client::UpstreamTls { ca, identity })
+        Some(crate::tls::client::ClientTlsFiles { ca, identity })
     }
 }
 

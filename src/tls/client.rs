@@ -93,12 +93,12 @@ pub fn client_tls(
 /// TLS to the upstream OQS: its certificate must chain to `ca`; `identity` is the
 /// gateway's own client certificate where the upstream asks for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamTls {
+pub struct ClientTlsFiles {
     pub ca: PathBuf,
     pub identity: Option<ClientIdentity>,
 }
 
-impl UpstreamTls {
+impl ClientTlsFiles {
     /// The rustls client configuration, with the files read and checked here so
     /// that a wrong one is named at start rather than on every call.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, ClientFileError> {

@@ -67,7 +67,7 @@ pub struct Options {
     /// Where the access log goes instead of the store, e.g. a deliberately slow one.
     pub audit: Option<Arc<dyn onshi_gateway::store::AuditStore>>,
     /// TLS to an `https://` upstream.
-    pub upstream_tls: Option<onshi_gateway::tls::client::UpstreamTls>,
+    pub upstream_tls: Option<onshi_gateway::tls::client::ClientTlsFiles>,
 }
 
 impl Default for Options {
