@@ -18,6 +18,8 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
             "127.0.0.1:0",
             "--metrics-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
             "--population",
             "3000",
             "--data-dir",
@@ -31,6 +33,12 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     // Real mutual TLS, not the development identity mode.
     assert!(!stderr.contains("DEVELOPMENT IDENTITY MODE"), "{stderr}");
     assert!(stdout.contains("over mutual TLS"), "{stdout}");
+    // How to open the operators' console with the demo operator's certificate.
+    assert!(
+        stdout.contains("The operators' console: https://localhost:")
+            && stdout.contains("operator-activation-manager.pem"),
+        "{stdout}"
+    );
     for expected in [
         "SingleMatch: 1 candidate(s)",
         "山田 太郎",

@@ -38,6 +38,7 @@ macro_rules! on_both {
 on_both!(load_and_look_up: sqlite_load_and_look_up, postgres_load_and_look_up);
 on_both!(counts_include_empty_municipalities: sqlite_counts_include_empty_municipalities, postgres_counts_include_empty_municipalities);
 on_both!(reload_upserts: sqlite_reload_upserts, postgres_reload_upserts);
+on_both!(counts_by_kind: sqlite_counts_by_kind, postgres_counts_by_kind);
 on_both!(synthetic_seed_loads_once: sqlite_synthetic_seed_loads_once, postgres_synthetic_seed_loads_once);
 on_both!(replace_keeps_nothing_of_the_seed: sqlite_replace_keeps_nothing_of_the_seed, postgres_replace_keeps_nothing_of_the_seed);
 
@@ -160,6 +161,25 @@ async fn counts_include_empty_municipalities(backend: Backend) {
     assert_eq!(both[0].1, 1);
     assert!(store.facility_counts(&[13]).await.unwrap().is_empty());
     assert!(store.facility_counts(&[]).await.unwrap().is_empty());
+}
+
+async fn counts_by_kind(backend: Backend) {
+    let (store, _keep) = open_fresh(backend).await;
+    store
+        .load_registry(&noto(), &noto_facilities())
+        .await
+        .unwrap();
+    let wanted = ["17204".to_string(), "17205".into(), "17212".into()];
+    let counts = store.facility_kind_counts(&wanted).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            ("17204".to_string(), FacilityKind::Medical, 1),
+            ("17204".to_string(), FacilityKind::Pharmacy, 1),
+            ("17205".to_string(), FacilityKind::VisitingNursing, 1),
+        ]
+    );
+    assert!(store.facility_kind_counts(&[]).await.unwrap().is_empty());
 }
 
 async fn reload_upserts(backend: Backend) {

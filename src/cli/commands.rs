@@ -86,6 +86,10 @@ pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow
     let pki = crate::demo::tls::DemoPki::create(&config.data_dir.join("demo-certs"), &facilities)?;
     config.tls = Some(pki.files());
     config.identity = IdentitySource::Certificate;
+    // The operators' console, on its default demo port unless one was given.
+    config
+        .console_listen
+        .get_or_insert(std::net::SocketAddr::from(([127, 0, 0, 1], 50063)));
     let gateway = server::start(config, clock.clone()).await?;
     let activation =
         crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
@@ -103,6 +107,9 @@ pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow
     let outcome = outcome.map(|_| ());
     if let Err(e) = &outcome {
         eprintln!("demo failed: {e:#}");
+    }
+    if let Some(console) = gateway.console_addr {
+        crate::demo::console_instructions(console, pki.dir());
     }
     if exit || outcome.is_err() {
         gateway.shutdown().await?;

@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// that cannot present a client certificate. [file: listen.health]
     #[arg(long, env = "ONSHI_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,
+    /// Address of the operators' console in the browser (HTTPS, needs --tls-dir;
+    /// docs/console.md). [file: listen.console]
+    #[arg(long, env = "ONSHI_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Upstream OQS URL (e.g. http://127.0.0.1:50052); by default, or if empty, the
@@ -586,6 +590,9 @@ impl ServeArgs {
         set(&mut s.listen.metrics, &self.metrics_listen);
         if let Some(addr) = self.health_listen {
             s.listen.health = Some(addr);
+        }
+        if let Some(addr) = self.console_listen {
+            s.listen.console = Some(addr);
         }
         set_optional(&mut s.upstream.url, &self.upstream);
         set_optional_path(&mut s.upstream.ca_file, &self.upstream_ca);

@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     /// unset. Loopback by default: without TLS operators are not authenticated, so
     /// only someone on the host may reach them.
     pub admin_listen: Option<SocketAddr>,
+    /// The operators' console in the browser (HTTPS, the operators' certificates);
+    /// none if unset. Needs TLS: the certificate is the console's only login.
+    pub console_listen: Option<SocketAddr>,
     /// Where Prometheus scrapes `/metrics`; none if unset.
     pub metrics_listen: Option<SocketAddr>,
     /// `grpc.health.v1` alone, without TLS, for probes that cannot present a client
@@ -127,6 +130,7 @@ impl Default for GatewayConfig {
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: None,
+            console_listen: None,
             metrics_listen: None,
             health_listen: None,
             data_dir: PathBuf::from("data"),

@@ -55,6 +55,10 @@ pub struct Listen {
     /// certificate (the kubelet's); none by default.
     #[serde(with = "empty_or_addr")]
     pub health: Option<SocketAddr>,
+    /// The operators' console in the browser (HTTPS with the operators'
+    /// certificates, docs/console.md); none by default.
+    #[serde(with = "empty_or_addr")]
+    pub console: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +248,7 @@ impl Default for Listen {
             admin: parsed(DEFAULT_ADMIN_LISTEN),
             metrics: parsed(DEFAULT_METRICS_LISTEN),
             health: None,
+            console: None,
         }
     }
 }
@@ -406,6 +411,7 @@ impl Settings {
             admin_listen: Some(listen.admin),
             metrics_listen: Some(listen.metrics),
             health_listen: listen.health,
+            console_listen: listen.console,
             data_dir: store.data_dir.clone(),
             database_url: store.database_url.clone(),
             audit_key: audit.key.clone(),

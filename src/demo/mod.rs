@@ -59,6 +59,20 @@ pub async fn ensure_demo_activation(
     Ok(store.add_activation(&new).await?)
 }
 
+/// How to open the operators' console with the demo operator's certificate.
+pub fn console_instructions(addr: SocketAddr, dir: &std::path::Path) {
+    let d = dir.display();
+    println!(
+        "\nThe operators' console: https://localhost:{port}/console/\n  \
+         Your browser presents an operator certificate; make one it can import (password: demo):\n    \
+         openssl pkcs12 -export -in {d}/operator-activation-manager.pem -inkey {d}/operator-activation-manager.key \
+         -certfile {d}/operator-ca.pem -out operator.p12 -passout pass:demo\n  \
+         import operator.p12 as your certificate and {d}/server-ca.pem as a trusted authority, then open the URL \
+         (operator-auditor / operator-reviewer work the review queue).",
+        port = addr.port(),
+    );
+}
+
 /// Steps 1 to 6: what a terminal sees and what it is refused.
 pub async fn run(
     addr: SocketAddr,

@@ -49,6 +49,8 @@ pub struct RunningGateway {
     pub addr: SocketAddr,
     /// The operators' services, when configured.
     pub admin_addr: Option<SocketAddr>,
+    /// The operators' console in the browser, when configured.
+    pub console_addr: Option<SocketAddr>,
     /// Prometheus `/metrics`, when configured.
     pub metrics_addr: Option<SocketAddr>,
     /// The plaintext health listener, when configured.
@@ -86,6 +88,8 @@ struct Operators {
     log: crate::audit::read_log::LogWriter,
     admin: (ActivationAdmin, SiteAdmin),
     transparency: TransparencyServer,
+    /// The console, over the same services, when configured.
+    console: Option<crate::console::Console>,
 }
 
 impl Operators {
@@ -104,12 +108,22 @@ impl Operators {
             audit.clone(),
             site_ca(config)?,
         );
+        // Every read of the log by an operator is itself logged.
+        let log = crate::audit::read_log::LogWriter::new(audit, clock.clone());
+        let console = config.console_listen.map(|_| {
+            crate::console::Console::new(
+                ActivationAdmin::new(store.clone(), activations.clone(), clock.clone()),
+                store.clone(),
+                log.clone(),
+                clock.clone(),
+            )
+        });
         Ok(Operators {
             store: store.clone(),
-            // Every read of the log by an operator is itself logged.
-            log: crate::audit::read_log::LogWriter::new(audit, clock.clone()),
+            log,
             admin: (admin, sites),
             transparency,
+            console,
         })
     }
 }
@@ -195,6 +209,7 @@ pub async fn start_with_audit(
         tls,
         addr,
         admin_addr: side.admin_addr,
+        console_addr: side.console_addr,
         metrics_addr: side.metrics_addr,
         metrics,
         background_servers: side.background_servers,
@@ -306,6 +321,7 @@ struct SideListeners {
     metrics_addr: Option<SocketAddr>,
     health_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    console_addr: Option<SocketAddr>,
     health_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     admin_server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     background_servers: Vec<JoinHandle<std::io::Result<()>>>,
@@ -333,13 +349,23 @@ async fn start_side_listeners(
         side.stop.push(stop);
         side.health_server = Some(server);
     }
+    let Operators {
+        store,
+        log,
+        admin,
+        transparency,
+        console,
+    } = operators;
+    if let (Some(listen), Some(console)) = (config.console_listen, console) {
+        let tls = tls.context(
+            "the console needs TLS (--tls-dir): the operator's certificate is its only login",
+        )?;
+        let (bound, stop, server) = crate::console::start(listen, console, tls).await?;
+        side.console_addr = Some(bound);
+        side.stop.push(stop);
+        side.background_servers.push(server);
+    }
     if let Some(listen) = config.admin_listen {
-        let Operators {
-            store,
-            log,
-            admin,
-            transparency,
-        } = operators;
         let (bound, stop, server) =
             start_admin(listen, store, log, admin, transparency, tls).await?;
         side.admin_addr = Some(bound);

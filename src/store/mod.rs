@@ -217,6 +217,13 @@ pub trait FacilityRegistry: Send + Sync + 'static {
         &self,
         prefectures: &[u8],
     ) -> Result<Vec<(Municipality, u64)>, StoreError>;
+    /// How many registered facilities of each kind each of `municipalities` has
+    /// (kinds with none left out), by municipality code then kind: what a preview
+    /// counts by kind.
+    async fn facility_kind_counts(
+        &self,
+        municipalities: &[String],
+    ) -> Result<Vec<(String, crate::domain::facility::FacilityKind, u64)>, StoreError>;
 }
 
 /// Temporary sites under activations, with every attributed revision.

@@ -48,6 +48,42 @@ where
     b
 }
 
+/// `SELECT` of the registered facilities per municipality and kind, for the given
+/// municipalities. Callers pass at least one.
+pub(super) fn kind_counts_query<'a, DB>(municipalities: &[String]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut b = QueryBuilder::new(
+        "SELECT municipality, kind, COUNT(*) AS facilities FROM facilities WHERE municipality IN (",
+    );
+    let mut list = b.separated(", ");
+    for m in municipalities {
+        list.push_bind(m.clone());
+    }
+    b.push(") GROUP BY municipality, kind ORDER BY municipality, kind");
+    b
+}
+
+/// One row of [`kind_counts_query`].
+pub(super) fn kind_count_from_row<'r, R>(
+    row: &'r R,
+) -> Result<(String, FacilityKind, u64), StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let kind: String = row.try_get("kind")?;
+    Ok((
+        row.try_get("municipality")?,
+        kind_from_db(&kind)?,
+        count_from_db(row.try_get("facilities")?)?,
+    ))
+}
+
 /// The items to write, each code once: a later entry replaces an earlier one with
 /// the same code, as a later load would. (PostgreSQL refuses an upsert that touches
 /// one row twice in a statement.)
@@ -273,6 +309,19 @@ macro_rules! facility_registry {
                     let mut select = facility_counts_query::<$db>(prefectures);
                     let rows = select.build().fetch_all(self.pool()).await?;
                     rows.iter().map(counted_from_row).collect()
+                }
+
+                async fn facility_kind_counts(
+                    &self,
+                    municipalities: &[String],
+                ) -> Result<Vec<(String, crate::domain::facility::FacilityKind, u64)>, StoreError>
+                {
+                    if municipalities.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut select = kind_counts_query::<$db>(municipalities);
+                    let rows = select.build().fetch_all(self.pool()).await?;
+                    rows.iter().map(kind_count_from_row).collect()
                 }
             }
 

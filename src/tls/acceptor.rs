@@ -146,6 +146,25 @@ impl ReloadableTls {
         listener: TcpListener,
         which: Listener,
     ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+        self.accept(listener, which, false)
+    }
+
+    /// As `incoming`, offering HTTP/1.1 beside HTTP/2: for the operators' console,
+    /// which browsers open with the same certificates.
+    pub fn incoming_for_browsers(
+        &self,
+        listener: TcpListener,
+        which: Listener,
+    ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
+        self.accept(listener, which, true)
+    }
+
+    fn accept(
+        &self,
+        listener: TcpListener,
+        which: Listener,
+        browsers: bool,
+    ) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
         let (tx, rx) = mpsc::channel(64);
         let tls = self.clone();
         tokio::spawn(async move {
@@ -163,7 +182,10 @@ impl ReloadableTls {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let Some(config) = tls.current(which) else {
+                let Some(config) = tls
+                    .current(which)
+                    .map(|c| if browsers { for_browsers(&c) } else { c })
+                else {
                     continue;
                 };
                 let tx = tx.clone();
@@ -181,6 +203,13 @@ impl ReloadableTls {
         });
         ReceiverStream::new(rx)
     }
+}
+
+/// The same certificates and client verification, with HTTP/1.1 offered too.
+fn for_browsers(config: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(config);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
 /// The handshake, in two steps so that a failure tells whether the client had sent
