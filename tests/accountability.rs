@@ -56,6 +56,7 @@ async fn start() -> Gateway {
             poll: Duration::from_millis(20),
             ..NoticesConfig::default()
         },
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, clock.clone())

@@ -223,6 +223,7 @@ fn replica_config(database_url: &str, data_dir: &Path) -> GatewayConfig {
         upstream_timeout: Duration::from_secs(5),
         activation_refresh: LONG_REFRESH,
         drain_timeout: Duration::from_secs(5),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     }
 }

@@ -55,7 +55,7 @@ fn replica_config(
         // Checkpoints inside the traffic, not only at shutdown.
         audit: BatchConfig {
             checkpoint_records: 64,
-            ..BatchConfig::default()
+            ..common::test_audit_batch()
         },
         drain_timeout: Duration::from_secs(5),
         ..GatewayConfig::default()

@@ -404,7 +404,7 @@ impl Log {
                 checkpoint_records: EVERY,
                 // Only the record count signs, so where checkpoints fall is known.
                 checkpoint_interval: Duration::from_secs(3600),
-                ..BatchConfig::default()
+                ..common::test_audit_batch()
             },
             drain_timeout: Duration::from_secs(5),
             ..GatewayConfig::default()

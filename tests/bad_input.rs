@@ -1709,6 +1709,7 @@ async fn a_nul_in_the_search_id_is_not_found_on_postgresql() {
             population: POPULATION,
         },
         identity: onshi_gateway::tls::identity::IdentitySource::DevelopmentMetadata,
+        audit: common::test_audit_batch(),
         ..onshi_gateway::config::GatewayConfig::default()
     };
     let clock = onshi_gateway::clock::ManualClock::new(base());

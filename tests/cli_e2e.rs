@@ -67,14 +67,24 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "輪島市 clinic",
         "ALLOWED through municipality 輪島市",
         "refused, AREA_NOT_ACTIVATED",
+        // The Noto replay's first-aid post, registered by the prefecture, with a
+        // certificate from its own CSR, reads a dialysis patient's summary.
+        "「輪島中学校 救護所」 in 17204 輪島市",
+        "issued from the post's CSR",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // Every call of the scenario is in the access log: 6 allowed, 7 denied; and the
-    // operators' 2 reads of the log, each allowed.
+    let post = stdout.split("12. ").nth(1).unwrap_or_default();
+    assert!(
+        post.contains("血液透析 since"),
+        "the post's summary:\n{post}"
+    );
+    // Every call of the scenario is in the access log: 6 allowed, 7 denied; the
+    // operators' 2 reads of the log and the site's registration and certificate,
+    // each allowed; and the first-aid post's summary, which names the site.
     let log = bin()
         .args(["audit", "list", "--data-dir"])
         .arg(dir.path())
@@ -83,8 +93,15 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
     let log = String::from_utf8_lossy(&log.stdout);
     assert_eq!(
         log.lines().filter(|l| l.contains(" allowed ")).count(),
-        6 + 2,
+        6 + 2 + 2 + 1,
         "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("GetEmergencySummary")
+            && l.contains(" allowed ")
+            && l.contains(" site=")
+            && l.contains("basis=patient_consent")),
+        "the first-aid post's summary, naming its site:\n{log}"
     );
     assert_eq!(
         log.lines().filter(|l| l.contains(" denied ")).count(),
@@ -99,7 +116,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .expect("runs");
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
-    assert!(report.contains("15 records verified"), "{report}");
+    assert!(report.contains("18 records verified"), "{report}");
     assert!(report.contains("intact"), "{report}");
 
     // The export holds the same records: a header and one CSV row each, the
@@ -118,7 +135,7 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         "{header}"
     );
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 13 + 2, "{csv}");
+    assert_eq!(rows.len(), 13 + 2 + 3, "{csv}");
     // Two exemption accesses were allowed (a lookup, and the emergency summary viewed
     // by the hospital); the refused ones keep the basis they stated.
     let exemption = |decision: &str| {
@@ -147,8 +164,14 @@ fn demo_runs_the_scenario_and_shows_allowed_and_denied_calls() {
         .output()
         .expect("runs");
     let jsonl = String::from_utf8_lossy(&jsonl.stdout);
-    // 6 calls and the 2 reads of the log, these marked as such.
-    assert_eq!(jsonl.lines().count(), 6 + 2, "{jsonl}");
+    // 6 calls and the 2 reads of the log, these marked as such; the site's 2
+    // changes and its call, each naming the site.
+    assert_eq!(jsonl.lines().count(), 6 + 2 + 3, "{jsonl}");
+    assert_eq!(
+        jsonl.matches("\"site_kind\":\"first-aid-post\"").count(),
+        3,
+        "{jsonl}"
+    );
     assert_eq!(
         jsonl.matches("\"record_kind\":\"audit_read\"").count(),
         2,

@@ -103,6 +103,9 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
             // One facility calls at the rate of many; only the drain is under test.
             .args(["--facility-rate-per-sec", "0"])
             .args(["--drain-timeout-secs", "20"])
+            // A loaded test machine may take more than the production 500 ms to fsync;
+            // a refused call would end its terminal's loop before the signal.
+            .args(["--audit-commit-timeout-ms", "5000"])
             .args(["--otlp-endpoint", &format!("http://{collector_addr}")])
             .arg("--data-dir")
             .arg(dir.path()),
@@ -153,7 +156,12 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
     let in_flight = before.iter().filter(|c| c.done > signalled).count();
     assert!(
         in_flight >= CLIENTS / 2,
-        "only {in_flight} calls were in flight at SIGTERM; the test did not test the drain"
+        "only {in_flight} calls were in flight at SIGTERM; the test did not test the drain; \
+         refused before it: {:?}",
+        before
+            .iter()
+            .filter_map(|c| c.error.as_ref())
+            .collect::<Vec<_>>()
     );
     // Not one of them was lost: each was answered, with its access record.
     for call in &before {

@@ -73,6 +73,7 @@ impl Gateway {
             facility_burst: limits.burst,
             max_in_flight: limits.max_in_flight,
             drain_timeout: Duration::from_secs(2),
+            audit: common::test_audit_batch(),
             ..GatewayConfig::default()
         };
         let running = server::start(config, clock.clone())

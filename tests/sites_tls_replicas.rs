@@ -112,6 +112,29 @@ fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
+/// The body of `GET /crl/sites.crl`, as a relying party fetches it.
+async fn fetch_crl(addr: std::net::SocketAddr) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"GET /crl/sites.crl HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let headers = String::from_utf8_lossy(&response[..end]).to_lowercase();
+    assert!(headers.starts_with("http/1.1 200"), "{headers}");
+    assert!(
+        headers.contains("content-type: application/pkix-crl"),
+        "{headers}"
+    );
+    response[end + 4..].to_vec()
+}
+
 /// The site's own key and CSR, made where the site is.
 fn key_and_csr() -> (String, String) {
     let key = rcgen::KeyPair::generate().expect("key");
@@ -132,6 +155,7 @@ async fn a_site_calls_with_a_certificate_from_its_csr_until_it_is_closed() {
     let config = GatewayConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         admin_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
         data_dir: dir.path().to_path_buf(),
         upstream: UpstreamTarget::Builtin {
             seed: 7,
@@ -140,6 +164,7 @@ async fn a_site_calls_with_a_certificate_from_its_csr_until_it_is_closed() {
         identity: IdentitySource::Certificate,
         tls: Some(TlsFiles::in_dir(&dir.path().join("certs"))),
         upstream_timeout: Duration::from_secs(2),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(now))
@@ -308,6 +333,16 @@ async fn a_site_calls_with_a_certificate_from_its_csr_until_it_is_closed() {
     let mut expected = vec![issued.serial, renewed.serial];
     expected.sort();
     assert_eq!(serials, expected);
+    // The same list, published over plain HTTP for parties that fetch it by URL.
+    let published = fetch_crl(gateway.metrics_addr.expect("metrics")).await;
+    let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(&published)
+        .expect("a CRL over HTTP");
+    let mut over_http: Vec<String> = parsed
+        .iter_revoked_certificates()
+        .map(|r| hex::encode(r.raw_serial()))
+        .collect();
+    over_http.sort();
+    assert_eq!(over_http, expected);
     let methods: Vec<String> = gateway
         .store
         .chain_records(&gateway.chain_id, 0, 1000)
@@ -349,6 +384,7 @@ async fn replica(url: &str, clock: &Arc<ManualClock>) -> (RunningGateway, tempfi
         upstream_timeout: Duration::from_secs(5),
         activation_refresh: LONG_REFRESH,
         drain_timeout: Duration::from_secs(5),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, clock.clone())

@@ -1379,6 +1379,7 @@ async fn limited_gateway(
         facility_burst: burst,
         max_in_flight,
         drain_timeout: Duration::from_secs(1),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(jst_at(2022, 3, 20, 10, 0)))
@@ -1508,6 +1509,7 @@ async fn tls_gateway(python: &Path) -> BTreeSet<&'static str> {
         },
         identity: IdentitySource::Certificate,
         tls: Some(TlsFiles::in_dir(&dir.path().join("certs"))),
+        audit: common::test_audit_batch(),
         ..GatewayConfig::default()
     };
     let gateway = server::start(config, ManualClock::new(jst_at(2022, 3, 20, 10, 0)))

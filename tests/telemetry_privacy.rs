@@ -175,6 +175,77 @@ fn checkups(
     }
 }
 
+/// Clinical information, e-prescriptions and the emergency summary: allowed, refused
+/// for a kind of information outside the consent, and refused as emergency viewing
+/// from a clinic without an emergency department. Returns the number of calls.
+async fn clinical_traffic(h: &mut Harness, search_id: &str, insured: &InsuredNumber) -> usize {
+    let clinic = miyagi_clinic();
+    h.medical
+        .get_clinical_information(as_facility(
+            &clinic,
+            GetClinicalInformationRequest {
+                access: access(by_search(search_id)),
+                insured: Some(insured.clone()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("clinical information allowed");
+    h.medical
+        .get_prescriptions(as_facility(
+            &clinic,
+            GetPrescriptionsRequest {
+                access: access(by_search(search_id)),
+                insured: Some(insured.clone()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("prescriptions allowed");
+    let exempt = with_exemption(
+        drugs(insured.clone(), known()),
+        ExemptionIdentification::IdDocument,
+    );
+    let summary = |access| GetEmergencySummaryRequest {
+        access,
+        insured: Some(insured.clone()),
+    };
+    h.medical
+        .get_emergency_summary(as_facility(&clinic, summary(exempt.access.clone())))
+        .await
+        .expect("summary allowed under the exemption");
+    let mut drugs_only = access(by_search(search_id));
+    if let Some(c) = drugs_only.as_mut().and_then(|a| a.consent.as_mut()) {
+        c.kinds = vec![ConsentKind::Drugs as i32];
+    }
+    assert_denied(
+        h.medical
+            .get_clinical_information(as_facility(
+                &clinic,
+                GetClinicalInformationRequest {
+                    access: drugs_only,
+                    insured: Some(insured.clone()),
+                    ..Default::default()
+                },
+            ))
+            .await,
+        Code::PermissionDenied,
+        "CONSENT_KIND_NOT_GIVEN",
+    );
+    let mut viewing = exempt.access;
+    if let Some(a) = viewing.as_mut() {
+        a.mode = AccessMode::EmergencyViewing as i32;
+    }
+    assert_denied(
+        h.medical
+            .get_emergency_summary(as_facility(&tokyo_clinic(), summary(viewing)))
+            .await,
+        Code::PermissionDenied,
+        "EMERGENCY_VIEWING_FACILITY_NOT_ELIGIBLE",
+    );
+    5
+}
+
 /// Every patient-data RPC, allowed and denied, naming the demo patient.
 async fn traffic(h: &mut Harness) -> usize {
     let clinic = miyagi_clinic();
@@ -377,6 +448,8 @@ async fn traffic(h: &mut Harness) -> usize {
     );
     calls += 1;
 
+    calls += clinical_traffic(h, &search_id, &insured).await;
+
     // A patient the upstream does not know.
     let unknown = InsuredNumber {
         symbol: "9999".into(),
@@ -419,7 +492,11 @@ async fn logs_and_traces_hold_no_patient_identifiers() {
         "\"rule\"",
         "LookupQualification",
         "GetHealthCheckups",
+        "GetClinicalInformation",
+        "GetPrescriptions",
+        "GetEmergencySummary",
         "AREA_NOT_ACTIVATED",
+        "CONSENT_KIND_NOT_GIVEN",
     ] {
         assert!(text.contains(expected), "{expected} was not logged");
     }

@@ -70,7 +70,7 @@ async fn start_on(postgres: Option<databases::FreshPostgres>) -> Setup {
         audit: BatchConfig {
             checkpoint_records: 1_000_000,
             checkpoint_interval: Duration::from_secs(3600),
-            ..BatchConfig::default()
+            ..common::test_audit_batch()
         },
         drain_timeout: Duration::from_secs(5),
         ..GatewayConfig::default()

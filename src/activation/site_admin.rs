@@ -32,6 +32,7 @@ use crate::status::{status_of, status_with_code};
 use crate::store::{AccessRecord, Activation, SiteStamp, Store, StoreError};
 use crate::tls::site_ca::SiteCa;
 
+#[derive(Clone)]
 pub struct SiteAdmin {
     store: Arc<dyn Store>,
     cache: ActivationCache,
@@ -40,16 +41,40 @@ pub struct SiteAdmin {
     ca: Option<Arc<SiteCa>>,
 }
 
+impl SiteAdmin {
+    /// The site CA's CRL now, PEM and DER: every certificate of a closed site that
+    /// had not expired when it closed. Refused without a site CA, or without the
+    /// registry.
+    pub async fn crl(&self) -> Result<(String, Vec<u8>), Violation> {
+        let ca = self.ca.clone().ok_or_else(|| {
+            Violation::new(Reason::SiteCaUnavailable, "", "this gateway has no site CA")
+        })?;
+        let sites = self.store.list_sites().await.map_err(registry_unreadable)?;
+        let book = SiteBook::new(sites);
+        ca.crl(&book.all(), self.clock.now()).map_err(|e| {
+            Violation::new(
+                Reason::SiteCaUnavailable,
+                "",
+                format!("the CRL cannot be signed: {e}"),
+            )
+        })
+    }
+}
+
 fn bad_input(v: &Violation) -> Status {
     status_with_code(v, tonic::Code::InvalidArgument)
 }
 
-fn store_error(e: StoreError) -> Status {
-    status_of(&Violation::new(
+fn registry_unreadable(e: StoreError) -> Violation {
+    Violation::new(
         Reason::ActivationStoreUnavailable,
         "",
         format!("the site registry cannot be written or read: {e}"),
-    ))
+    )
+}
+
+fn store_error(e: StoreError) -> Status {
+    status_of(&registry_unreadable(e))
 }
 
 fn author(raw: &str) -> Result<String, Status> {
@@ -506,22 +531,7 @@ impl SiteAdminService for SiteAdmin {
         &self,
         _request: Request<proto::GetSiteCrlRequest>,
     ) -> Reply<proto::SiteCrl> {
-        let ca = self.ca.clone().ok_or_else(|| {
-            status_of(&Violation::new(
-                Reason::SiteCaUnavailable,
-                "",
-                "this gateway has no site CA",
-            ))
-        })?;
-        let book = SiteBook::new(self.store.list_sites().await.map_err(store_error)?);
-        let sites = book.all();
-        let (pem, der) = ca.crl(&sites, self.clock.now()).map_err(|e| {
-            status_of(&Violation::new(
-                Reason::SiteCaUnavailable,
-                "",
-                format!("the CRL cannot be signed: {e}"),
-            ))
-        })?;
+        let (pem, der) = self.crl().await.map_err(|v| status_of(&v))?;
         Ok(Response::new(proto::SiteCrl {
             crl_pem: pem,
             crl_der: der,

@@ -104,12 +104,18 @@ pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {
     for s in store.query(&query, args.limit).await? {
         let r = &s.record;
         println!(
-            "{}  {:<20} {:<8} {:<30} facility={} staff={} basis={} ident={}{}",
+            "{}  {:<20} {:<8} {:<30} facility={}{} staff={} basis={} ident={}{}",
             to_jst_string(r.at),
             r.method,
             r.decision.as_str(),
             r.reason.as_deref().unwrap_or("-"),
             r.facility.as_deref().unwrap_or("-"),
+            // A temporary site calls under its sponsor's code: name the site too.
+            r.site
+                .site_id
+                .as_deref()
+                .map(|s| format!(" site={s}"))
+                .unwrap_or_default(),
             r.staff_id.as_deref().unwrap_or("-"),
             r.consent_basis.as_deref().unwrap_or("-"),
             r.identification.as_deref().unwrap_or("-"),

@@ -94,14 +94,17 @@ pub async fn demo(settings: &Settings, exit: bool, clock: SharedClock) -> anyhow
     let activation =
         crate::demo::ensure_demo_activation(gateway.store.as_ref(), clock.now()).await?;
     gateway.activations.invalidate();
-    let mut outcome = crate::demo::run(gateway.addr, &activation, &pki).await;
-    if let (Ok(()), Some(admin)) = (&outcome, gateway.admin_addr) {
+    let mut outcome = crate::demo::run(gateway.addr, &activation, &pki)
+        .await
+        .map(Some);
+    if let (Ok(Some(found)), Some(admin)) = (&outcome, gateway.admin_addr) {
         // The writer commits before each response: every call above is already readable.
-        outcome = crate::demo::audit::show(admin, &pki, gateway.store.as_ref()).await;
-        if outcome.is_ok() {
-            outcome = crate::demo::operator::show(admin, &pki, clock.now()).await;
-        }
+        let store = gateway.store.as_ref();
+        outcome = crate::demo::operators(gateway.addr, admin, &pki, store, clock.now(), found)
+            .await
+            .map(|()| None);
     }
+    let outcome = outcome.map(|_| ());
     if let Err(e) = &outcome {
         eprintln!("demo failed: {e:#}");
     }

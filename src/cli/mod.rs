@@ -143,6 +143,15 @@ pub struct ServeArgs {
     /// built-in simulator. [file: upstream.url]
     #[arg(long, env = "ONSHI_UPSTREAM")]
     pub upstream: Option<String>,
+    /// An https:// upstream's CA certificate(s), PEM. [file: upstream.ca_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_CA")]
+    pub upstream_ca: Option<PathBuf>,
+    /// The gateway's client certificate for the upstream, PEM. [file: upstream.cert_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_CERT")]
+    pub upstream_cert: Option<PathBuf>,
+    /// Its private key, PEM. [file: upstream.key_file]
+    #[arg(long, env = "ONSHI_UPSTREAM_KEY")]
+    pub upstream_key: Option<PathBuf>,
     #[command(flatten)]
     pub population: PopulationArgs,
     /// Mutual TLS: a directory with server.pem, server.key, facility-ca.pem and
@@ -255,6 +264,10 @@ pub struct ServeArgs {
     /// [file: notices.webhook_url]
     #[arg(long, env = "ONSHI_NOTICE_WEBHOOK_URL")]
     pub notice_webhook_url: Option<String>,
+    /// An https:// webhook's CA certificate(s), PEM ("" for none).
+    /// [file: notices.webhook_ca_file]
+    #[arg(long, env = "ONSHI_NOTICE_WEBHOOK_CA")]
+    pub notice_webhook_ca: Option<String>,
     /// Or append the notices as JSON lines in this directory ("" for none).
     /// [file: notices.spool_dir]
     #[arg(long, env = "ONSHI_NOTICE_SPOOL_DIR")]
@@ -582,12 +595,13 @@ impl ServeArgs {
             s.listen.console = Some(addr);
         }
         set_optional(&mut s.upstream.url, &self.upstream);
+        set_optional_path(&mut s.upstream.ca_file, &self.upstream_ca);
+        set_optional_path(&mut s.upstream.cert_file, &self.upstream_cert);
+        set_optional_path(&mut s.upstream.key_file, &self.upstream_key);
         self.population.overlay(&mut s.upstream);
         set(&mut s.upstream.timeout_ms, &self.upstream_timeout_ms);
         set(&mut s.upstream.max_in_flight, &self.upstream_max_in_flight);
-        if let Some(dir) = &self.tls_dir {
-            s.tls.dir = (!dir.as_os_str().is_empty()).then(|| dir.clone());
-        }
+        set_optional_path(&mut s.tls.dir, &self.tls_dir);
         set(
             &mut s.tls.dev_identity_from_metadata,
             &self.dev_identity_from_metadata,
@@ -638,6 +652,7 @@ impl ServeArgs {
         set(&mut s.telemetry.service_name, &self.service_name);
         set(&mut s.telemetry.sample_ratio, &self.trace_sample_ratio);
         set_optional(&mut s.notices.webhook_url, &self.notice_webhook_url);
+        set_optional(&mut s.notices.webhook_ca_file, &self.notice_webhook_ca);
         set_optional(&mut s.notices.spool_dir, &self.notice_spool_dir);
         set(
             &mut s.notices.every_allowed_access,
@@ -700,6 +715,13 @@ fn set<T: Clone>(slot: &mut T, given: &Option<T>) {
 }
 
 /// Likewise for an optional text setting, where an empty value unsets it.
+/// A path given, empty meaning none, replaces the file's.
+fn set_optional_path(slot: &mut Option<PathBuf>, given: &Option<PathBuf>) {
+    if let Some(path) = given {
+        *slot = (!path.as_os_str().is_empty()).then(|| path.clone());
+    }
+}
+
 fn set_optional(slot: &mut Option<String>, given: &Option<String>) {
     if let Some(value) = given {
         *slot = (!value.is_empty()).then(|| value.clone());

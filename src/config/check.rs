@@ -51,6 +51,7 @@ fn notices(p: &mut Problems, s: &Settings) {
     if let Some(url) = &s.notices.webhook_url {
         let config = crate::audit::notices::NoticesConfig {
             sink: crate::audit::notices::NoticeSink::Webhook(url.clone()),
+            webhook_ca: s.notices.webhook_ca_file.as_ref().map(Into::into),
             ..crate::audit::notices::NoticesConfig::default()
         };
         if let Err(why) = crate::audit::notices::Sink::of(&config) {
@@ -79,6 +80,36 @@ fn store_and_upstream(p: &mut Problems, s: &Settings) {
     }
     p.at_least("upstream.timeout_ms", s.upstream.timeout_ms, 1);
     p.at_least("upstream.max_in_flight", s.upstream.max_in_flight as u64, 1);
+    upstream_tls(p, &s.upstream);
+}
+
+/// An `https://` upstream needs the CA its certificate chains to (the closed network
+/// has its own CAs, not the public ones); TLS files without TLS are a mistake.
+fn upstream_tls(p: &mut Problems, u: &super::Upstream) {
+    let https = u
+        .url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    match (&u.ca_file, https) {
+        (None, true) => p.add(
+            "upstream.ca_file",
+            "an https:// upstream needs the CA certificate its certificate chains to",
+        ),
+        (Some(_), false) => p.add(
+            "upstream.ca_file",
+            "set, but the upstream is not an https:// URL",
+        ),
+        _ => {}
+    }
+    match (&u.cert_file, &u.key_file) {
+        (Some(_), None) => p.add("upstream.key_file", "the client certificate needs its key"),
+        (None, Some(_)) => p.add("upstream.cert_file", "the key needs its client certificate"),
+        (Some(_), Some(_)) if u.ca_file.is_none() => p.add(
+            "upstream.cert_file",
+            "a client certificate is for an https:// upstream, with upstream.ca_file",
+        ),
+        _ => {}
+    }
 }
 
 fn tls_and_limits(p: &mut Problems, s: &Settings) {
@@ -278,6 +309,7 @@ mod tests {
         assert_eq!(keys(&s), ["notices.spool_dir"]);
         s.notices.spool_dir = None;
         for bad in ["https://portal.example/notices", "ftp://x/", "not a url"] {
+            // https:// without the CA to verify the receiver by.
             s.notices.webhook_url = Some(bad.into());
             assert_eq!(keys(&s), ["notices.webhook_url"], "{bad}");
         }
@@ -285,6 +317,23 @@ mod tests {
         s.notices.lease_secs = 0;
         s.review.overdue_days = 0;
         assert_eq!(keys(&s), ["notices.lease_secs", "review.overdue_days"]);
+    }
+
+    #[test]
+    fn an_https_upstream_needs_its_ca_and_a_certificate_its_key() {
+        let mut s = Settings::default();
+        s.upstream.url = Some("https://oqs.example:443".into());
+        assert_eq!(keys(&s), ["upstream.ca_file"]);
+        s.upstream.ca_file = Some("/etc/onshi/oqs-ca.pem".into());
+        assert_eq!(keys(&s), Vec::<String>::new());
+        s.upstream.cert_file = Some("/etc/onshi/gateway.pem".into());
+        assert_eq!(keys(&s), ["upstream.key_file"]);
+        s.upstream.key_file = Some("/etc/onshi/gateway.key".into());
+        assert_eq!(keys(&s), Vec::<String>::new());
+        s.upstream.url = Some("http://10.0.0.5:50052".into());
+        assert_eq!(keys(&s), ["upstream.ca_file"]);
+        s.upstream.ca_file = None;
+        assert_eq!(keys(&s), ["upstream.cert_file"]);
     }
 
     #[test]
@@ -313,6 +362,7 @@ mod tests {
         let mut s = Settings::default();
         s.store.database_url = Some("postgres://onshi:pw@db.internal:5432/onshi".into());
         s.upstream.url = Some("https://oqs.example:443".into());
+        s.upstream.ca_file = Some("/etc/onshi/oqs-ca.pem".into());
         s.telemetry.otlp_endpoint = Some("http://127.0.0.1:4317".into());
         assert_eq!(check(&s), []);
     }

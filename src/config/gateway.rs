@@ -72,6 +72,8 @@ pub struct GatewayConfig {
     pub tls: Option<TlsFiles>,
     pub upstream_timeout: Duration,
     pub upstream_max_in_flight: usize,
+    /// TLS to an `https://` upstream: its CA and the gateway's client certificate.
+    pub upstream_tls: Option<crate::tls::client::ClientTlsFiles>,
     /// Patient-data calls a second each facility may make (its token bucket's refill);
     /// beyond, RATE_LIMITED. 0: no per-facility limit, which is this embedded default
     /// (tests and the benchmark call from one facility far faster); `serve` sets
@@ -143,6 +145,7 @@ impl Default for GatewayConfig {
             tls: None,
             upstream_timeout: Duration::from_secs(5),
             upstream_max_in_flight: 256,
+            upstream_tls: None,
             facility_rate_per_sec: 0,
             facility_burst: DEFAULT_FACILITY_BURST,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,

@@ -79,6 +79,15 @@ pub struct Upstream {
     pub population: usize,
     pub timeout_ms: u64,
     pub max_in_flight: usize,
+    /// An `https://` upstream's CA certificate(s), PEM.
+    #[serde(with = "empty_is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// The gateway's client certificate and key for the upstream, PEM, where it
+    /// asks for one.
+    #[serde(with = "empty_is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(with = "empty_is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -160,9 +169,12 @@ pub struct Log {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Notices {
-    /// POST each notice here (http://); "" for none.
+    /// POST each notice here (http:// or https://); "" for none.
     #[serde(with = "empty_is_none")]
     pub webhook_url: Option<String>,
+    /// An https:// webhook's CA certificate(s), PEM; "" for none.
+    #[serde(with = "empty_is_none")]
+    pub webhook_ca_file: Option<String>,
     /// Or append them as JSON lines to a file in this directory; "" for none.
     #[serde(with = "empty_is_none")]
     pub spool_dir: Option<String>,
@@ -184,6 +196,7 @@ impl Default for Notices {
         let n = crate::audit::notices::NoticesConfig::default();
         Notices {
             webhook_url: None,
+            webhook_ca_file: None,
             spool_dir: None,
             every_allowed_access: n.every_allowed_access,
             lease_secs: n.lease.as_secs(),
@@ -210,6 +223,7 @@ impl Notices {
         };
         NoticesConfig {
             sink,
+            webhook_ca: self.webhook_ca_file.as_ref().map(PathBuf::from),
             every_allowed_access: self.every_allowed_access,
             lease: Duration::from_secs(self.lease_secs.max(1)),
             retry_max: Duration::from_secs(self.retry_max_secs.max(1)),
@@ -249,6 +263,22 @@ impl Default for Store {
     }
 }
 
+impl Upstream {
+    /// TLS to the upstream when a CA is configured (the check refuses a client
+    /// certificate without its key, and either without a CA).
+    pub fn tls(&self) -> Option<crate::tls::client::ClientTlsFiles> {
+        let ca = self.ca_file.clone()?;
+        let identity = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(crate::tls::client::ClientIdentity {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        Some(crate::tls::client::ClientTlsFiles { ca, identity })
+    }
+}
+
 impl Default for Upstream {
     fn default() -> Self {
         let g = GatewayConfig::default();
@@ -262,6 +292,9 @@ impl Default for Upstream {
             population,
             timeout_ms: millis(g.upstream_timeout),
             max_in_flight: g.upstream_max_in_flight,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
         }
     }
 }
@@ -398,6 +431,7 @@ impl Settings {
             tls: tls.dir.as_deref().map(TlsFiles::in_dir),
             upstream_timeout: Duration::from_millis(upstream.timeout_ms),
             upstream_max_in_flight: upstream.max_in_flight,
+            upstream_tls: upstream.tls(),
             facility_rate_per_sec: limits.facility_rate_per_sec,
             facility_burst: limits.facility_burst,
             max_in_flight: limits.max_in_flight,

@@ -44,7 +44,7 @@ fn state(info: &Option<SectionInfo>) -> String {
     }
 }
 
-fn print_summary(s: &GetEmergencySummaryResponse) {
+pub(super) fn print_summary(s: &GetEmergencySummaryResponse) {
     let dialysis = s.dialysis.clone().unwrap_or_default();
     let lines = [
         ("visits (3 months)", &s.visits_section, s.visits.len()),

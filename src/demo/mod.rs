@@ -1,7 +1,8 @@
 //! A short scenario against a running gateway (mutual TLS, development PKI), printing
 //! what a terminal would see: a search, a lookup, drug history, check-ups, an
 //! exemption access, denials with their reasons, and an emergency summary viewed
-//! outside any disaster by a hospital with an emergency department.
+//! outside any disaster by a hospital with an emergency department; then, as an
+//! operator, a Noto replay in which a shelter's first-aid post reads a summary.
 
 pub mod audit;
 mod care;
@@ -9,6 +10,7 @@ mod denials;
 mod emergency;
 pub mod operator;
 mod search;
+mod site;
 mod terminals;
 pub mod tls;
 
@@ -72,7 +74,11 @@ pub fn console_instructions(addr: SocketAddr, dir: &std::path::Path) {
 }
 
 /// Steps 1 to 6: what a terminal sees and what it is refused.
-pub async fn run(addr: SocketAddr, activation: &Activation, pki: &DemoPki) -> anyhow::Result<()> {
+pub async fn run(
+    addr: SocketAddr,
+    activation: &Activation,
+    pki: &DemoPki,
+) -> anyhow::Result<search::Found> {
     let mut t = Terminals::connect(addr, pki).await?;
     println!(
         "onshi-gateway demo against {addr}, over mutual TLS: each client presents its facility's certificate ({})",
@@ -96,5 +102,20 @@ pub async fn run(addr: SocketAddr, activation: &Activation, pki: &DemoPki) -> an
     println!(
         "\nEvery call above, allowed or denied, is in the access log: `onshi-gateway audit list`."
     );
-    Ok(())
+    Ok(found)
+}
+
+/// Steps 7 to 12, on the operators' listener `admin`: the log read by an auditor,
+/// a Noto replay opened by an operator, and a shelter's first-aid post in it.
+pub async fn operators(
+    addr: SocketAddr,
+    admin: SocketAddr,
+    pki: &DemoPki,
+    store: &dyn crate::store::AuditStore,
+    now: DateTime<Utc>,
+    found: &search::Found,
+) -> anyhow::Result<()> {
+    audit::show(admin, pki, store).await?;
+    let noto = operator::show(admin, pki, now).await?;
+    site::first_aid_post(addr, admin, pki, &noto, found).await
 }

@@ -19,7 +19,8 @@ type Operators = ActivationAdminServiceClient<tonic::transport::Channel>;
 
 /// Steps 10 and 11: an operator previews, activates and checks two Noto
 /// municipalities, then is told how an auditor reads the change.
-pub async fn show(admin: SocketAddr, pki: &DemoPki, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Returns the Noto activation's id.
+pub async fn show(admin: SocketAddr, pki: &DemoPki, now: DateTime<Utc>) -> anyhow::Result<String> {
     let channel = pki.channel(admin, "operator-activation-manager").await?;
     let mut operators = ActivationAdminServiceClient::new(channel);
     let noto = Areas {
@@ -42,7 +43,7 @@ pub async fn show(admin: SocketAddr, pki: &DemoPki, now: DateTime<Utc>) -> anyho
         file("operator-auditor.pem"),
         file("operator-auditor.key")
     );
-    Ok(())
+    Ok(created.id)
 }
 
 async fn preview(operators: &mut Operators, noto: &Areas) -> anyhow::Result<()> {

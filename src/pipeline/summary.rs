@@ -228,6 +228,7 @@ impl Fetched {
         s.qualification_section = Some(section(&q, |(found, _)| *found, &Period::default()));
         s.qualification = q.ok().map(|(_, q)| q);
         fill_near(&mut s, self.near, &recent);
+        let more_operations = has_more(&self.operations);
         let operations = self.operations.map(|o| {
             o.items
                 .into_iter()
@@ -238,7 +239,10 @@ impl Fetched {
                 .collect::<Vec<_>>()
         });
         let ops_window = window(today, OPERATION_YEARS * 12, 0);
-        s.operations_section = Some(section(&operations, |o| !o.is_empty(), &ops_window));
+        s.operations_section = Some(partial_if(
+            more_operations,
+            section(&operations, |o| !o.is_empty(), &ops_window),
+        ));
         s.operations = operations.unwrap_or_default();
         let rx = self.prescriptions.map(|p| p.prescriptions);
         let rx_window = window(today, 0, PRESCRIPTION_DAYS);
@@ -307,9 +311,16 @@ fn fill_near(
             })
             .collect::<Vec<_>>()
     });
+    let more = has_more(&near);
     let dialysis = near.map(|n| n.dialysis.unwrap_or_default());
-    s.visits_section = Some(section(&visits, |v: &Vec<_>| !v.is_empty(), recent));
-    s.procedures_section = Some(section(&procedures, |p: &Vec<_>| !p.is_empty(), recent));
+    s.visits_section = Some(partial_if(
+        more,
+        section(&visits, |v: &Vec<_>| !v.is_empty(), recent),
+    ));
+    s.procedures_section = Some(partial_if(
+        more,
+        section(&procedures, |p: &Vec<_>| !p.is_empty(), recent),
+    ));
     s.dialysis_section = Some(section(&dialysis, |d: &Dialysis| d.on_dialysis, recent));
     s.visits = visits.unwrap_or_default();
     s.procedures = procedures.unwrap_or_default();
@@ -329,6 +340,20 @@ fn section<T>(part: &Result<T, Reason>, has: impl Fn(&T) -> bool, window: &Perio
         window: (!window.to.is_empty()).then(|| window.clone()),
         unavailable_reason,
     }
+}
+
+/// Whether the upstream had more items than the one page a section takes.
+fn has_more(part: &Result<GetClinicalInformationResponse, Reason>) -> bool {
+    part.as_ref().is_ok_and(|p| !p.next_page_token.is_empty())
+}
+
+/// A section with items beyond its page is PARTIAL, never COMPLETE: a summary is
+/// never silently partial.
+fn partial_if(more: bool, mut info: SectionInfo) -> SectionInfo {
+    if more && info.status == SectionStatus::Complete as i32 {
+        info.status = SectionStatus::Partial as i32;
+    }
+    info
 }
 
 /// The newest check-up's date and key values.
@@ -429,5 +454,40 @@ mod tests {
             section(&full, |v| !v.is_empty(), &w).status,
             SectionStatus::Complete as i32
         );
+    }
+
+    #[test]
+    fn a_section_with_a_next_page_is_partial_never_complete() {
+        let w = window(NaiveDate::from_ymd_opt(2024, 1, 10).unwrap(), 3, 0);
+        let visit = |date: &str| crate::proto::ClinicalItem {
+            item: Some(Item::Visit(crate::proto::Visit {
+                date: date.into(),
+                ..Default::default()
+            })),
+        };
+        let page = |token: &str| GetClinicalInformationResponse {
+            items: vec![visit("2024-01-02")],
+            next_page_token: token.into(),
+            ..Default::default()
+        };
+        let mut s = GetEmergencySummaryResponse::default();
+        fill_near(&mut s, Ok(page("500")), &w);
+        let status = |i: &Option<SectionInfo>| i.as_ref().map(|i| i.status);
+        assert_eq!(
+            status(&s.visits_section),
+            Some(SectionStatus::Partial as i32)
+        );
+        // Nothing of that kind at all stays EMPTY, more pages or not.
+        assert_eq!(
+            status(&s.procedures_section),
+            Some(SectionStatus::Empty as i32)
+        );
+        let mut s = GetEmergencySummaryResponse::default();
+        fill_near(&mut s, Ok(page("")), &w);
+        assert_eq!(
+            status(&s.visits_section),
+            Some(SectionStatus::Complete as i32)
+        );
+        assert!(!has_more(&Err(Reason::UpstreamTimeout)));
     }
 }

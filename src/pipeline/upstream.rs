@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use http::Uri;
 use http::uri::InvalidUri;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -33,8 +34,9 @@ use crate::telemetry::metrics::UpstreamMetrics;
 /// another; the upstream also reads each connection's frames on a task of its own.
 pub const CONNECTIONS: usize = 4;
 
-/// One HTTP/2 connection (reconnected when lost), as the generated clients use it.
-pub type Transport = Client<HttpConnector, tonic::body::Body>;
+/// One HTTP/2 connection (reconnected when lost), as the generated clients use it:
+/// plaintext (h2c) to an `http://` upstream, TLS to an `https://` one.
+pub type Transport = Client<HttpsConnector<HttpConnector>, tonic::body::Body>;
 
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -46,6 +48,9 @@ pub struct UpstreamConfig {
     pub max_in_flight: usize,
     /// Where the circuit breaker and the retries are counted.
     pub metrics: UpstreamMetrics,
+    /// TLS for an `https://` upstream (its CA, and the gateway's client certificate);
+    /// one that trusts no CA where none is configured.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 #[derive(Clone)]
@@ -66,13 +71,20 @@ struct Connections {
 }
 
 impl Connections {
-    /// Plaintext HTTP/2 (h2c) only: the upstream client has no TLS configuration, so
-    /// an `https://` URL fails each call.
+    /// HTTP/2 in plaintext to an `http://` URL, over TLS with `config.tls` to an
+    /// `https://` one.
     fn open(config: &UpstreamConfig) -> Result<Connections, InvalidUri> {
         let origin: Uri = config.url.parse()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        // Lets the TLS connector take `https://` URIs; it passes `http://` ones through.
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config((*config.tls).clone())
+            .https_or_http()
+            .enable_http2()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .clone();

@@ -46,6 +46,7 @@ const REQUIRED: [&str; 3] = [STORE, AUDIT_WRITER, UPSTREAM];
 pub struct Sources {
     pub store: Arc<dyn Store>,
     pub upstream_url: String,
+    pub upstream_tls: Option<tonic::transport::ClientTlsConfig>,
     pub audit_writer: watch::Receiver<Result<(), String>>,
     /// The upstream client's own view: its circuit and recent failure rate.
     pub upstream_calls: watch::Receiver<Result<(), String>>,
@@ -116,7 +117,10 @@ async fn probe(sources: &Sources, board: &mut Board) -> Result<(), String> {
         .clamp(Duration::from_millis(100), Duration::from_secs(2));
     let (store, upstream) = tokio::join!(
         tokio::time::timeout(limit, sources.store.ping()),
-        tokio::time::timeout(limit, connect(&sources.upstream_url, limit)),
+        tokio::time::timeout(
+            limit,
+            connect(&sources.upstream_url, sources.upstream_tls.as_ref(), limit)
+        ),
     );
     board.insert(
         STORE,
@@ -136,12 +140,16 @@ async fn probe(sources: &Sources, board: &mut Board) -> Result<(), String> {
 }
 
 /// A new connection to the upstream: reachable, and speaking HTTP/2.
-async fn connect(url: &str, timeout: Duration) -> Result<(), tonic::transport::Error> {
-    Endpoint::from_shared(url.to_string())?
-        .connect_timeout(timeout)
-        .connect()
-        .await
-        .map(drop)
+async fn connect(
+    url: &str,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+    timeout: Duration,
+) -> Result<(), tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls.clone())?;
+    }
+    endpoint.connect_timeout(timeout).connect().await.map(drop)
 }
 
 fn status(ok: bool) -> ServingStatus {

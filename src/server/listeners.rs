@@ -105,20 +105,22 @@ pub(super) async fn start_terminals(
     Ok((addr, tx, server))
 }
 
-/// Prometheus `/metrics` on its own listener.
+/// Prometheus `/metrics` on its own listener, with the public documents of `beside`
+/// (the site CRL).
 pub(super) async fn start_metrics(
     listen: SocketAddr,
     metrics: Arc<Metrics>,
+    beside: axum::Router,
 ) -> anyhow::Result<Serving<std::io::Error>> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the metrics address {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel();
-    let server = crate::telemetry::metrics::serve(listener, metrics, async {
+    let server = crate::telemetry::metrics::serve(listener, metrics, beside, async {
         let _ = rx.await;
     });
-    tracing::info!(%addr, "metrics on /metrics");
+    tracing::info!(%addr, "metrics on /metrics, the site CRL on {}", super::crl::SITE_CRL_PATH);
     Ok((addr, tx, server))
 }
 

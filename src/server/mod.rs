@@ -3,6 +3,7 @@
 //! operators' services on another.
 
 mod accountability;
+pub mod crl;
 pub mod health;
 mod health_watch;
 mod listeners;
@@ -244,6 +245,7 @@ async fn spawn_background(
         crate::server::health::Sources {
             store: storage.store.clone(),
             upstream_url: upstream.url.clone(),
+            upstream_tls: upstream.probe_tls.clone(),
             audit_writer: storage.audit.health(),
             upstream_calls: upstream.client.health(),
             activation_registry: activations.health(),
@@ -335,7 +337,8 @@ async fn start_side_listeners(
 ) -> anyhow::Result<SideListeners> {
     let mut side = SideListeners::default();
     if let Some(listen) = config.metrics_listen {
-        let (bound, stop, server) = start_metrics(listen, metrics.clone()).await?;
+        let crl = crl::routes(operators.admin.1.clone());
+        let (bound, stop, server) = start_metrics(listen, metrics.clone(), crl).await?;
         side.metrics_addr = Some(bound);
         side.stop.push(stop);
         side.background_servers.push(server);

@@ -21,6 +21,8 @@ pub(super) struct StartedUpstream {
     /// The built-in upstream's population and address, when it runs in-process.
     pub population: Option<Arc<Population>>,
     pub addr: Option<SocketAddr>,
+    /// TLS for the health service's connection probe, as the calls use it.
+    pub probe_tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Serves the built-in upstream simulator on `listener` until `stop` fires.
@@ -66,11 +68,39 @@ pub(super) async fn start(
         connect_timeout: Duration::from_millis(500),
         max_in_flight: config.upstream_max_in_flight,
         metrics,
+        tls: Arc::new(upstream_tls(config)?),
     })?;
+    let probe_tls = probe_tls(config, &url)?;
     Ok(StartedUpstream {
         url,
         client,
         population,
         addr,
+        probe_tls,
+    })
+}
+
+fn probe_tls(
+    config: &GatewayConfig,
+    url: &str,
+) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    let Some(tls) = &config.upstream_tls else {
+        return Ok(None);
+    };
+    let uri: http::Uri = url.parse()?;
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let probe = crate::tls::client::client_tls(&tls.ca, tls.identity.as_ref(), host)
+        .map_err(|e| anyhow::anyhow!("the upstream's TLS: {e}"))?;
+    Ok(Some(probe))
+}
+
+/// The upstream's TLS from the configured files, read now so that a wrong file
+/// stops the start with its name.
+fn upstream_tls(config: &GatewayConfig) -> anyhow::Result<rustls::ClientConfig> {
+    Ok(match &config.upstream_tls {
+        Some(tls) => tls
+            .client_config()
+            .map_err(|e| anyhow::anyhow!("the upstream's TLS: {e}"))?,
+        None => crate::tls::client::trusting_no_one()?,
     })
 }

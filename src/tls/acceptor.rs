@@ -20,7 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::TlsFiles;
 use super::refusal::{Refusal, classify};
-use super::verifier::IdentityVerifier;
+use super::verifier::{IdentityVerifier, Issuer};
 use crate::telemetry::metrics::HandshakeMetrics;
 
 /// How long a client may take to complete its handshake.
@@ -57,9 +57,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfig>> {
-    let client_ca = match listener {
-        Listener::Terminal => &files.facility_ca,
-        Listener::Operators => &files.operator_ca,
+    let (client_issuer, client_ca) = match listener {
+        Listener::Terminal => (Issuer::Facilities, &files.facility_ca),
+        Listener::Operators => (Issuer::Operators, &files.operator_ca),
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .with_context(|| format!("reading {}", files.cert.display()))?
@@ -67,15 +67,15 @@ fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfi
         .with_context(|| format!("parsing {}", files.cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("reading {}", files.key.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let mut trusted = vec![client_ca];
+    let mut trusted = vec![(client_issuer, client_ca)];
     // Temporary sites connect to the terminal listener with the site CA's
     // certificates, when the gateway has a site CA.
     if listener == Listener::Terminal && files.site_ca.exists() {
-        trusted.push(&files.site_ca);
+        trusted.push((Issuer::Sites, &files.site_ca));
     }
-    for client_ca in trusted {
-        let before = roots.len();
+    let mut stores = Vec::new();
+    for (issuer, client_ca) in trusted {
+        let mut roots = rustls::RootCertStore::empty();
         for ca in CertificateDer::pem_file_iter(client_ca)
             .with_context(|| format!("reading {}", client_ca.display()))?
         {
@@ -84,11 +84,12 @@ fn build(files: &TlsFiles, listener: Listener) -> anyhow::Result<Arc<ServerConfi
                 .with_context(|| format!("a CA certificate in {}", client_ca.display()))?;
         }
         // Each file must hold a CA: one that does not is broken, whatever the others hold.
-        if roots.len() == before {
+        if roots.is_empty() {
             anyhow::bail!("{} holds no CA certificate", client_ca.display());
         }
+        stores.push((issuer, roots));
     }
-    let verifier = IdentityVerifier::new(roots, provider(), listener)
+    let verifier = IdentityVerifier::new(stores, provider(), listener)
         .context("the client certificate verifier")?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?

@@ -90,6 +90,64 @@ pub fn client_tls(
     Ok(tls)
 }
 
+/// TLS to the upstream OQS: its certificate must chain to `ca`; `identity` is the
+/// gateway's own client certificate where the upstream asks for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTlsFiles {
+    pub ca: PathBuf,
+    pub identity: Option<ClientIdentity>,
+}
+
+impl ClientTlsFiles {
+    /// The rustls client configuration, with the files read and checked here so
+    /// that a wrong one is named at start rather than on every call.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, ClientFileError> {
+        let fault = |file, path: &Path, problem: String| ClientFileError {
+            file,
+            path: path.to_path_buf(),
+            problem,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = certificates(ClientFile::Ca, &self.ca)?;
+        for ca in CertificateDer::pem_slice_iter(&pem) {
+            let ca = ca.map_err(|e| fault(ClientFile::Ca, &self.ca, e.to_string()))?;
+            roots
+                .add(ca)
+                .map_err(|e| fault(ClientFile::Ca, &self.ca, format!("not a CA: {e}")))?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fault(ClientFile::Ca, &self.ca, e.to_string()))?
+            .with_root_certificates(roots);
+        let Some(id) = &self.identity else {
+            return Ok(builder.with_no_client_auth());
+        };
+        let chain = CertificateDer::pem_slice_iter(&certificates(ClientFile::Cert, &id.cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fault(ClientFile::Cert, &id.cert, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(&private_key(&id.key)?)
+            .map_err(|e| fault(ClientFile::Key, &id.key, e.to_string()))?;
+        builder.with_client_auth_cert(chain, key).map_err(|e| {
+            fault(
+                ClientFile::Key,
+                &id.key,
+                format!("does not match the certificate: {e}"),
+            )
+        })
+    }
+}
+
+/// For an upstream without a configured CA: trusts no certificate, so that an
+/// `https://` upstream is refused rather than trusted blindly.
+pub fn trusting_no_one() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,8 @@ pub struct Options {
     pub health_listen: Option<std::net::SocketAddr>,
     /// Where the access log goes instead of the store, e.g. a deliberately slow one.
     pub audit: Option<Arc<dyn onshi_gateway::store::AuditStore>>,
+    /// TLS to an `https://` upstream.
+    pub upstream_tls: Option<onshi_gateway::tls::client::ClientTlsFiles>,
 }
 
 impl Default for Options {
@@ -80,6 +82,7 @@ impl Default for Options {
             health_check_interval: Duration::from_secs(1),
             health_listen: None,
             audit: None,
+            upstream_tls: None,
         }
     }
 }
@@ -122,6 +125,7 @@ impl Harness {
             health_check_interval: options.health_check_interval,
             health_listen: options.health_listen,
             audit: test_audit_batch(),
+            upstream_tls: options.upstream_tls,
             ..GatewayConfig::default()
         };
         let gateway = server::start_with_audit(config, clock.clone(), options.audit)

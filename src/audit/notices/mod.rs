@@ -30,6 +30,8 @@ pub enum NoticeSink {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoticesConfig {
     pub sink: NoticeSink,
+    /// An `https://` webhook's CA certificate(s), PEM.
+    pub webhook_ca: Option<std::path::PathBuf>,
     /// Every allowed access naming a patient, not only those under the exemption.
     pub every_allowed_access: bool,
     /// How long a claimed notice is this replica's before another may take it.
@@ -50,6 +52,7 @@ impl Default for NoticesConfig {
     fn default() -> Self {
         NoticesConfig {
             sink: NoticeSink::Off,
+            webhook_ca: None,
             every_allowed_access: false,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),

@@ -247,15 +247,18 @@ async fn scrape(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     )
 }
 
-/// Serves `/metrics` on `listener` until `stop` resolves.
+/// Serves `/metrics`, and the routes of `beside` (other public documents), on
+/// `listener` until `stop` resolves.
 pub fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    beside: Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> JoinHandle<std::io::Result<()>> {
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(beside);
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(stop)
