@@ -265,3 +265,114 @@ async fn the_console_is_not_served_without_tls() {
     let error = format!("{:#}", refused.err().expect("refused"));
     assert!(error.contains("needs TLS"), "{error}");
 }
+
+/// "Was site S allowed at T?": the site service's own answer, with the site's
+/// revision then; refused once the site is closed.
+#[tokio::test]
+async fn the_history_page_answers_for_a_temporary_site_at_an_instant() {
+    use onshi_gateway::domain::jst::Window;
+    use onshi_gateway::proto::site_admin_service_client::SiteAdminServiceClient;
+    use onshi_gateway::proto::{CloseSiteRequest, RegisterSiteRequest, SiteKind};
+    use onshi_gateway::store::{AreaKey, NewActivation};
+    use onshi_gateway::tls::client::{ClientIdentity, client_tls};
+
+    let t = support::start(jst_at(2024, 1, 3, 10, 0), test_audit_batch()).await;
+    let noto = NewActivation {
+        event: "令和6年能登半島地震".into(),
+        notice: "令和6年1月1日付事務連絡".into(),
+        areas: vec![AreaKey::Municipality("17204".into())],
+        window: Window::new(jst_at(2024, 1, 1, 16, 10), jst_at(2024, 1, 8, 0, 0)).expect("window"),
+        created_by: "mhlw".into(),
+        at: jst_at(2024, 1, 1, 17, 0),
+    };
+    let activation = t.gateway.store.add_activation(&noto).await.expect("stored");
+    t.gateway.activations.invalidate();
+    let prefecture = t
+        .pki
+        .operator_ca
+        .operator(OperatorRole::PrefectureHealth, "p1")
+        .expect("cert");
+    let (cert, key) = t.write("prefecture", &prefecture.cert_pem, &prefecture.key_pem);
+    let identity = ClientIdentity {
+        cert: cert.into(),
+        key: key.into(),
+    };
+    let tls = client_tls(
+        &t.dir.path().join("certs/server-ca.pem"),
+        Some(&identity),
+        "localhost",
+    )
+    .expect("tls");
+    let channel = tonic::transport::Channel::from_shared(format!(
+        "https://{}",
+        t.gateway.admin_addr.expect("admin")
+    ))
+    .expect("uri")
+    .tls_config(tls)
+    .expect("tls")
+    .connect()
+    .await
+    .expect("connects");
+    let mut sites = SiteAdminServiceClient::new(channel);
+    let site = sites
+        .register_site(RegisterSiteRequest {
+            activation_id: activation.id,
+            kind: SiteKind::FirstAidPost as i32,
+            name: "輪島中学校 救護所".into(),
+            municipality: "17204".into(),
+            sponsor: facility(
+                13,
+                onshi_gateway::domain::facility::FacilityKind::Medical,
+                1001,
+            )
+            .to_string(),
+            contact: "090-0000-0000".into(),
+            author: "p1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("registered")
+        .into_inner();
+
+    let auditor = operator(&t, OperatorRole::Auditor, "a1");
+    let ask = |at: &str| get(&format!("/console/history?site={}&at={at}", site.site_id));
+    let open = call(&t, (&auditor.0, &auditor.1), ask("2024-01-03+10%3A00"))
+        .await
+        .expect("served");
+    assert_eq!(open.status, 200, "{}", open.body);
+    assert!(open.body.contains("data-allowed=\"true\""), "{}", open.body);
+    assert!(
+        open.body.contains("data-site-revision=\"1\""),
+        "{}",
+        open.body
+    );
+
+    t.clock.set(jst_at(2024, 1, 3, 12, 0));
+    sites
+        .close_site(CloseSiteRequest {
+            site_id: site.site_id.clone(),
+            author: "p1".into(),
+            reason: "shelter closed".into(),
+        })
+        .await
+        .expect("closed");
+    let closed = call(&t, (&auditor.0, &auditor.1), ask("2024-01-03+12%3A30"))
+        .await
+        .expect("served");
+    assert!(
+        closed.body.contains("data-allowed=\"false\""),
+        "{}",
+        closed.body
+    );
+    assert!(closed.body.contains("SITE_NOT_OPEN"), "{}", closed.body);
+    // Asked about before the closure, the answer is as it stood then.
+    let before = call(&t, (&auditor.0, &auditor.1), ask("2024-01-03+10%3A30"))
+        .await
+        .expect("served");
+    assert!(
+        before.body.contains("data-allowed=\"true\""),
+        "{}",
+        before.body
+    );
+    t.gateway.shutdown().await.expect("stops");
+}

@@ -1,6 +1,7 @@
 //! "History": an activation's revisions on a timeline (who, when, under which notice,
-//! what the areas' windows became), and "was facility F allowed at T?" answered by
-//! the activation service's own check, with the revision that decided it.
+//! what the areas' windows became), and "was facility F (or temporary site S)
+//! allowed at T?" answered by the operators' services' own checks, with the revision
+//! that decided it.
 
 use axum::extract::{Query, State};
 use axum::response::Html;
@@ -11,15 +12,17 @@ use super::error::{PageError, describe};
 use super::page::{bilingual, esc, instant, jst, layout, message, timestamp, typed_instant};
 use super::paths;
 use crate::proto::activation_admin_service_server::ActivationAdminService;
+use crate::proto::site_admin_service_server::SiteAdminService;
 use crate::proto::{
-    ActivationHistory, CheckFacilityRequest, FacilityDecision, GetHistoryRequest,
-    ListActivationsRequest,
+    ActivationHistory, CheckFacilityRequest, CheckSiteRequest, FacilityDecision, GetHistoryRequest,
+    GetSiteRequest, ListActivationsRequest, SiteDecision,
 };
 
 #[derive(serde::Deserialize, Default)]
 pub struct Asked {
     activation: Option<String>,
     facility: Option<String>,
+    site: Option<String>,
     at: Option<String>,
     done: Option<String>,
 }
@@ -137,6 +140,7 @@ async fn question(
         "<h2>{}</h2><form method=\"get\" action=\"/console/history\" id=\"allowed\">\
          <input type=\"hidden\" name=\"activation\" value=\"{}\">\
          <label>施設コード <span class=\"en\">facility code</span> <input name=\"facility\" id=\"facility\" value=\"{}\"></label> \
+         <label>または臨時拠点 ID <span class=\"en\">or temporary site id</span> <input name=\"site\" id=\"site\" value=\"{}\"></label> \
          <label>時点 <span class=\"en\">at</span> <input name=\"at\" id=\"allowed-at\" placeholder=\"2024-01-10 10:03\" value=\"{}\"></label> \
          <button id=\"ask\">確認 <span class=\"en\">Ask</span></button></form>",
         bilingual(
@@ -145,8 +149,14 @@ async fn question(
         ),
         esc(q.activation.as_deref().unwrap_or_default()),
         esc(q.facility.as_deref().unwrap_or_default()),
+        esc(q.site.as_deref().unwrap_or_default()),
         esc(q.at.as_deref().unwrap_or_default()),
     );
+    let asked_site = q.site.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if let Some(site) = asked_site {
+        let at = typed_instant("at", q.at.as_deref()).map_err(PageError::BadInput)?;
+        return site_question(console, caller, site, at, out).await;
+    }
     let Some(facility) = q
         .facility
         .as_deref()
@@ -220,6 +230,88 @@ fn answer(
         deciding
             .map(|r| format!("; {} rev {r}", bilingual("決定した改訂", "decided by")))
             .unwrap_or_default(),
+    )
+}
+
+/// "Was site S allowed at T?", by the site service's own check (the state known
+/// then), with the site's revision in force at T and its activation's history.
+async fn site_question(
+    console: &Console,
+    caller: &Caller,
+    site: &str,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    mut out: String,
+) -> Result<(String, Option<ActivationHistory>), PageError> {
+    caller.may(paths::CHECK_SITE).map_err(PageError::Refused)?;
+    let at = at.unwrap_or_else(|| console.clock.now());
+    let request = caller.request(CheckSiteRequest {
+        site_id: site.to_string(),
+        at: Some(timestamp(at)),
+    });
+    let decision = match console.sites.check_site(request).await {
+        Ok(d) => d.into_inner(),
+        Err(s) => {
+            out.push_str(&message("error", &describe(&s)));
+            return Ok((out, None));
+        }
+    };
+    let revision = if caller.can(paths::GET_SITE) {
+        let request = caller.request(GetSiteRequest {
+            site_id: site.to_string(),
+        });
+        let view = console.sites.get_site(request).await?.into_inner();
+        view.revisions
+            .iter()
+            .filter(|r| instant(r.recorded_at.as_ref()) <= at)
+            .map(|r| r.number)
+            .max()
+    } else {
+        None
+    };
+    let history = if decision.activation_id.is_empty() {
+        None
+    } else {
+        let request = caller.request(GetHistoryRequest {
+            activation_id: decision.activation_id.clone(),
+        });
+        Some(console.admin.get_history(request).await?.into_inner())
+    };
+    out.push_str(&site_answer(&decision, site, at, revision));
+    Ok((out, history))
+}
+
+fn site_answer(
+    d: &SiteDecision,
+    site: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    revision: Option<u32>,
+) -> String {
+    let state = revision
+        .map(|r| format!("; {} rev {r}", bilingual("拠点の改訂", "site revision")))
+        .unwrap_or_default();
+    if d.allowed {
+        return format!(
+            "<p class=\"answer yes\" id=\"answer\" data-allowed=\"true\" data-site-revision=\"{}\">{}{state}</p>",
+            revision.unwrap_or(0),
+            bilingual(
+                &format!("臨時拠点 {} は {} に利用できました", esc(site), jst(at)),
+                "allowed"
+            ),
+        );
+    }
+    format!(
+        "<p class=\"answer no\" id=\"answer\" data-allowed=\"false\" data-site-revision=\"{}\">{} — {}: {}{state}</p>",
+        revision.unwrap_or(0),
+        bilingual(
+            &format!(
+                "臨時拠点 {} は {} に利用できませんでした",
+                esc(site),
+                jst(at)
+            ),
+            "not allowed"
+        ),
+        esc(&d.reason),
+        esc(&d.explanation)
     )
 }
 

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::activation::admin::ActivationAdmin;
+use crate::activation::site_admin::SiteAdmin;
 use crate::audit::read_log::LogWriter;
 use crate::audit::service::AuditQueryService;
 use crate::clock::SharedClock;
@@ -43,6 +44,7 @@ use crate::tls::acceptor::ReloadableTls;
 #[derive(Clone)]
 pub struct Console {
     admin: Arc<ActivationAdmin>,
+    sites: SiteAdmin,
     audit: Arc<AuditQueryService>,
     store: Arc<dyn Store>,
     log: LogWriter,
@@ -53,19 +55,22 @@ pub struct Console {
 impl Console {
     /// `admin` is the activation service with the gateway's cache, so a change made
     /// here is in force on this replica before the page answers.
+    /// `csrf`: see [`csrf::CsrfKey::derive`].
     pub fn new(
-        admin: ActivationAdmin,
+        (admin, sites): (ActivationAdmin, SiteAdmin),
         store: Arc<dyn Store>,
         log: LogWriter,
         clock: SharedClock,
+        csrf: csrf::CsrfKey,
     ) -> Console {
         Console {
             admin: Arc::new(admin),
+            sites,
             audit: Arc::new(AuditQueryService::new(store.clone()).with_log(log.clone())),
             store,
             log,
             clock,
-            csrf: csrf::CsrfKey::generate(),
+            csrf,
         }
     }
 

@@ -110,14 +110,19 @@ impl Operators {
         );
         // Every read of the log by an operator is itself logged.
         let log = crate::audit::read_log::LogWriter::new(audit, clock.clone());
-        let console = config.console_listen.map(|_| {
-            crate::console::Console::new(
-                ActivationAdmin::new(store.clone(), activations.clone(), clock.clone()),
+        let console = match config.console_listen {
+            Some(_) => Some(crate::console::Console::new(
+                (
+                    ActivationAdmin::new(store.clone(), activations.clone(), clock.clone()),
+                    sites.clone(),
+                ),
                 store.clone(),
                 log.clone(),
                 clock.clone(),
-            )
-        });
+                console_csrf_key(config)?,
+            )),
+            None => None,
+        };
         Ok(Operators {
             store: store.clone(),
             log,
@@ -126,6 +131,18 @@ impl Operators {
             console,
         })
     }
+}
+
+/// The console's CSRF key, from the server's private key: replicas behind one address
+/// share it, so each accepts the forms the others served. Without TLS the console
+/// does not start at all, so a key of its own is as good as any.
+fn console_csrf_key(config: &GatewayConfig) -> anyhow::Result<crate::console::csrf::CsrfKey> {
+    let Some(files) = &config.tls else {
+        return Ok(crate::console::csrf::CsrfKey::generate());
+    };
+    let key = std::fs::read(&files.key)
+        .with_context(|| format!("reading {} for the console", files.key.display()))?;
+    Ok(crate::console::csrf::CsrfKey::derive(&key))
 }
 
 /// What the request path needs: the rules' state, the access log, the upstream.
