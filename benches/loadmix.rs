@@ -253,7 +253,10 @@ async fn check(target: &str, profiles: &[Profile]) -> Result<(), String> {
             Call::Checkups(r) => outcome(m.get_health_checkups(request(r, f)).await),
         };
         if got != p.expected {
-            wrong.push(format!("profile {i} ({}): {got}, expected {}", p.kind, p.expected));
+            wrong.push(format!(
+                "profile {i} ({}): {got}, expected {}",
+                p.kind, p.expected
+            ));
         }
     }
     match wrong.is_empty() {
@@ -281,9 +284,16 @@ fn self_test() {
         assert!(same, "profile {i} ({}) does not decode back", p.kind);
     }
     let kinds: std::collections::HashSet<_> = mix.iter().map(|p| p.kind).collect();
-    assert_eq!(kinds.len(), 6, "every kind of call in 20 profiles: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        6,
+        "every kind of call in 20 profiles: {kinds:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    println!("loadmix: {} frames decode back to their requests", mix.len());
+    println!(
+        "loadmix: {} frames decode back to their requests",
+        mix.len()
+    );
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {

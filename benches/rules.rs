@@ -26,7 +26,7 @@ use onshi_gateway::pipeline::rules::identity::IdentityRule;
 use onshi_gateway::pipeline::{AccessNote, Note, Rule};
 use onshi_gateway::proto::*;
 use onshi_gateway::simulator::Population;
-use onshi_gateway::store::{ActivationStore, Store, StoreLocation};
+use onshi_gateway::store::{Store, StoreLocation};
 use onshi_gateway::telemetry::metrics::Metrics;
 use onshi_gateway::tls::identity::{DEV_FACILITY_HEADER, IdentitySource};
 
@@ -44,15 +44,24 @@ struct Rules {
 
 async fn rules() -> Rules {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let store: Arc<dyn Store> = onshi_gateway::store::open(&StoreLocation::Sqlite(dir.path().join("onshi.db")))
-        .await
-        .expect("store");
+    let store: Arc<dyn Store> =
+        onshi_gateway::store::open(&StoreLocation::Sqlite(dir.path().join("onshi.db")))
+            .await
+            .expect("store");
     seed_if_empty(store.as_ref()).await.expect("registry");
     let window = Window::one_week_from(today_jst(Utc::now()));
-    let activation = new_activation("bench", "", &["04".into()], &[], window, "bench").expect("activation");
-    store.add_activation(&activation).await.expect("activation added");
+    let activation =
+        new_activation("bench", "", &["04".into()], &[], window, "bench").expect("activation");
+    store
+        .add_activation(&activation)
+        .await
+        .expect("activation added");
     let clock: SharedClock = Arc::new(SystemClock);
-    let cache = ActivationCache::new(store.clone(), Duration::from_secs(60), Metrics::new().activations.clone());
+    let cache = ActivationCache::new(
+        store.clone(),
+        Duration::from_secs(60),
+        Metrics::new().activations.clone(),
+    );
     let inside = fixture_facility("04202", FacilityKind::Medical);
     // Warm: the index and the facility, as after a gateway's first call.
     cache.index().await.expect("index");
@@ -117,8 +126,13 @@ fn bench(c: &mut Criterion) {
     let r = rt.block_on(rules());
     // Holds under `cargo test` too: the checks pass, and the activation rule refuses.
     rt.block_on(async {
-        r.all(&r.inside).await.expect("every rule passes inside the area");
-        let refused = r.all(&r.outside).await.expect_err("refused outside the area");
+        r.all(&r.inside)
+            .await
+            .expect("every rule passes inside the area");
+        let refused = r
+            .all(&r.outside)
+            .await
+            .expect_err("refused outside the area");
         assert_eq!(refused.reason.as_str(), "AREA_NOT_ACTIVATED");
     });
     let mut g = c.benchmark_group("rule");
@@ -150,10 +164,12 @@ fn bench(c: &mut Criterion) {
         });
     });
     g.bench_function("all four, allowed", |b| {
-        b.to_async(&rt).iter(|| async { r.all(&r.inside).await.expect("pass") });
+        b.to_async(&rt)
+            .iter(|| async { r.all(&r.inside).await.expect("pass") });
     });
     g.bench_function("all four, area not activated", |b| {
-        b.to_async(&rt).iter(|| async { r.all(&r.outside).await.expect_err("refused") });
+        b.to_async(&rt)
+            .iter(|| async { r.all(&r.outside).await.expect_err("refused") });
     });
     g.finish();
 }
