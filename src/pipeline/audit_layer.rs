@@ -418,7 +418,10 @@ mod tests {
         };
         let large = compress_if_large(tonic::Response::new(history));
         assert!(prost::Message::encoded_len(large.get_ref()) >= COMPRESS_ABOVE_BYTES);
-        assert_eq!(large.extensions().get::<SingleMessageCompressionOverride>(), None);
+        assert_eq!(
+            large.extensions().get::<SingleMessageCompressionOverride>(),
+            None
+        );
     }
 
     #[test]
