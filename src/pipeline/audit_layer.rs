@@ -271,7 +271,7 @@ impl Call {
         // The slot (if any) is free once the record is committed, not before.
         note.release();
         let reply = match committed {
-            Ok(()) => with_record_id(result, &self.record_id),
+            Ok(()) => with_record_id(result.map(compress_if_large), &self.record_id),
             Err(e) => Err(status_of(&audit_unavailable(&e.to_string()))),
         };
         // The caller may be gone; its record is committed all the same.
@@ -325,7 +325,9 @@ impl Call {
             ),
             Err(_) => ("denied", Reason::AuditUnavailable.as_str()),
         };
-        tracing::info!(
+        // At `debug`: a line per call at the default level cost more than the rules
+        // (the access log and the metrics already hold every call).
+        tracing::debug!(
             method = M::METHOD,
             decision,
             reason,
@@ -360,6 +362,21 @@ impl AuditLayer {
 }
 
 /// The terminal can cite its access record, e.g. to a patient or an auditor.
+/// Replies smaller than this go uncompressed even to a caller that offers gzip:
+/// compressing a lookup's few hundred bytes saves a few hundred bytes and cost
+/// more CPU than the rules (a deflate state per reply); drug histories and
+/// summaries, which compress well, are far larger.
+pub const COMPRESS_ABOVE_BYTES: usize = 1024;
+
+fn compress_if_large<R: prost::Message>(mut reply: Response<R>) -> Response<R> {
+    if reply.get_ref().encoded_len() < COMPRESS_ABOVE_BYTES {
+        reply
+            .extensions_mut()
+            .insert(tonic::codec::SingleMessageCompressionOverride::Disable);
+    }
+    reply
+}
+
 fn with_record_id<R>(
     result: Result<Response<R>, Status>,
     record_id: &str,
@@ -381,7 +398,31 @@ fn with_record_id<R>(
 
 #[cfg(test)]
 mod tests {
-    use super::storable;
+    use super::{COMPRESS_ABOVE_BYTES, compress_if_large, storable};
+    use crate::proto::{Dispensing, GetDrugHistoryResponse, LookupQualificationResponse};
+    use tonic::codec::SingleMessageCompressionOverride;
+
+    #[test]
+    fn only_replies_above_the_threshold_may_be_compressed() {
+        let small = compress_if_large(tonic::Response::new(LookupQualificationResponse::default()));
+        assert_eq!(
+            small.extensions().get::<SingleMessageCompressionOverride>(),
+            Some(&SingleMessageCompressionOverride::Disable)
+        );
+        let history = GetDrugHistoryResponse {
+            dispensings: vec![Dispensing {
+                drug_name: "アムロジピン錠5mg".repeat(COMPRESS_ABOVE_BYTES / 8),
+                ..Dispensing::default()
+            }],
+            ..GetDrugHistoryResponse::default()
+        };
+        let large = compress_if_large(tonic::Response::new(history));
+        assert!(prost::Message::encoded_len(large.get_ref()) >= COMPRESS_ABOVE_BYTES);
+        assert_eq!(
+            large.extensions().get::<SingleMessageCompressionOverride>(),
+            None
+        );
+    }
 
     #[test]
     fn text_with_nul_is_kept_storable() {

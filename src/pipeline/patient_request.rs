@@ -49,7 +49,7 @@ fn insured_over_period<'a>(
 }
 
 pub trait PatientRequest: Send + Sync + 'static {
-    type Reply: Send + Sync + 'static;
+    type Reply: prost::Message + Send + Sync + 'static;
     /// The RPC name, as recorded in the access log.
     const METHOD: &'static str;
     /// The items shown by this RPC, as recorded in the access log.

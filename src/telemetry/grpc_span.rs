@@ -21,6 +21,10 @@ pub fn server_span(req: &http::Request<()>) -> tracing::Span {
         onshi.reason = tracing::field::Empty,
     );
     // Without an OpenTelemetry layer there is nothing to link; that is not an error.
-    let _ = span.set_parent(propagation::extract(req.headers()));
+    // A span nobody records (no traces exported, no span-level log) is not linked:
+    // reading the caller's trace context is then wasted work on every call.
+    if !span.is_disabled() {
+        let _ = span.set_parent(propagation::extract(req.headers()));
+    }
     span
 }

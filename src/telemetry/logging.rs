@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use serde::{Deserialize, Serialize};
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{FilterExt, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -56,6 +56,13 @@ pub fn init(
     telemetry: Option<&TelemetryConfig>,
 ) -> anyhow::Result<Option<TraceExport>> {
     let filter = filter(level).map_err(anyhow::Error::msg)?;
+    // Spans cost an allocation and their fields' formatting on every call, ten of them
+    // a call: the log lines carry them only at `debug` or finer. Otherwise spans are
+    // made only when traces are exported (below), and not at all when they are not.
+    let log_spans = filter
+        .max_level_hint()
+        .is_none_or(|most| most >= LevelFilter::DEBUG);
+    let filter = filter.and(filter_fn(move |meta| log_spans || !meta.is_span()));
     let fmt = match format {
         // Colours only for a person at a terminal, not for a journal or a file.
         LogFormat::Text => tracing_subscriber::fmt::layer()
