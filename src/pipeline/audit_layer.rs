@@ -361,7 +361,6 @@ impl AuditLayer {
     }
 }
 
-/// The terminal can cite its access record, e.g. to a patient or an auditor.
 /// Replies smaller than this go uncompressed even to a caller that offers gzip:
 /// compressing a lookup's few hundred bytes saves a few hundred bytes and cost
 /// more CPU than the rules (a deflate state per reply); drug histories and
@@ -377,6 +376,7 @@ fn compress_if_large<R: prost::Message>(mut reply: Response<R>) -> Response<R> {
     reply
 }
 
+/// The terminal can cite its access record, e.g. to a patient or an auditor.
 fn with_record_id<R>(
     result: Result<Response<R>, Status>,
     record_id: &str,
