@@ -598,19 +598,9 @@ async fn the_log_names_the_site_for_the_patient_and_the_sponsor_sees_its_sites()
 /// serving an empty list a relying party would trust.
 #[tokio::test]
 async fn without_a_site_ca_the_crl_url_answers_unavailable() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (h, _, _) = start().await;
     let addr = h.gateway.metrics_addr.expect("metrics listener");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(b"GET /crl/sites.crl HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
+    let response = String::from_utf8_lossy(&http_get(addr, "/crl/sites.crl").await).into_owned();
     assert!(response.starts_with("HTTP/1.1 503"), "{response}");
     assert!(response.contains("SITE_CA_UNAVAILABLE"), "{response}");
 }

@@ -114,14 +114,7 @@ fn reason(status: &tonic::Status) -> String {
 
 /// The body of `GET /crl/sites.crl`, as a relying party fetches it.
 async fn fetch_crl(addr: std::net::SocketAddr) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(b"GET /crl/sites.crl HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("response");
+    let response = common::http_get(addr, "/crl/sites.crl").await;
     let end = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

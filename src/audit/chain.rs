@@ -214,31 +214,13 @@ pub(crate) mod tests {
 
     /// A plain allowed lookup record, for tests of the chain and the writer.
     pub fn record(id: &str) -> AccessRecord {
+        let at = DateTime::from_timestamp_nanos(1_647_529_200_000_000_001);
         AccessRecord {
             id: id.into(),
-            at: DateTime::from_timestamp_nanos(1_647_529_200_000_000_001),
-            method: "LookupQualification".into(),
-            items: "qualification".into(),
             facility: Some("0411234567".into()),
             staff_id: Some("D-1".into()),
             staff_role: Some("doctor".into()),
-            patient_key: None,
-            identification: None,
-            search_id: None,
-            consent_basis: None,
-            exemption_reason: None,
-            exemption_identification: None,
-            purpose: None,
-            activation_id: None,
-            decision: Decision::Allowed,
-            reason: None,
-            grpc_code: 0,
-            upstream_result: None,
-            needs_review: false,
-            disclosed_patients: Vec::new(),
-            clinical: None,
-            site: Default::default(),
-            accountability: None,
+            ..AccessRecord::operators("LookupQualification", "qualification", at)
         }
     }
 

@@ -238,19 +238,20 @@ impl Harness {
     }
 }
 
-/// The `/metrics` text at `addr`, scraped over HTTP as Prometheus would.
-pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
+/// The whole response (head and body) to `GET path` over plain HTTP at `addr`.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    response
+}
+
+/// The `/metrics` text at `addr`, scraped over HTTP as Prometheus would.
+pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
+    let response = String::from_utf8_lossy(&http_get(addr, "/metrics").await).into_owned();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
