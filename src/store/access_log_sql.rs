@@ -531,7 +531,7 @@ macro_rules! audit_store {
                     // per record. A taken (chain_id, seq) fails the INSERT, and the
                     // dropped transaction rolls back the whole batch: another replica's
                     // records are never interleaved.
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let written: Result<(), StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         for chunk in records.chunks(INSERT_CHUNK) {

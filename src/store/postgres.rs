@@ -17,6 +17,8 @@ pub const ACTIVATION_CHANNEL: &str = "onshi_activations";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers and groups their commits.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -30,7 +32,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_millis(500))
             .connect(url)
             .await?;
-        PgStore::migrated(pool).await
+        PgStore::migrated(pool.clone(), pool).await
     }
 }
 

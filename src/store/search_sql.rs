@@ -55,7 +55,7 @@ macro_rules! search_ledger {
                         .bind(&search.facility)
                         .bind(to_nanos(search.at))
                         .bind(candidates_to_db(search))
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     Ok(())
                 }

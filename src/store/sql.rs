@@ -111,7 +111,7 @@ pub(crate) trait Dialect: Database {
 /// macro because the traits are implemented for two concrete types, and a generic
 /// impl would have to restate sqlx's executor and codec bounds on every block.
 ///
-/// `$store` holds its `pool`; `$db` implements `Dialect`; `$migrations` is the
+/// `$store` holds its `pool` and its `writer` pool; `$db` implements `Dialect`; `$migrations` is the
 /// folder of its migrations; `$extra` holds `ActivationStore` methods of its own
 /// (PostgreSQL's `subscribe`).
 macro_rules! sql_store {
@@ -125,13 +125,22 @@ macro_rules! sql_store {
                     &self.pool
                 }
 
-                /// Runs the migrations on `pool`, then keeps it.
-                async fn migrated(pool: sqlx::Pool<$db>) -> Result<Self, StoreError> {
+                /// Where the hot writes go (the access log, the search ledger): for
+                /// SQLite one connection of its own (see `SqliteStore::open`).
+                pub fn writer(&self) -> &sqlx::Pool<$db> {
+                    &self.writer
+                }
+
+                /// Runs the migrations on `pool`, then keeps it, and `writer`.
+                async fn migrated(
+                    pool: sqlx::Pool<$db>,
+                    writer: sqlx::Pool<$db>,
+                ) -> Result<Self, StoreError> {
                     sqlx::migrate!($migrations)
                         .run(&pool)
                         .await
                         .map_err(migration_failed)?;
-                    Ok(Self { pool })
+                    Ok(Self { pool, writer })
                 }
             }
 
@@ -142,6 +151,7 @@ macro_rules! sql_store {
                 }
 
                 async fn close(&self) {
+                    self.writer().close().await;
                     self.pool().close().await;
                 }
 
