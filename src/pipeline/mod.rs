@@ -16,6 +16,9 @@
 //! in-flight bound comes after it, so a facility over its rate never takes a slot, and
 //! before everything that reads a store or calls the upstream. While the access log
 //! cannot take records, calls stop at "audit ready", before taking a slot.
+//!
+//! The rules between the audit layer and the endpoint run as one chain in one future
+//! (`rule::Chain`), each still timed and traced on its own.
 
 pub mod audit_layer;
 pub mod circuit;
@@ -23,7 +26,6 @@ pub mod context;
 pub mod deadline;
 pub mod fault;
 pub mod forward;
-pub mod in_flight;
 pub mod patient_request;
 pub mod request_options;
 pub mod retry;
@@ -45,7 +47,6 @@ use crate::activation::cache::ActivationCache;
 use crate::audit::AuditWriter;
 use crate::clock::SharedClock;
 use crate::config::GatewayConfig;
-use crate::pipeline::in_flight::{InFlightLayer, InFlightLimit};
 use crate::pipeline::rules::activation::ActivationRule;
 use crate::pipeline::rules::audit_ready::AuditReadyRule;
 use crate::pipeline::rules::consent::ConsentRule;
@@ -53,6 +54,7 @@ use crate::pipeline::rules::consent_kind::ConsentKindRule;
 use crate::pipeline::rules::emergency_viewing::EmergencyViewingRule;
 use crate::pipeline::rules::identification::IdentificationRule;
 use crate::pipeline::rules::identity::IdentityRule;
+use crate::pipeline::rules::in_flight::InFlightLimit;
 use crate::pipeline::rules::rate_limit::{FacilityLimiter, RateLimitRule};
 use crate::pipeline::rules::request_options::RequestOptionsRule;
 use crate::pipeline::search_recorder::SearchRecorder;
@@ -64,7 +66,7 @@ use audit_layer::AuditLayer;
 pub use context::{AccessNote, Note};
 use forward::{Forward, Forwardable};
 pub use patient_request::PatientRequest;
-pub use rule::{Rule, RuleLayer};
+pub use rule::{Chain, Rule, Rules};
 use upstream::Upstream;
 
 /// What the rules and the forwarder need.
@@ -119,6 +121,27 @@ where
         + 'static,
     S::Future: Send,
 {
+    let clock = &deps.clock;
+    let rules = Chain::<M, _>::new(&deps.metrics)
+        .rule(IdentityRule::new(deps.identity).with_sites(deps.activations.clone()))
+        .optional(
+            deps.limits
+                .facility_rate
+                .clone()
+                .map(|limiter| RateLimitRule::new(limiter, clock.clone())),
+        )
+        .rule(AuditReadyRule::new(deps.audit.clone()))
+        .optional(deps.limits.in_flight.clone())
+        .rule(EmergencyViewingRule::new(deps.activations.clone()))
+        .rule(ActivationRule::new(deps.activations.clone(), clock.clone()))
+        .rule(IdentificationRule::new(
+            deps.ledger.clone(),
+            clock.clone(),
+            deps.search_ttl,
+        ))
+        .rule(RequestOptionsRule)
+        .rule(ConsentRule)
+        .rule(ConsentKindRule);
     let stack = ServiceBuilder::new()
         .layer(
             AuditLayer::new(
@@ -129,39 +152,9 @@ where
             )
             .with_notices(deps.notices),
         )
-        .layer(rule(
-            deps,
-            IdentityRule::new(deps.identity).with_sites(deps.activations.clone()),
-        ))
-        .option_layer(
-            deps.limits
-                .facility_rate
-                .clone()
-                .map(|limiter| rule(deps, RateLimitRule::new(limiter, deps.clock.clone()))),
-        )
-        .layer(rule(deps, AuditReadyRule::new(deps.audit.clone())))
-        .option_layer(deps.limits.in_flight.clone().map(InFlightLayer))
-        .layer(rule(
-            deps,
-            EmergencyViewingRule::new(deps.activations.clone()),
-        ))
-        .layer(rule(
-            deps,
-            ActivationRule::new(deps.activations.clone(), deps.clock.clone()),
-        ))
-        .layer(rule(
-            deps,
-            IdentificationRule::new(deps.ledger.clone(), deps.clock.clone(), deps.search_ttl),
-        ))
-        .layer(rule(deps, RequestOptionsRule))
-        .layer(rule(deps, ConsentRule))
-        .layer(rule(deps, ConsentKindRule))
+        .layer(rules.layer())
         .service(endpoint);
     BoxCloneSyncService::new(stack)
-}
-
-fn rule<R: Clone>(deps: &Deps, rule: R) -> RuleLayer<R> {
-    RuleLayer::new(rule, deps.metrics.clone())
 }
 
 /// The guarded path of an RPC whose answer goes straight back to the caller.

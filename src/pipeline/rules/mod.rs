@@ -8,5 +8,6 @@ pub mod consent_kind;
 pub mod emergency_viewing;
 pub mod identification;
 pub mod identity;
+pub mod in_flight;
 pub mod rate_limit;
 pub mod request_options;
