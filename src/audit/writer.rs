@@ -67,7 +67,8 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
 struct Pending {
-    record: AccessRecord,
+    /// Boxed: every call waiting for its commit holds this in its future.
+    record: Box<AccessRecord>,
     done: oneshot::Sender<Result<(), AuditError>>,
 }
 
@@ -140,6 +141,12 @@ impl AuditWriter {
     /// Returns once the record is durable, or why it is not. A record that is not is
     /// kept and committed later as the record of a refused call.
     pub async fn commit(&self, record: AccessRecord) -> Result<(), AuditError> {
+        self.commit_boxed(Box::new(record)).await
+    }
+
+    /// [`AuditWriter::commit`] of a boxed record: a future waiting on it holds a
+    /// pointer, not the record (~1 KiB), in each of the states it passes through.
+    pub async fn commit_boxed(&self, record: Box<AccessRecord>) -> Result<(), AuditError> {
         let (done, committed) = oneshot::channel();
         self.tx
             .send(Pending { record, done })
@@ -291,7 +298,7 @@ impl Task {
     /// tries the store, so a failing store costs callers no time.
     async fn commit_calls(&mut self, batch: Vec<Pending>) {
         let (records, waiting): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| (p.record, p.done)).unzip();
+            batch.into_iter().map(|p| (*p.record, p.done)).unzip();
         let failing = self.health.borrow().clone().err();
         if let Some(why) = failing
             && !waiting.is_empty()

@@ -109,6 +109,7 @@ fn storable(text: &Option<String>) -> Option<String> {
 /// A notice for the patient is queued with the record of an allowed call that named
 /// them, made under the exemption (or, with `every_allowed_access`, any such call).
 pub fn record_of<M: PatientRequest>(
+    id: String,
     note: &AccessNote,
     code: tonic::Code,
     at: chrono::DateTime<chrono::Utc>,
@@ -120,7 +121,7 @@ pub fn record_of<M: PatientRequest>(
         (_, false) => Decision::Denied,
     };
     let record = AccessRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id,
         at,
         method: M::METHOD.to_string(),
         items: M::ITEMS.to_string(),
@@ -184,7 +185,7 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let (answer, answered) = oneshot::channel();
         let deadlines = Deadlines::of(req.metadata());
-        let record_id = uuid::Uuid::new_v4().to_string();
+        let record_id = AccessRecord::new_id();
         // The call runs to its record in a task of its own: a caller whose deadline
         // passes (or who cancels) drops only the wait below, never the record of what
         // the rules and the upstream did.
@@ -251,8 +252,10 @@ impl Call {
             req.extensions_mut().insert(WorkDeadline(work));
         }
         let at = self.parts.clock.now();
-        let result = self.within_deadline(inner.call(req), &note).await;
-        let code = match &result {
+        // Boxed, as the record below: a reply (up to ~1.4 KiB) held by pointer while
+        // the call waits for its commit keeps ten thousand waiting calls small.
+        let result = Box::new(self.within_deadline(inner.call(req), &note).await);
+        let code = match &*result {
             // The caller left before the answer: what was fetched was not delivered.
             Ok(_) if answer.is_closed() && self.deadlines.passed() => tonic::Code::DeadlineExceeded,
             Ok(_) if answer.is_closed() => tonic::Code::Cancelled,
@@ -265,13 +268,19 @@ impl Call {
                 .reason
                 .get_or_insert(Reason::CallDeadlineExceeded);
         }
-        let mut record = record_of::<M>(&note.lock(), code, at, self.parts.notices);
-        record.id.clone_from(&self.record_id);
+        // Boxed: the call waits for its commit holding a pointer, not the record.
+        let record = Box::new(record_of::<M>(
+            self.record_id.clone(),
+            &note.lock(),
+            code,
+            at,
+            self.parts.notices,
+        ));
         let committed = self.commit::<M>(record, &note, started).await;
         // The slot (if any) is free once the record is committed, not before.
         note.release();
         let reply = match committed {
-            Ok(()) => with_record_id(result.map(compress_if_large), &self.record_id),
+            Ok(()) => with_record_id((*result).map(compress_if_large), &self.record_id),
             Err(e) => Err(status_of(&audit_unavailable(&e.to_string()))),
         };
         // The caller may be gone; its record is committed all the same.
@@ -303,7 +312,7 @@ impl Call {
 
     async fn commit<M: PatientRequest>(
         &self,
-        record: AccessRecord,
+        record: Box<AccessRecord>,
         note: &Note,
         started: Instant,
     ) -> Result<(), AuditError> {
@@ -315,7 +324,12 @@ impl Call {
         }
         let decision = record.decision;
         let span = tracing::info_span!("audit.commit", otel.name = "audit.commit");
-        let committed = self.parts.writer.commit(record).instrument(span).await;
+        let committed = self
+            .parts
+            .writer
+            .commit_boxed(record)
+            .instrument(span)
+            .await;
         // A call whose record could not be committed was refused for that reason: the
         // log line and the metrics say what the caller got.
         let (decision, reason) = match &committed {

@@ -64,7 +64,8 @@ where
         Box::pin(async move {
             let mut reply = inner.call(req).await?.into_inner();
             let facility = facility?.to_string();
-            let search_id = uuid::Uuid::new_v4().to_string();
+            // Time-ordered, as record ids are: the ledger's key grows at its end.
+            let search_id = uuid::Uuid::now_v7().to_string();
             let candidates: Vec<String> = reply
                 .candidates
                 .iter()
