@@ -493,11 +493,11 @@ macro_rules! audit_store {
                         .bind(&chain.chain_id)
                         .bind(&chain.public_key)
                         .bind(to_nanos(chain.created_at))
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                     let known: String = sqlx::query_scalar(CHAIN_KEY)
                         .bind(&chain.chain_id)
-                        .fetch_one(self.pool())
+                        .fetch_one(self.writer())
                         .await?;
                     if known != chain.public_key {
                         return Err(key_conflict(chain));
@@ -610,7 +610,7 @@ macro_rules! audit_store {
                 async fn prune(&self, chain_id: &str, through_seq: u64) -> Result<u64, StoreError> {
                     let through = seq_to_db(through_seq);
                     let anchor = format!("{ANCHOR_CHECKPOINT}{}", <$db as Dialect>::ANCHOR_LOCK);
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let pruned: Result<u64, StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         let anchored: Option<i64> = sqlx::query_scalar(&anchor)

@@ -242,7 +242,7 @@ macro_rules! activation_store {
                     // Time-ordered ids: activations recorded at the same instant list in order.
                     let id = uuid::Uuid::now_v7().to_string();
                     let revision = creation(new);
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let written: Result<(), StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         insert_activation::<$db>(&id, new)
@@ -266,7 +266,7 @@ macro_rules! activation_store {
                 }
 
                 async fn add_revision(&self, id: &str, revision: &Revision) -> Result<(), StoreError> {
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let written: Result<(), StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         write_revision(&mut tx, id, revision).await?;

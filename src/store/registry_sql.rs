@@ -264,7 +264,7 @@ macro_rules! facility_registry {
                     municipalities: &[Municipality],
                     facilities: &[RegisteredFacility],
                 ) -> Result<RegistryCounts, StoreError> {
-                    write_registry(self.pool(), municipalities, facilities, false).await
+                    write_registry(self.writer(), municipalities, facilities, false).await
                 }
 
                 async fn replace_registry(
@@ -272,7 +272,7 @@ macro_rules! facility_registry {
                     municipalities: &[Municipality],
                     facilities: &[RegisteredFacility],
                 ) -> Result<RegistryCounts, StoreError> {
-                    write_registry(self.pool(), municipalities, facilities, true).await
+                    write_registry(self.writer(), municipalities, facilities, true).await
                 }
 
                 async fn registry_counts(&self) -> Result<RegistryCounts, StoreError> {

@@ -66,7 +66,7 @@ macro_rules! search_ledger {
 
                 async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
                     let prune = sqlx::query(PRUNE_SEARCHES).bind(to_nanos(before));
-                    Ok(prune.execute(self.pool()).await?.rows_affected())
+                    Ok(prune.execute(self.writer()).await?.rows_affected())
                 }
             }
         };

@@ -106,7 +106,7 @@ macro_rules! site_store {
             #[async_trait::async_trait]
             impl SiteStore for $store {
                 async fn add_site(&self, site: &Site) -> Result<(), StoreError> {
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let written: Result<(), StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         sqlx::query(INSERT_SITE)
@@ -136,7 +136,7 @@ macro_rules! site_store {
                     site: &Site,
                     revision: &SiteRevision,
                 ) -> Result<(), StoreError> {
-                    let mut conn = self.pool().acquire().await?;
+                    let mut conn = self.writer().acquire().await?;
                     let written: Result<(), StoreError> = async {
                         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                         write_site_revision(&mut tx, site, revision).await?;

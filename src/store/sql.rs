@@ -125,8 +125,10 @@ macro_rules! sql_store {
                     &self.pool
                 }
 
-                /// Where the hot writes go (the access log, the search ledger): for
-                /// SQLite one connection of its own (see `SqliteStore::open`).
+                /// Where every write goes: for SQLite one connection of its own (see
+                /// `SqliteStore::open`), so that writers queue in the process, not in
+                /// SQLite's busy handler, and no other connection's write drops its
+                /// page cache.
                 pub fn writer(&self) -> &sqlx::Pool<$db> {
                     &self.writer
                 }

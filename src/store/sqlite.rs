@@ -31,7 +31,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.clone())
             .await?;
-        // SQLite has one writer at a time. Hot writes queue for one connection here
+        // SQLite has one writer at a time. Every write queues for one connection here
         // instead of for the file's lock, where the losers sleep in the busy handler
         // (1 ms, 2 ms, 5 ms, …); and that connection's page cache, which SQLite
         // drops whenever another connection wrote, and its prepared statements
