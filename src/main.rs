@@ -15,6 +15,7 @@ use onshi_gateway::telemetry::logging;
 
 // Calls allocate many small, short-lived objects across worker threads; mimalloc
 // serves them with less CPU than glibc's malloc (docs/performance.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
