@@ -92,7 +92,7 @@ wait_port "$up_port" "$up_pid" upstream
 
 mkdir -p "$out"
 results="$out/results.tsv"
-printf 'target\tscenario\trate\tconns\tstreams\tsecs\tcpu_ticks\thwm_kib\tlogs\n' >"$results"
+printf 'target\tscenario\trate\tconns\tstreams\tsecs\tcpu_ticks\thwm_kib\tlogs\tunexpected\n' >"$results"
 clk=$(getconf CLK_TCK)
 
 # Processes of a target: the process and its children (nginx's workers).
@@ -136,17 +136,62 @@ load() {
   for i in "${pids[@]}"; do wait "$i" || true; done
 }
 
-# One measured run against a target: records CPU and peak RSS around it.
+# The gateway's calls so far by decision and reason, from its /metrics: $1 port.
+call_counts() {
+  python3 - "$1" <<'PY'
+import collections, re, sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode()
+counts = collections.Counter()
+for line in text.splitlines():
+    m = re.match(r'onshi_requests_total\{([^}]*)\} (\S+)', line)
+    if m:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        counts[(labels.get("decision", ""), labels.get("reason", ""))] += float(m.group(2))
+for (decision, reason), n in sorted(counts.items()):
+    print(f"{decision}\t{reason or '-'}\t{int(n)}")
+PY
+}
+
+# The calls denied or failed between two call_counts files other than the mix's own
+# denials, as REASON=count,...; "-" for none. A run whose calls were refused for
+# another reason (AUDIT_UNAVAILABLE when a commit stalled, say) shows it here, since
+# a fast refusal would otherwise pass for throughput.
+unexpected() {
+  python3 - "$1" "$2" <<'PY'
+import collections, sys
+def read(path):
+    c = collections.Counter()
+    for line in open(path):
+        decision, reason, n = line.rstrip("\n").split("\t")
+        c[(decision, reason)] += int(n)
+    return c
+before, after = read(sys.argv[1]), read(sys.argv[2])
+mix = {"AREA_NOT_ACTIVATED", "INSURER_NUMBER_CHECK_DIGIT"}
+odd = collections.Counter()
+for (decision, reason), n in (after - before).items():
+    if decision != "allowed" and reason not in mix:
+        odd[reason] += n
+print(",".join(f"{r if r != '-' else 'NO_REASON'}={n}" for r, n in sorted(odd.items())) or "-")
+PY
+}
+
+# One measured run against a target: records CPU and peak RSS around it, and for a
+# gateway ($9: its metrics port) the calls refused beyond the mix's own denials.
 measure() {
-  local name=$1 port=$2 pid=$3 scenario=$4 conns=$5 streams=$6 dur=$7 rate=$8
-  local logs="$out/logs/$name-$scenario-$rate" before after
+  local name=$1 port=$2 pid=$3 scenario=$4 conns=$5 streams=$6 dur=$7 rate=$8 metrics=${9:-}
+  local logs="$out/logs/$name-$scenario-$rate" before after odd=-
   rm -rf "$logs"
+  [ -n "$metrics" ] && call_counts "$metrics" >"$work/calls-before"
   reset_peak "$pid"
   before=$(cpu_ticks "$pid")
   load "$port" "$conns" "$streams" "$dur" "$rate" "$logs"
   after=$(cpu_ticks "$pid")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$rate" "$conns" "$streams" \
-    "$dur" "$((after - before))" "$(peak_rss_kib "$pid")" "$logs" >>"$results"
+  if [ -n "$metrics" ]; then
+    call_counts "$metrics" >"$work/calls-after"
+    odd=$(unexpected "$work/calls-before" "$work/calls-after")
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$rate" "$conns" "$streams" \
+    "$dur" "$((after - before))" "$(peak_rss_kib "$pid")" "$logs" "$odd" >>"$results"
   echo "bench: $name $scenario${rate:+ rate $rate} done" >&2
 }
 
@@ -177,30 +222,30 @@ EOF
 }
 
 start_gateway() {
-  local name=$1 port=$2 admin=$3 db=$4 data="$work/data-$1" extra=()
+  local name=$1 port=$2 admin=$3 db=$4 metrics=$5 data="$work/data-$1" extra=()
   [ -n "$db" ] && extra=(--database-url "$db")
   # shellcheck disable=SC2086
   env ONSHI_FACILITY_RATE_PER_SEC=0 ONSHI_MAX_IN_FLIGHT=0 ${BENCH_GATEWAY_ENV:-} \
     "$gateway" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
-    --metrics-listen "127.0.0.1:$(free_port)" --data-dir "$data" \
+    --metrics-listen "127.0.0.1:$metrics" --data-dir "$data" \
     --upstream "http://127.0.0.1:$up_port" --dev-identity-from-metadata "${extra[@]}" \
     >"$work/$name.log" 2>&1 &
   echo $!
 }
 
 run_target() {
-  local name=$1 port pid admin db=""
+  local name=$1 port pid admin db="" metrics=""
   port=$(free_port)
   case "$name" in
     direct) port=$up_port; pid=$up_pid ;;
     nginx) pid=$(start_nginx "$port"); started+=("$pid") ;;
     sqlite|postgres)
-      admin=$(free_port)
+      admin=$(free_port); metrics=$(free_port)
       if [ "$name" = postgres ]; then
         psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS onshi_bench" -c "CREATE DATABASE onshi_bench" >/dev/null
         pg_db_made=1; db="$pg/onshi_bench"
       fi
-      pid=$(start_gateway "$name" "$port" "$admin" "$db"); started+=("$pid")
+      pid=$(start_gateway "$name" "$port" "$admin" "$db" "$metrics"); started+=("$pid")
       wait_port "$admin" "$pid" "$name"
       # Miyagi and Fukushima activated for the run, as in the 2022 notice.
       "$gateway" activation create --admin "http://127.0.0.1:$admin" --event "load benchmark" \
@@ -216,13 +261,15 @@ run_target() {
   load "$port" 50 20 2 0 "$work/warmup-$name"
   for s in $scenarios; do
     case "$s" in
-      low) measure "$name" "$port" "$pid" low 32 1 "$secs" 0 ;;
-      high) measure "$name" "$port" "$pid" high 50 20 "$secs" 0 ;;
-      sweep) for r in $rates; do measure "$name" "$port" "$pid" sweep 50 100 "$sweep_secs" "$r"; done ;;
-      streams) measure "$name" "$port" "$pid" streams 1000 10 "$secs" 0 ;;
+      low) measure "$name" "$port" "$pid" low 32 1 "$secs" 0 "$metrics" ;;
+      high) measure "$name" "$port" "$pid" high 50 20 "$secs" 0 "$metrics" ;;
+      sweep) for r in $rates; do measure "$name" "$port" "$pid" sweep 50 100 "$sweep_secs" "$r" "$metrics"; done ;;
+      streams) measure "$name" "$port" "$pid" streams 1000 10 "$secs" 0 "$metrics" ;;
     esac
   done
   if [ "$name" != direct ]; then kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; fi
+  # The target's own log, kept beside the report (why a call was refused, say).
+  [ -f "$work/$name.log" ] && cp "$work/$name.log" "$out/$name.log"
   if [ "$name" = sqlite ] || [ "$name" = postgres ]; then
     "$gateway" audit verify ${db:+--database-url "$db"} --data-dir "$work/data-$name" >"$out/verify-$name.txt" 2>&1 \
       || { cat "$out/verify-$name.txt" >&2; echo "bench: the $name gateway's access log does not verify" >&2; exit 1; }
