@@ -74,6 +74,8 @@ def table(found, scenario, title):
               f"{r['cpu_us'] * 1e4 / 1e6:.2f} | {r['rss_mib']:.0f} | {ratio('direct')} | {ratio('nginx')} |")
         if r["non200"]:
             print(f"|  ({t}: {r['non200']} non-200 responses) |||||||||")
+        if r.get("writer", "-") not in ("-", "", None):
+            print(f"|  ({t}: access-log writer {r['writer']}) |||||||||")
         if r.get("unexpected", "-") not in ("-", ""):
             print(f"|  ({t}: refused or failed beyond the mix's denials: {r['unexpected']}) |||||||||")
 

@@ -92,7 +92,7 @@ wait_port "$up_port" "$up_pid" upstream
 
 mkdir -p "$out"
 results="$out/results.tsv"
-printf 'target\tscenario\trate\tconns\tstreams\tsecs\tcpu_ticks\thwm_kib\tlogs\tunexpected\n' >"$results"
+printf 'target\tscenario\trate\tconns\tstreams\tsecs\tcpu_ticks\thwm_kib\tlogs\tunexpected\twriter\n' >"$results"
 clk=$(getconf CLK_TCK)
 
 # Processes of a target: the process and its children (nginx's workers).
@@ -149,6 +149,29 @@ for line in text.splitlines():
         counts[(labels.get("decision", ""), labels.get("reason", ""))] += float(m.group(2))
 for (decision, reason), n in sorted(counts.items()):
     print(f"{decision}\t{reason or '-'}\t{int(n)}")
+# The access-log writer's totals, for how busy it was over a run.
+for name in ("audit_commit_seconds_sum", "audit_commit_seconds_count", "audit_batch_records_sum"):
+    m = re.search(rf'^onshi_{name} (\S+)$', text, re.M)
+    print(f"writer\t{name}\t{float(m.group(1)) if m else 0.0}")
+PY
+}
+
+# How the access-log writer spent a run of $3 seconds between two call_counts files:
+# busy=fraction of the time committing, batch=mean records per commit, commit_ms=mean
+# time per commit; "-" when it committed nothing.
+writer_use() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+def read(path):
+    return {r: float(n) for d, r, n in (l.rstrip("\n").split("\t") for l in open(path)) if d == "writer"}
+b, a, secs = read(sys.argv[1]), read(sys.argv[2]), float(sys.argv[3])
+d = {k: a.get(k, 0.0) - b.get(k, 0.0) for k in a}
+n = d.get("audit_commit_seconds_count", 0.0)
+if n <= 0:
+    print("-")
+else:
+    t = d["audit_commit_seconds_sum"]
+    print(f"busy={t / secs:.2f},batch={d['audit_batch_records_sum'] / n:.1f},commit_ms={1000 * t / n:.2f}")
 PY
 }
 
@@ -163,13 +186,13 @@ def read(path):
     c = collections.Counter()
     for line in open(path):
         decision, reason, n = line.rstrip("\n").split("\t")
-        c[(decision, reason)] += int(n)
+        c[(decision, reason)] += int(float(n))
     return c
 before, after = read(sys.argv[1]), read(sys.argv[2])
 mix = {"AREA_NOT_ACTIVATED", "INSURER_NUMBER_CHECK_DIGIT"}
 odd = collections.Counter()
 for (decision, reason), n in (after - before).items():
-    if decision != "allowed" and reason not in mix:
+    if decision != "allowed" and decision != "writer" and reason not in mix:
         odd[reason] += n
 print(",".join(f"{r if r != '-' else 'NO_REASON'}={n}" for r, n in sorted(odd.items())) or "-")
 PY
@@ -179,7 +202,7 @@ PY
 # gateway ($9: its metrics port) the calls refused beyond the mix's own denials.
 measure() {
   local name=$1 port=$2 pid=$3 scenario=$4 conns=$5 streams=$6 dur=$7 rate=$8 metrics=${9:-}
-  local logs="$out/logs/$name-$scenario-$rate" before after odd=-
+  local logs="$out/logs/$name-$scenario-$rate" before after odd=- writer=-
   rm -rf "$logs"
   [ -n "$metrics" ] && call_counts "$metrics" >"$work/calls-before"
   reset_peak "$pid"
@@ -189,9 +212,10 @@ measure() {
   if [ -n "$metrics" ]; then
     call_counts "$metrics" >"$work/calls-after"
     odd=$(unexpected "$work/calls-before" "$work/calls-after")
+    writer=$(writer_use "$work/calls-before" "$work/calls-after" "$dur")
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$rate" "$conns" "$streams" \
-    "$dur" "$((after - before))" "$(peak_rss_kib "$pid")" "$logs" "$odd" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$rate" "$conns" "$streams" \
+    "$dur" "$((after - before))" "$(peak_rss_kib "$pid")" "$logs" "$odd" "$writer" >>"$results"
   echo "bench: $name $scenario${rate:+ rate $rate} done" >&2
 }
 
