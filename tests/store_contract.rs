@@ -40,6 +40,7 @@ on_both!(audit_query_filters: sqlite_audit_query_filters, postgres_audit_query_f
 on_both!(audit_query_paging: sqlite_audit_query_paging, postgres_audit_query_paging);
 on_both!(audit_prune: sqlite_audit_prune, postgres_audit_prune);
 on_both!(audit_disclosures: sqlite_audit_disclosures, postgres_audit_disclosures);
+on_both!(audit_large_batch: sqlite_audit_large_batch, postgres_audit_large_batch);
 on_both!(audit_survives_reopening: sqlite_audit_survives_reopening, postgres_audit_survives_reopening);
 on_both!(sites: sqlite_sites, postgres_sites);
 on_both!(audit_site_stamps: sqlite_audit_site_stamps, postgres_audit_site_stamps);
@@ -426,6 +427,47 @@ async fn audit_disclosures(backend: Backend) {
     assert!(rest.is_empty(), "{rest:?}");
 }
 
+/// A full batch (256 records, one a search disclosing 16,000 patients: more values
+/// than one multi-row INSERT may bind) is stored whole, or not at all.
+async fn audit_large_batch(backend: Backend) {
+    let (store, _keep) = open_fresh(backend).await;
+    let mut w = Writer::new(store.as_ref()).await;
+    let many: Vec<String> = (0..16_000)
+        .map(|i| format!("06139993:1234:{i}:01"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut batch = records("big", 0..255);
+    batch.insert(100, search("big", 1_000, &many));
+    let linked = w.append(store.as_ref(), batch.clone()).await;
+    let stored = store
+        .chain_records(w.chain(), 0, 1_000)
+        .await
+        .expect("records");
+    assert_eq!(stored.len(), 256);
+    assert_eq!(stored, linked);
+
+    // The same batch again, its last position taken by a rival: nothing of it stays.
+    let head = head_of(linked.last().expect("some"));
+    let mut again = Linker::resume(w.chain(), Some(&head))
+        .expect("resume")
+        .link(batch);
+    let taken = linked.last().expect("some").seq;
+    if let Some(last) = again.last_mut() {
+        last.seq = taken;
+    }
+    conflict(store.append(&again, None).await);
+    let after = store
+        .chain_records(w.chain(), 0, 1_000)
+        .await
+        .expect("records");
+    assert_eq!(after, linked);
+    let of = AccessQuery {
+        patient_key: Some(many[15_999].into()),
+        ..AccessQuery::default()
+    };
+    assert_eq!(store.query(&of, 10).await.expect("query").len(), 1);
+}
+
 fn head_of(r: &StoredRecord) -> ChainHead {
     ChainHead {
         seq: r.seq,
@@ -560,6 +602,34 @@ async fn audit_append_is_atomic(backend: Backend) {
     assert_eq!(
         store.checkpoints(w.chain()).await.expect("checkpoints"),
         checkpoints
+    );
+
+    // A small batch (PostgreSQL takes it as one statement) with a disclosure and
+    // its last position taken: nothing of it stays either.
+    let mut ahead = Linker::resume(w.chain(), Some(&head_of(&mine[2]))).expect("resume");
+    let mut small = ahead.link(vec![search("small", 0, &[PATIENT]), record("small", 1)]);
+    let mut behind = Linker::resume(w.chain(), Some(&head_of(&mine[1]))).expect("resume");
+    small.extend(behind.link(vec![record("small", 2)]));
+    conflict(store.append(&small, None).await);
+    assert_eq!(
+        store
+            .chain_records(w.chain(), 0, 1000)
+            .await
+            .expect("records"),
+        mine
+    );
+    let of_patient = AccessQuery {
+        patient_key: Some(PATIENT.into()),
+        ..AccessQuery::default()
+    };
+    assert!(
+        store
+            .query(&of_patient, 10)
+            .await
+            .expect("query")
+            .iter()
+            .all(|s| !s.record.id.starts_with("small")),
+        "a disclosure of the refused batch was kept"
     );
 
     // The same records, reusing no position, go in: none of them was kept.
