@@ -439,10 +439,7 @@ async fn audit_large_batch(backend: Backend) {
     let mut batch = records("big", 0..255);
     batch.insert(100, search("big", 1_000, &many));
     let linked = w.append(store.as_ref(), batch.clone()).await;
-    let stored = store
-        .chain_records(w.chain(), 0, 1_000)
-        .await
-        .expect("records");
+    let stored = all_records(store.as_ref(), w.chain()).await;
     assert_eq!(stored.len(), 256);
     assert_eq!(stored, linked);
 
@@ -456,16 +453,18 @@ async fn audit_large_batch(backend: Backend) {
         last.seq = taken;
     }
     conflict(store.append(&again, None).await);
-    let after = store
-        .chain_records(w.chain(), 0, 1_000)
-        .await
-        .expect("records");
+    let after = all_records(store.as_ref(), w.chain()).await;
     assert_eq!(after, linked);
     let of = AccessQuery {
         patient_key: Some(many[15_999].into()),
         ..AccessQuery::default()
     };
     assert_eq!(store.query(&of, 10).await.expect("query").len(), 1);
+}
+
+/// Every record of a chain (at most 1,000).
+async fn all_records(store: &dyn Store, chain: &str) -> Vec<StoredRecord> {
+    store.chain_records(chain, 0, 1_000).await.expect("records")
 }
 
 fn head_of(r: &StoredRecord) -> ChainHead {
@@ -588,13 +587,7 @@ async fn audit_append_is_atomic(backend: Backend) {
         .checkpoint(ahead.seq(), &ahead.head_hash(), at(2_000));
     conflict(store.append(&batch, Some(&cp)).await);
 
-    assert_eq!(
-        store
-            .chain_records(w.chain(), 0, 1000)
-            .await
-            .expect("records"),
-        mine
-    );
+    assert_eq!(all_records(store.as_ref(), w.chain()).await, mine);
     assert_eq!(
         store.chain_head(w.chain()).await.expect("head"),
         Some(head_of(&mine[2]))
@@ -604,20 +597,14 @@ async fn audit_append_is_atomic(backend: Backend) {
         checkpoints
     );
 
-    // A small batch (PostgreSQL takes it as one statement) with a disclosure and
-    // its last position taken: nothing of it stays either.
+    // A small batch, within one INSERT, with a disclosure and its last position
+    // taken: nothing of it stays either.
     let mut ahead = Linker::resume(w.chain(), Some(&head_of(&mine[2]))).expect("resume");
     let mut small = ahead.link(vec![search("small", 0, &[PATIENT]), record("small", 1)]);
     let mut behind = Linker::resume(w.chain(), Some(&head_of(&mine[1]))).expect("resume");
     small.extend(behind.link(vec![record("small", 2)]));
     conflict(store.append(&small, None).await);
-    assert_eq!(
-        store
-            .chain_records(w.chain(), 0, 1000)
-            .await
-            .expect("records"),
-        mine
-    );
+    assert_eq!(all_records(store.as_ref(), w.chain()).await, mine);
     let of_patient = AccessQuery {
         patient_key: Some(PATIENT.into()),
         ..AccessQuery::default()
