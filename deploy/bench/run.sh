@@ -136,7 +136,8 @@ load() {
   for i in "${pids[@]}"; do wait "$i" || true; done
 }
 
-# The gateway's calls so far by decision and reason, from its /metrics: $1 port.
+# The gateway's calls so far by decision and reason, from its /metrics ($1 port),
+# then the access-log writer's totals as rows whose decision is "writer".
 call_counts() {
   python3 - "$1" <<'PY'
 import collections, re, sys, urllib.request
