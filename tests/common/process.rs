@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use onshi_gateway::domain::jst::today_jst;
@@ -27,11 +28,39 @@ pub fn bin() -> Command {
     command
 }
 
-/// An address on 127.0.0.1 that nothing listens on (yet).
+/// Where handed-out ports begin; they end below the kernel's ephemeral range.
+const FIRST_PORT: u16 = 10_000;
+/// How many ports this process has handed out, so that no two of its tests get one.
+static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+
+/// An address on 127.0.0.1 that nothing listens on (yet), for a child to bind.
+///
+/// The port lies below the kernel's ephemeral range. A port from `bind(:0)` is
+/// free again once the test lets it go, and in the second before the child binds
+/// it an outgoing connection (to PostgreSQL, say) or another `:0` listener may
+/// take it; neither ever draws from below that range.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
+    let end = ephemeral_start().max(FIRST_PORT + 1_000);
+    let span = u32::from(end - FIRST_PORT);
+    // Each test process starts at its own place, so that two side by side seldom meet.
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        let offset = u16::try_from((start + n) % span).expect("below the range's end");
+        let addr = SocketAddr::from(([127, 0, 0, 1], FIRST_PORT + offset));
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free port in {FIRST_PORT}..{end}");
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default when unknown).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 pub fn free_port() -> u16 {
