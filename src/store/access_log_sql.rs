@@ -3,7 +3,7 @@
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
-use super::sql::{from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
+use super::sql::{Dialect, from_nanos, push_value, seq_from_db, seq_to_db, to_nanos};
 use super::{
     AccessQuery, AccessRecord, Accountability, ChainInfo, Checkpoint, ClinicalStamp, Decision,
     SiteStamp, StoreError, StoredRecord, Value,
@@ -19,7 +19,7 @@ pub(crate) const DISCLOSURE_CHUNK: usize = 1000;
 /// The INSERTs of the patients `records` disclosed, one row per patient.
 pub(crate) fn insert_disclosures<'a, DB>(records: &'a [StoredRecord]) -> Vec<QueryBuilder<'a, DB>>
 where
-    DB: Database,
+    DB: Dialect,
     &'a str: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
@@ -33,9 +33,10 @@ where
         .collect();
     rows.chunks(DISCLOSURE_CHUNK)
         .map(|chunk| {
-            let mut insert = QueryBuilder::new(
-                "INSERT INTO access_log_disclosures (chain_id, seq, pos, patient_key) ",
-            );
+            let mut insert = QueryBuilder::new(format!(
+                "{} access_log_disclosures (chain_id, seq, pos, patient_key) ",
+                DB::INSERT_BATCH
+            ));
             insert.push_values(chunk, |mut row, (s, pos, key)| {
                 row.push_bind(s.chain_id.as_str())
                     .push_bind(seq_to_db(s.seq))
@@ -54,7 +55,7 @@ pub(crate) const INSERT_CHECKPOINT: &str =
 /// `None` for no records.
 pub(crate) fn insert_records<'a, DB>(chunk: &'a [StoredRecord]) -> Option<QueryBuilder<'a, DB>>
 where
-    DB: Database,
+    DB: Dialect,
     &'a str: Encode<'a, DB> + Type<DB>,
     Option<&'a str>: Encode<'a, DB> + Type<DB>,
     i32: Encode<'a, DB> + Type<DB>,
@@ -72,7 +73,8 @@ where
         .chain(Accountability::default().fields().map(|(column, _)| column))
         .collect();
     let mut insert = QueryBuilder::new(format!(
-        "INSERT INTO access_log (chain_id, seq, prev_hash, hash, {}) ",
+        "{} access_log (chain_id, seq, prev_hash, hash, {}) ",
+        DB::INSERT_BATCH,
         columns.join(", ")
     ));
     insert.push_values(chunk, |mut row, s| {

@@ -16,6 +16,7 @@ mod site_sql;
 mod sql;
 pub mod sqlite;
 mod value;
+mod wal_checkpoint;
 
 use async_trait::async_trait;
 

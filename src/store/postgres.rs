@@ -32,7 +32,11 @@ impl PgStore {
             .acquire_timeout(Duration::from_millis(500))
             .connect(url)
             .await?;
-        PgStore::migrated(pool.clone(), pool).await
+        PgStore::migrate(&pool).await?;
+        Ok(PgStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 
@@ -42,6 +46,7 @@ impl Dialect for Postgres {
     // Delivered on commit to every replica listening (see `subscribe`).
     const ANNOUNCE: Option<(&'static str, &'static str)> =
         Some(("SELECT pg_notify($1, $2)", ACTIVATION_CHANNEL));
+    const INSERT_BATCH: &'static str = "INSERT INTO";
 }
 
 sql_store!(PgStore, Postgres, "migrations/postgres", {

@@ -104,6 +104,10 @@ pub(crate) trait Dialect: Database {
     /// changed (`$1` the channel, `$2` the activation), and its channel; `None`
     /// where no other process shares the database.
     const ANNOUNCE: Option<(&'static str, &'static str)>;
+    /// How an access-log batch's multi-row INSERT begins. A batch is all or nothing
+    /// and its transaction is dropped on any failure, so the statement need not be
+    /// undone alone; saying so spares SQLite a statement journal per INSERT.
+    const INSERT_BATCH: &'static str;
 }
 
 /// Implements every store trait for `$store`, whose database is `$db`, with the
@@ -133,16 +137,12 @@ macro_rules! sql_store {
                     &self.writer
                 }
 
-                /// Runs the migrations on `pool`, then keeps it, and `writer`.
-                async fn migrated(
-                    pool: sqlx::Pool<$db>,
-                    writer: sqlx::Pool<$db>,
-                ) -> Result<Self, StoreError> {
+                /// Runs the migrations on `pool`.
+                async fn migrate(pool: &sqlx::Pool<$db>) -> Result<(), StoreError> {
                     sqlx::migrate!($migrations)
-                        .run(&pool)
+                        .run(pool)
                         .await
-                        .map_err(migration_failed)?;
-                    Ok(Self { pool, writer })
+                        .map_err(migration_failed)
                 }
             }
 

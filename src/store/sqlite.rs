@@ -1,8 +1,10 @@
 //! The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a
-//! committed transaction has been fsync'd.
+//! committed transaction has been fsync'd. The WAL is checkpointed beside the
+//! writer, not in its commits (`wal_checkpoint.rs`).
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -10,12 +12,16 @@ use sqlx::{Sqlite, SqlitePool};
 
 use super::StoreError;
 use super::sql::{Dialect, sql_store};
+use super::wal_checkpoint::{BACKSTOP_PAGES, Checkpointer};
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The one connection the access log and the search ledger are written on.
     writer: SqlitePool,
+    /// Copies the WAL into the database file beside the writer, for as long as a
+    /// clone of the store lives.
+    _checkpoints: Arc<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -38,9 +44,14 @@ impl SqliteStore {
         // stay warm from one batch to the next.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.pragma("wal_autocheckpoint", BACKSTOP_PAGES.to_string()))
             .await?;
-        SqliteStore::migrated(pool, writer).await
+        SqliteStore::migrate(&pool).await?;
+        Ok(SqliteStore {
+            _checkpoints: Arc::new(Checkpointer::spawn(pool.clone())),
+            pool,
+            writer,
+        })
     }
 }
 
@@ -51,6 +62,10 @@ impl Dialect for Sqlite {
     const ANCHOR_LOCK: &'static str = "";
     // One process owns the file.
     const ANNOUNCE: Option<(&'static str, &'static str)> = None;
+    // A taken key rolls the whole transaction back at once instead of undoing this
+    // statement from a statement journal, which SQLite would otherwise write for
+    // every multi-row INSERT inside a transaction.
+    const INSERT_BATCH: &'static str = "INSERT OR ROLLBACK INTO";
 }
 
 sql_store!(SqliteStore, Sqlite, "migrations/sqlite", {});
