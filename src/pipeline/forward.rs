@@ -83,17 +83,19 @@ pub fn caller_deadline(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// The time the upstream may take for this call: up to the audit layer's work
-/// deadline (a little before the caller's, see `deadline`), or without it the
-/// caller's `grpc-timeout`, capped by the upstream's own timeout. The upstream call
-/// ends at the very instant the audit layer would cut the call off, so a slow
-/// upstream is reported (and counted by the circuit) as such.
-fn budget<M>(req: &Request<M>, ceiling: Duration) -> Duration {
-    let caller = match req.extensions().get::<WorkDeadline>() {
-        Some(WorkDeadline(at)) => Some(at.saturating_duration_since(tokio::time::Instant::now())),
-        None => caller_deadline(req.metadata()),
-    };
-    caller.map_or(ceiling, |d| d.min(ceiling))
+/// The instant the upstream call must end by: the audit layer's work deadline (a
+/// little before the caller's, see `deadline`), or without it the caller's
+/// `grpc-timeout`, capped by the upstream's own timeout. The work deadline is taken
+/// as the very instant, not re-derived from a duration that time has since eaten
+/// into: the two timers then fire in the same tick, this inner one is seen first,
+/// and a slow upstream is reported (and counted by the circuit) as such.
+fn deadline_of<M>(req: &Request<M>, ceiling: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let capped = now + ceiling;
+    match req.extensions().get::<WorkDeadline>() {
+        Some(WorkDeadline(at)) => (*at).min(capped),
+        None => caller_deadline(req.metadata()).map_or(capped, |d| now + d.min(ceiling)),
+    }
 }
 
 /// Why a forwarded call has no reply.
@@ -175,7 +177,7 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
 
     fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let note = Note::of(&mut req);
-        let budget = budget(&req, self.upstream.timeout);
+        let deadline = deadline_of(&req, self.upstream.timeout);
         let span = tracing::info_span!(
             "upstream",
             otel.name = M::SPAN,
@@ -188,7 +190,7 @@ impl<M: Forwardable> Service<Request<M>> for Forward {
             upstream: self.upstream.clone(),
             metrics: self.metrics.clone(),
             span: span.clone(),
-            budget,
+            deadline,
         };
         Box::pin(call.forward(note, req.into_inner()).instrument(span))
     }
@@ -199,7 +201,7 @@ struct Call {
     upstream: Upstream,
     metrics: RequestMetrics,
     span: tracing::Span,
-    budget: Duration,
+    deadline: tokio::time::Instant,
 }
 
 impl Call {
@@ -209,9 +211,8 @@ impl Call {
         message: M,
     ) -> Result<Response<M::Reply>, Status> {
         let started = std::time::Instant::now();
-        let deadline = tokio::time::Instant::now() + self.budget;
         note.lock().forwarded = true;
-        let outcome = self.through_circuit(&message, deadline).await;
+        let outcome = self.through_circuit(&message, self.deadline).await;
         let code = match &outcome {
             Ok(_) => Code::Ok,
             Err(failed) => failed.code(),
@@ -353,20 +354,29 @@ mod tests {
     use super::*;
     use tonic_types::StatusExt;
 
-    #[test]
-    fn the_budget_is_the_callers_time_capped_by_the_upstreams() {
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_is_the_callers_capped_by_the_upstreams() {
         let ceiling = Duration::from_secs(2);
+        let now = tokio::time::Instant::now();
         let mut req = Request::new(());
-        assert_eq!(budget(&req, ceiling), ceiling);
+        assert_eq!(deadline_of(&req, ceiling), now + ceiling);
         req.set_timeout(Duration::from_millis(300));
-        assert_eq!(budget(&req, ceiling), Duration::from_millis(300));
+        assert_eq!(deadline_of(&req, ceiling), now + Duration::from_millis(300));
         req.set_timeout(Duration::from_secs(30));
-        assert_eq!(budget(&req, ceiling), ceiling);
-        // The audit layer's work deadline wins over the caller's header.
-        let at = tokio::time::Instant::now() + Duration::from_millis(500);
+        assert_eq!(deadline_of(&req, ceiling), now + ceiling);
+        // The audit layer's work deadline wins over the caller's header, as the very
+        // instant the audit layer cuts the call off, however late the call gets here.
+        let at = now + Duration::from_millis(500);
         req.extensions_mut().insert(WorkDeadline(at));
-        let left = budget(&req, ceiling);
-        assert!(left <= Duration::from_millis(500) && left > Duration::from_millis(400));
+        tokio::time::advance(Duration::from_millis(7)).await;
+        assert_eq!(deadline_of(&req, ceiling), at);
+        // …and the upstream's own cap wins over a later work deadline.
+        req.extensions_mut()
+            .insert(WorkDeadline(now + Duration::from_secs(60)));
+        assert_eq!(
+            deadline_of(&req, ceiling),
+            tokio::time::Instant::now() + ceiling
+        );
     }
 
     fn denial(failed: &Failed) -> (Code, String, Option<String>) {
