@@ -140,8 +140,10 @@ impl Upsert for RegisteredFacility {
     }
 }
 
-/// The upserts of `items`, each code once, in statements of `REGISTRY_CHUNK` rows.
-pub(super) fn upserts<'a, DB, T>(items: &'a [T]) -> Vec<QueryBuilder<'a, DB>>
+/// The upserts of `items`, each code once, in statements of `REGISTRY_CHUNK` rows,
+/// each built only when the one before it has been sent: a whole registry's bound
+/// values at once took ~17 MB, which the allocator kept long after the load.
+pub(super) fn upserts<'a, DB, T>(items: &'a [T]) -> impl Iterator<Item = QueryBuilder<'a, DB>>
 where
     DB: Database,
     T: Upsert,
@@ -153,19 +155,18 @@ where
     bool: Encode<'a, DB> + Type<DB>,
 {
     let (statement, on_conflict) = T::STATEMENT;
-    last_of_each(items, T::code)
-        .chunks(REGISTRY_CHUNK)
-        .map(|chunk| {
-            let mut insert = QueryBuilder::new(statement);
-            insert.push_values(chunk.iter().copied(), |mut row, item| {
-                for value in item.values() {
-                    push_value(&mut row, value);
-                }
-            });
-            insert.push(on_conflict);
-            insert
-        })
-        .collect()
+    let kept = last_of_each(items, T::code);
+    (0..kept.len()).step_by(REGISTRY_CHUNK).map(move |start| {
+        let chunk = &kept[start..kept.len().min(start + REGISTRY_CHUNK)];
+        let mut insert = QueryBuilder::new(statement);
+        insert.push_values(chunk.iter().copied(), |mut row, item| {
+            for value in item.values() {
+                push_value(&mut row, value);
+            }
+        });
+        insert.push(on_conflict);
+        insert
+    })
 }
 
 fn prefecture_from_db(p: i32) -> Result<u8, StoreError> {
