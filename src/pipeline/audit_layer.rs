@@ -180,26 +180,36 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<M>) -> Self::Future {
+    fn call(&mut self, mut req: Request<M>) -> Self::Future {
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let (answer, answered) = oneshot::channel();
         let deadlines = Deadlines::of(req.metadata());
         let record_id = AccessRecord::new_id();
-        // The call runs to its record in a task of its own: a caller whose deadline
-        // passes (or who cancels) drops only the wait below, never the record of what
-        // the rules and the upstream did.
+        let note = Note::new(AccessNote::stated(req.get_ref().access()));
+        req.extensions_mut().insert(note.clone());
+        if let Some(work) = deadlines.work {
+            req.extensions_mut().insert(WorkDeadline(work));
+        }
         let call = Call {
             parts: self.parts.clone(),
             deadlines,
             record_id: record_id.clone(),
+            started: Instant::now(),
+            at: self.parts.clock.now(),
         };
-        let calls = self.parts.calls.clone();
+        // The rules and the upstream call, boxed: a call waiting for its commit holds
+        // none of their room once they are done.
+        let work = Box::pin(inner.call(req));
+        // The call runs to its record in a task of its own: a caller whose deadline
+        // passes (or who cancels) drops only the wait below, never the record of what
+        // the rules and the upstream did. Started here, so that the wait holds only
+        // what it waits with (it held every part of the call, ~2.8 KiB).
+        self.parts.calls.spawn(
+            call.run::<M, _>(work, note, answer)
+                .instrument(tracing::Span::current()),
+        );
         Box::pin(async move {
-            calls.spawn(
-                call.run(inner, req, answer)
-                    .instrument(tracing::Span::current()),
-            );
             let waited = match deadlines.answer {
                 Some(at) => tokio::time::timeout_at(at, answered).await,
                 None => Ok(answered.await),
@@ -235,26 +245,23 @@ struct Call {
     parts: AuditLayer,
     deadlines: Deadlines,
     record_id: String,
+    started: Instant,
+    /// When the call arrived, as the access record says.
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Call {
-    /// Runs the rules and the upstream call, commits the call's record, and only then
-    /// answers: with the reply (or refusal) naming its record, or with AUDIT_UNAVAILABLE.
-    async fn run<M, S>(self, mut inner: S, mut req: Request<M>, answer: Answer<M>)
+    /// Awaits the rules and the upstream call, commits the call's record, and only
+    /// then answers: with the reply (or refusal) naming its record, or with
+    /// AUDIT_UNAVAILABLE.
+    async fn run<M, W>(self, work: Pin<Box<W>>, note: Note, answer: Answer<M>)
     where
         M: PatientRequest,
-        S: Service<Request<M>, Response = Response<M::Reply>, Error = Status>,
+        W: Future<Output = Result<Response<M::Reply>, Status>>,
     {
-        let started = Instant::now();
-        let note = Note::new(AccessNote::stated(req.get_ref().access()));
-        req.extensions_mut().insert(note.clone());
-        if let Some(work) = self.deadlines.work {
-            req.extensions_mut().insert(WorkDeadline(work));
-        }
-        let at = self.parts.clock.now();
         // Boxed, as the record below: a reply (up to ~1.4 KiB) held by pointer while
         // the call waits for its commit keeps ten thousand waiting calls small.
-        let result = Box::new(self.within_deadline(inner.call(req), &note).await);
+        let result = Box::new(self.within_deadline(work, &note).await);
         let code = match &*result {
             // The caller left before the answer: what was fetched was not delivered.
             Ok(_) if answer.is_closed() && self.deadlines.passed() => tonic::Code::DeadlineExceeded,
@@ -273,10 +280,10 @@ impl Call {
             self.record_id.clone(),
             &note.lock(),
             code,
-            at,
+            self.at,
             self.parts.notices,
         ));
-        let committed = self.commit::<M>(record, &note, started).await;
+        let committed = self.commit::<M>(record, &note, self.started).await;
         // The slot (if any) is free once the record is committed, not before.
         note.release();
         let reply = match committed {
