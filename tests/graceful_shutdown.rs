@@ -55,7 +55,10 @@ struct Call {
     error: Option<tonic::Status>,
 }
 
-async fn terminal(channel: Channel, stop: Arc<AtomicBool>) -> Vec<Call> {
+async fn terminal(channel: Channel, stop: Arc<AtomicBool>, start_after: Duration) -> Vec<Call> {
+    // Staggered starts: terminals that started together would call in step, and a
+    // signal that came just after one round was sent would find no call surely sent.
+    tokio::time::sleep(start_after).await;
     let mut client = QualificationServiceClient::new(channel);
     let mut calls = Vec::new();
     while !stop.load(Ordering::Relaxed) {
@@ -116,13 +119,14 @@ async fn sigterm_under_load_finishes_every_call_in_flight_and_exits_0() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut terminals = Vec::new();
-    for _ in 0..CLIENTS {
+    for i in 0..CLIENTS {
         let channel = Endpoint::from_shared(format!("http://{}", gateway.addr))
             .expect("uri")
             .connect()
             .await
             .expect("connect");
-        terminals.push(tokio::spawn(terminal(channel, stop.clone())));
+        let start_after = UPSTREAM_DELAY * u32::try_from(i).expect("few") / CLIENTS as u32;
+        terminals.push(tokio::spawn(terminal(channel, stop.clone(), start_after)));
     }
     // Let the load settle, then signal mid-flight.
     tokio::time::sleep(Duration::from_millis(1500)).await;
