@@ -283,7 +283,7 @@ impl Call {
             self.at,
             self.parts.notices,
         ));
-        let committed = self.commit::<M>(record, &note, self.started).await;
+        let committed = self.commit::<M>(record, &note).await;
         // The slot (if any) is free once the record is committed, not before.
         note.release();
         let reply = match committed {
@@ -321,8 +321,8 @@ impl Call {
         &self,
         record: Box<AccessRecord>,
         note: &Note,
-        started: Instant,
     ) -> Result<(), AuditError> {
+        let started = self.started;
         // The call's server span carries its outcome.
         let call_span = tracing::Span::current();
         call_span.record("onshi.decision", record.decision.as_str());
