@@ -13,7 +13,7 @@ use onshi_gateway::audit::chain::Linker;
 use onshi_gateway::domain::jst::Window;
 use onshi_gateway::store::{
     self, AccessQuery, AccessRecord, AreaKey, ChainHead, Coverage, Cursor, Decision, NewActivation,
-    SearchRecord, Store, StoreError, StoredRecord,
+    SearchRecord, Store, StoreError, StoredRecord, candidate_hash,
 };
 
 /// One `#[tokio::test]` per backend for a contract.
@@ -41,6 +41,7 @@ on_both!(audit_query_paging: sqlite_audit_query_paging, postgres_audit_query_pag
 on_both!(audit_prune: sqlite_audit_prune, postgres_audit_prune);
 on_both!(audit_disclosures: sqlite_audit_disclosures, postgres_audit_disclosures);
 on_both!(audit_large_batch: sqlite_audit_large_batch, postgres_audit_large_batch);
+on_both!(audit_opens_searches: sqlite_audit_opens_searches, postgres_audit_opens_searches);
 on_both!(audit_survives_reopening: sqlite_audit_survives_reopening, postgres_audit_survives_reopening);
 on_both!(sites: sqlite_sites, postgres_sites);
 on_both!(audit_site_stamps: sqlite_audit_site_stamps, postgres_audit_site_stamps);
@@ -425,6 +426,57 @@ async fn audit_disclosures(backend: Backend) {
     assert_eq!(pruned, 5);
     let rest = store.query(&of(OTHER), 100).await.expect("query");
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// An allowed search's record opens it in the search ledger, in the record's own
+/// transaction; a refused or failed search, and a later call naming the search, open
+/// nothing; a batch that is not stored opens nothing either.
+async fn audit_opens_searches(backend: Backend) {
+    let (store, _keep) = open_fresh(backend).await;
+    let mut w = Writer::new(store.as_ref()).await;
+    let named = |i: u64, decision: Decision| AccessRecord {
+        search_id: Some(format!("search-{i}")),
+        decision,
+        ..search("s", i, &[OTHER, PATIENT])
+    };
+    let mut follow_up = record("s", 10);
+    follow_up.search_id = Some("search-0".into());
+    follow_up.decision = Decision::Allowed;
+    let batch = vec![
+        named(0, Decision::Allowed),
+        named(1, Decision::Denied),
+        named(2, Decision::Failed),
+        follow_up,
+    ];
+    w.append(store.as_ref(), batch.clone()).await;
+
+    let opened = store.find_search("search-0").await.expect("looked up");
+    assert_eq!(
+        opened,
+        Some(SearchRecord {
+            search_id: "search-0".into(),
+            facility: batch[0].facility.clone().expect("a facility"),
+            at: batch[0].at,
+            candidate_hashes: vec![candidate_hash(OTHER), candidate_hash(PATIENT)],
+        })
+    );
+    for refused in ["search-1", "search-2"] {
+        assert_eq!(store.find_search(refused).await.expect("looked up"), None);
+    }
+
+    // A batch that loses its last position to a rival stores none of its searches.
+    let head = head_of(&all_records(store.as_ref(), w.chain()).await[3]);
+    let mut again = Linker::resume(w.chain(), Some(&head))
+        .expect("resume")
+        .link(vec![named(5, Decision::Allowed), record("s", 11)]);
+    if let Some(last) = again.last_mut() {
+        last.seq = head.seq;
+    }
+    conflict(store.append(&again, None).await);
+    assert_eq!(
+        store.find_search("search-5").await.expect("looked up"),
+        None
+    );
 }
 
 /// A full batch (256 records, one a search disclosing 16,000 patients: more values

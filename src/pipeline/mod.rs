@@ -174,12 +174,9 @@ pub fn summary(deps: &Deps) -> Guarded<GetEmergencySummaryRequest> {
     guard(deps, summary)
 }
 
-/// The guarded path of SearchPatients: the search is recorded for later identification.
+/// The guarded path of SearchPatients: the search is named, and its record opens it in
+/// the search ledger for later identification.
 pub fn search(deps: &Deps) -> Guarded<SearchPatientsRequest> {
-    let recorder = SearchRecorder::new(
-        Forward::new(deps.upstream.clone(), deps.metrics.clone()),
-        deps.ledger.clone(),
-        deps.clock.clone(),
-    );
+    let recorder = SearchRecorder::new(Forward::new(deps.upstream.clone(), deps.metrics.clone()));
     guard(deps, recorder)
 }

@@ -103,7 +103,7 @@ impl PatientRequest for LookupQualificationRequest {
 
 impl PatientRequest for SearchPatientsRequest {
     type Reply = SearchPatientsResponse;
-    const METHOD: &'static str = "SearchPatients";
+    const METHOD: &'static str = crate::store::SEARCH_METHOD;
     const ITEMS: &'static str = "candidates";
 
     fn access(&self) -> Option<&AccessContext> {

@@ -483,6 +483,7 @@ macro_rules! audit_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use $crate::store::access_log_sql::*;
+            use $crate::store::search_sql::insert_searches;
             use $crate::store::sql::{Dialect, find, seq_to_db, settle, to_nanos};
             use $crate::store::{
                 AccessQuery, AuditStore, ChainHead, ChainInfo, Checkpoint, StoreError, StoredRecord,
@@ -542,6 +543,9 @@ macro_rules! audit_store {
                             }
                         }
                         for mut insert in insert_disclosures::<$db>(records) {
+                            insert.build().execute(&mut *tx).await?;
+                        }
+                        for mut insert in insert_searches::<$db>(records) {
                             insert.build().execute(&mut *tx).await?;
                         }
                         for mut insert in insert_notices::<$db>(records) {

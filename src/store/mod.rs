@@ -27,7 +27,7 @@ pub use accountability::{Accountability, KIND_AUDIT_READ, KIND_REVIEW_OUTCOME};
 pub use chain::{ChainHead, ChainInfo, Checkpoint, StoredRecord};
 pub use model::{
     AccessRecord, Activation, AreaKey, ClinicalStamp, Coverage, Decision, NewActivation,
-    SearchRecord, SiteStamp,
+    SEARCH_METHOD, SearchRecord, SiteStamp, candidate_hash,
 };
 pub use query::{AccessQuery, Cursor};
 pub use registry::{Municipality, RegisteredFacility, RegistryCounts};

@@ -1,6 +1,7 @@
 //! The stored shapes, independent of any database.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::domain::activation_change::{self, AreaWindow, Revision};
 use crate::domain::jst::Window;
@@ -67,6 +68,15 @@ pub struct Coverage {
     pub activation_id: String,
     pub event: String,
     pub window: Window,
+}
+
+/// The RPC whose allowed calls open a search (`SearchPatients`): a later call may
+/// identify a patient as one of its candidates.
+pub const SEARCH_METHOD: &str = "SearchPatients";
+
+/// How a candidate is kept in the search ledger: a hash of its insured-number key.
+pub fn candidate_hash(insured_key: &str) -> String {
+    hex::encode(Sha256::digest(insured_key.as_bytes()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +222,26 @@ impl AccessRecord {
     /// commit). Its other 74 bits are random, so ids stay unguessable.
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().to_string()
+    }
+
+    /// The search this record's call opened, if it is an allowed search that named
+    /// one: its id, facility, time and candidates, as the search ledger keeps them.
+    /// The store writes it in the record's own transaction, so a search can be
+    /// found exactly when the record of the call that showed it is committed.
+    pub fn opened_search(&self) -> Option<SearchRecord> {
+        if self.method != SEARCH_METHOD || self.decision != Decision::Allowed {
+            return None;
+        }
+        Some(SearchRecord {
+            search_id: self.search_id.clone()?,
+            facility: self.facility.clone()?,
+            at: self.at,
+            candidate_hashes: self
+                .disclosed_patients
+                .iter()
+                .map(|key| candidate_hash(key))
+                .collect(),
+        })
     }
 
     /// A record of the gateway's own accountability (a review outcome, a read of the

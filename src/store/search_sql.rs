@@ -2,10 +2,10 @@
 //! as their hashes joined by spaces: the ledger is only ever asked for a whole
 //! search by its id.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::{ColumnIndex, Decode, Encode, QueryBuilder, Row, Type};
 
-use super::sql::from_nanos;
-use super::{SearchRecord, StoreError};
+use super::sql::{Dialect, from_nanos, to_nanos};
+use super::{SearchRecord, StoreError, StoredRecord};
 
 pub(crate) const INSERT_SEARCH: &str =
     "INSERT INTO searches (search_id, facility, at, candidates) VALUES ($1, $2, $3, $4)";
@@ -17,6 +17,39 @@ pub(crate) const PRUNE_SEARCHES: &str = "DELETE FROM searches WHERE at < $1";
 
 pub(crate) fn candidates_to_db(search: &SearchRecord) -> String {
     search.candidate_hashes.join(" ")
+}
+
+/// Searches per INSERT of opened searches: 4 columns.
+const SEARCH_CHUNK: usize = 1000;
+
+/// The INSERTs of the searches `records` opened (`AccessRecord::opened_search`),
+/// written in the records' own transaction.
+pub(crate) fn insert_searches<DB>(records: &[StoredRecord]) -> Vec<QueryBuilder<'static, DB>>
+where
+    DB: Dialect,
+    String: Encode<'static, DB> + Type<DB>,
+    i64: Encode<'static, DB> + Type<DB>,
+{
+    let searches: Vec<SearchRecord> = records
+        .iter()
+        .filter_map(|s| s.record.opened_search())
+        .collect();
+    searches
+        .chunks(SEARCH_CHUNK)
+        .map(|chunk| {
+            let mut insert = QueryBuilder::new(format!(
+                "{} searches (search_id, facility, at, candidates) ",
+                DB::INSERT_BATCH
+            ));
+            insert.push_values(chunk, |mut row, search| {
+                row.push_bind(search.search_id.clone())
+                    .push_bind(search.facility.clone())
+                    .push_bind(to_nanos(search.at))
+                    .push_bind(candidates_to_db(search));
+            });
+            insert
+        })
+        .collect()
 }
 
 pub(crate) fn search_from_row<'r, R>(row: &'r R) -> Result<SearchRecord, StoreError>

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tonic::Request;
 
 use crate::clock::SharedClock;
@@ -21,16 +20,11 @@ use crate::pipeline::{Note, PatientRequest, Rule};
 use crate::proto::{
     Identification, IdentificationMethod, InsuredNumber, Period, SearchPatientsRequest,
 };
-use crate::store::SearchLedger;
+use crate::store::{SearchLedger, candidate_hash};
 
 pub const NAME_MAX_CHARS: usize = 50;
 pub const TEXT_MAX_CHARS: usize = 100;
 const SEARCH_ID_FIELD: &str = "access.identification.search_id";
-
-/// How a candidate is kept in the search ledger: a hash of its insured-number key.
-pub fn candidate_hash(insured_key: &str) -> String {
-    hex::encode(Sha256::digest(insured_key.as_bytes()))
-}
 
 #[derive(Clone)]
 pub struct IdentificationRule {
