@@ -42,8 +42,13 @@ impl SqliteStore {
         // (1 ms, 2 ms, 5 ms, …); and that connection's page cache, which SQLite
         // drops whenever another connection wrote, and its prepared statements
         // stay warm from one batch to the next.
+        //
+        // A file's connection cannot go stale as a server's can, so it is not pinged
+        // before each use: under load each ping waited for a turn on a busy runtime,
+        // ~5 ms of a 16 ms batch commit at 50x20, with the connection idle.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.pragma("wal_autocheckpoint", BACKSTOP_PAGES.to_string()))
             .await?;
         SqliteStore::migrate(&pool).await?;
