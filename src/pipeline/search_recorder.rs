@@ -51,6 +51,7 @@ where
         let note = Note::of(&mut req);
         Box::pin(async move {
             let mut reply = inner.call(req).await?.into_inner();
+            // Time-ordered, as record ids are: the ledger's key grows at its end.
             let search_id = uuid::Uuid::now_v7().to_string();
             let candidates: Vec<String> = reply
                 .candidates
