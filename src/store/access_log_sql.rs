@@ -496,11 +496,11 @@ macro_rules! audit_store {
                         .bind(&chain.chain_id)
                         .bind(&chain.public_key)
                         .bind(to_nanos(chain.created_at))
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().acquire().await?)
                         .await?;
                     let known: String = sqlx::query_scalar(CHAIN_KEY)
                         .bind(&chain.chain_id)
-                        .fetch_one(self.writer())
+                        .fetch_one(&mut *self.writer().acquire().await?)
                         .await?;
                     if known != chain.public_key {
                         return Err(key_conflict(chain));
@@ -534,9 +534,9 @@ macro_rules! audit_store {
                     // per record. A taken (chain_id, seq) fails the INSERT, and the
                     // dropped transaction rolls back the whole batch: another replica's
                     // records are never interleaved.
-                    let mut conn = self.writer().acquire().await?;
+                    let mut held = self.writer().hold().await?;
                     let written: Result<(), StoreError> = async {
-                        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                        let mut tx = sqlx::Connection::begin(held.conn()).await?;
                         for chunk in records.chunks(INSERT_CHUNK) {
                             if let Some(mut insert) = insert_records::<$db>(chunk) {
                                 insert.build().execute(&mut *tx).await?;
@@ -560,7 +560,7 @@ macro_rules! audit_store {
                         Ok(())
                     }
                     .await;
-                    settle(conn, written).await
+                    held.settle(written).await
                 }
 
                 async fn chain_records(

@@ -17,6 +17,7 @@ mod sql;
 pub mod sqlite;
 mod value;
 mod wal_checkpoint;
+pub mod write_slot;
 
 use async_trait::async_trait;
 

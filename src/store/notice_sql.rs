@@ -93,7 +93,7 @@ macro_rules! notice_outbox {
                         .bind(nanos(now))
                         .bind(nanos(lease_until))
                         .bind(i64::from(limit))
-                        .fetch_all(self.writer())
+                        .fetch_all(&mut *self.writer().acquire().await?)
                         .await?;
                     let mut claimed = rows
                         .iter()
@@ -113,7 +113,7 @@ macro_rules! notice_outbox {
                         .bind(nanos(at))
                         .bind(record_id)
                         .bind(owner)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().acquire().await?)
                         .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -130,7 +130,7 @@ macro_rules! notice_outbox {
                         .bind(error)
                         .bind(record_id)
                         .bind(owner)
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().acquire().await?)
                         .await?;
                     Ok(())
                 }

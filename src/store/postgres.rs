@@ -3,6 +3,7 @@
 //! log (each replica its own chain in it). Same schema and encodings as SQLite, so
 //! the shared SQL (`sql.rs`) serves both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -10,6 +11,7 @@ use sqlx::{PgPool, Postgres};
 
 use super::StoreError;
 use super::sql::{Dialect, sql_store};
+use super::write_slot::WriteSlot;
 
 /// The channel on which activation changes are announced to every replica.
 pub const ACTIVATION_CHANNEL: &str = "onshi_activations";
@@ -18,7 +20,9 @@ pub const ACTIVATION_CHANNEL: &str = "onshi_activations";
 pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL takes concurrent writers and groups their commits.
-    writer: PgPool,
+    /// Each write takes a connection and gives it back, so that one a restarted
+    /// server dropped is found by the pool's check before use.
+    writer: Arc<WriteSlot<Postgres>>,
 }
 
 impl PgStore {
@@ -34,7 +38,7 @@ impl PgStore {
             .await?;
         PgStore::migrate(&pool).await?;
         Ok(PgStore {
-            writer: pool.clone(),
+            writer: Arc::new(WriteSlot::pooled(pool.clone())),
             pool,
         })
     }

@@ -327,7 +327,7 @@ macro_rules! facility_registry {
             }
 
             async fn write_registry(
-                pool: &sqlx::Pool<$db>,
+                pool: &$crate::store::write_slot::WriteSlot<$db>,
                 municipalities: &[Municipality],
                 facilities: &[RegisteredFacility],
                 replace: bool,

@@ -88,7 +88,7 @@ macro_rules! search_ledger {
                         .bind(&search.facility)
                         .bind(to_nanos(search.at))
                         .bind(candidates_to_db(search))
-                        .execute(self.writer())
+                        .execute(&mut *self.writer().acquire().await?)
                         .await?;
                     Ok(())
                 }
@@ -99,7 +99,10 @@ macro_rules! search_ledger {
 
                 async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
                     let prune = sqlx::query(PRUNE_SEARCHES).bind(to_nanos(before));
-                    Ok(prune.execute(self.writer()).await?.rows_affected())
+                    Ok(prune
+                        .execute(&mut *self.writer().acquire().await?)
+                        .await?
+                        .rows_affected())
                 }
             }
         };

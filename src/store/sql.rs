@@ -133,7 +133,7 @@ macro_rules! sql_store {
                 /// `SqliteStore::open`), so that writers queue in the process, not in
                 /// SQLite's busy handler, and no other connection's write drops its
                 /// page cache.
-                pub fn writer(&self) -> &sqlx::Pool<$db> {
+                pub fn writer(&self) -> &$crate::store::write_slot::WriteSlot<$db> {
                     &self.writer
                 }
 

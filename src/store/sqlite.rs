@@ -13,12 +13,14 @@ use sqlx::{Sqlite, SqlitePool};
 use super::StoreError;
 use super::sql::{Dialect, sql_store};
 use super::wal_checkpoint::{BACKSTOP_PAGES, Checkpointer};
+use super::write_slot::WriteSlot;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The one connection the access log and the search ledger are written on.
-    writer: SqlitePool,
+    /// The one connection every write goes through, kept by the access log's writer
+    /// between its commits.
+    writer: Arc<WriteSlot<Sqlite>>,
     /// Copies the WAL into the database file beside the writer, for as long as a
     /// clone of the store lives.
     _checkpoints: Arc<Checkpointer>,
@@ -44,9 +46,10 @@ impl SqliteStore {
         // stay warm from one batch to the next.
         //
         // A file's connection cannot go stale as a server's can, so it is not pinged
-        // before each use. Under load a ping waits for a turn on the busy runtime
-        // while the connection sits idle: acquiring it took ~5 ms of a 16 ms batch
-        // commit at 50x20 with both of sqlx's pings (the one on release stays).
+        // before each use: under load a ping waits for a turn on the busy runtime
+        // while the connection sits idle (with the ping sqlx makes when a connection
+        // goes back to its pool, ~5 ms of a 16 ms batch commit at 50x20; the access
+        // log's writer keeps the connection instead, see `write_slot`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
@@ -56,7 +59,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             _checkpoints: Arc::new(Checkpointer::spawn(pool.clone())),
             pool,
-            writer,
+            writer: Arc::new(WriteSlot::keeping(writer)),
         })
     }
 }
