@@ -327,12 +327,12 @@ macro_rules! facility_registry {
             }
 
             async fn write_registry(
-                pool: &$crate::store::write_slot::WriteSlot<$db>,
+                writer: &$crate::store::write_slot::WriteSlot<$db>,
                 municipalities: &[Municipality],
                 facilities: &[RegisteredFacility],
                 replace: bool,
             ) -> Result<RegistryCounts, StoreError> {
-                let mut conn = pool.acquire().await?;
+                let mut conn = writer.acquire().await?;
                 let written =
                     write_registry_on(&mut conn, municipalities, facilities, replace).await;
                 settle(conn, written).await
