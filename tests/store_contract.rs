@@ -224,15 +224,27 @@ async fn activation_revisions(backend: Backend) {
 
 async fn search_ledger(backend: Backend) {
     let (store, _keep) = open_fresh(backend).await;
+    let mut w = Writer::new(store.as_ref()).await;
+    // Searches are written with the records of the calls that made them.
+    let opened = |id: &str, at_nanos: i64, disclosed: &[&str]| AccessRecord {
+        search_id: Some(id.into()),
+        at: at(at_nanos),
+        ..search(id, 0, disclosed)
+    };
+    let batch = vec![
+        opened("first", 42, &[PATIENT, OTHER]),
+        opened("no-candidates", 42, &[]),
+        opened("later", 43, &[]),
+    ];
+    w.append(store.as_ref(), batch).await;
     let search = SearchRecord {
-        search_id: uuid::Uuid::new_v4().to_string(),
+        search_id: "first".into(),
         facility: "0411234567".into(),
         at: at(42),
-        candidate_hashes: vec!["a".repeat(64), "b".repeat(64), "c".repeat(64)],
+        candidate_hashes: vec![candidate_hash(PATIENT), candidate_hash(OTHER)],
     };
-    store.record_search(&search).await.expect("recorded");
     assert_eq!(
-        store.find_search(&search.search_id).await.expect("found"),
+        store.find_search("first").await.expect("found"),
         Some(search.clone())
     );
     assert_eq!(
@@ -247,7 +259,6 @@ async fn search_ledger(backend: Backend) {
         candidate_hashes: vec![],
         ..search
     };
-    store.record_search(&empty).await.expect("recorded");
     assert_eq!(
         store.find_search("no-candidates").await.expect("found"),
         Some(empty.clone())
@@ -259,15 +270,8 @@ async fn search_ledger(backend: Backend) {
         at: at(43),
         ..empty
     };
-    store.record_search(&later).await.expect("recorded");
     assert_eq!(store.prune_searches(at(43)).await.expect("pruned"), 2);
-    assert_eq!(
-        store
-            .find_search(&search.search_id)
-            .await
-            .expect("looked up"),
-        None
-    );
+    assert_eq!(store.find_search("first").await.expect("looked up"), None);
     assert_eq!(
         store.find_search("later").await.expect("looked up"),
         Some(later)

@@ -82,10 +82,10 @@ pub trait ActivationStore: Send + Sync + 'static {
 }
 
 /// Attribute searches made by facilities, so that a later request can prove the
-/// patient came out of this facility's own, recent search.
+/// patient came out of this facility's own, recent search. A search is written with
+/// the access record of the call that made it (`AccessRecord::opened_search`).
 #[async_trait]
 pub trait SearchLedger: Send + Sync + 'static {
-    async fn record_search(&self, search: &SearchRecord) -> Result<(), StoreError>;
     async fn find_search(&self, search_id: &str) -> Result<Option<SearchRecord>, StoreError>;
     /// Forgets searches made before `before` (they can no longer be named); returns how many.
     async fn prune_searches(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -7,9 +7,6 @@ use sqlx::{ColumnIndex, Decode, Encode, QueryBuilder, Row, Type};
 use super::sql::{Dialect, from_nanos, to_nanos};
 use super::{SearchRecord, StoreError, StoredRecord};
 
-pub(crate) const INSERT_SEARCH: &str =
-    "INSERT INTO searches (search_id, facility, at, candidates) VALUES ($1, $2, $3, $4)";
-
 pub(crate) const SELECT_SEARCH: &str =
     "SELECT search_id, facility, at, candidates FROM searches WHERE search_id = $1";
 
@@ -74,25 +71,12 @@ macro_rules! search_ledger {
         const _: () = {
             use chrono::{DateTime, Utc};
 
-            use $crate::store::search_sql::{
-                INSERT_SEARCH, PRUNE_SEARCHES, SELECT_SEARCH, candidates_to_db, search_from_row,
-            };
+            use $crate::store::search_sql::{PRUNE_SEARCHES, SELECT_SEARCH, search_from_row};
             use $crate::store::sql::{find, to_nanos};
             use $crate::store::{SearchLedger, SearchRecord, StoreError};
 
             #[async_trait::async_trait]
             impl SearchLedger for $store {
-                async fn record_search(&self, search: &SearchRecord) -> Result<(), StoreError> {
-                    sqlx::query(INSERT_SEARCH)
-                        .bind(&search.search_id)
-                        .bind(&search.facility)
-                        .bind(to_nanos(search.at))
-                        .bind(candidates_to_db(search))
-                        .execute(&mut *self.writer().acquire().await?)
-                        .await?;
-                    Ok(())
-                }
-
                 async fn find_search(&self, id: &str) -> Result<Option<SearchRecord>, StoreError> {
                     find(self.pool(), SELECT_SEARCH, id, |row| search_from_row(row)).await
                 }
