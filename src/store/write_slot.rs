@@ -126,12 +126,17 @@ mod tests {
             .is_some()
     }
 
-    #[tokio::test]
-    async fn a_successful_commit_keeps_its_connection_for_the_next_and_a_failed_one_closes_it() {
-        let slot = slot().await;
+    /// A commit on a marked connection that succeeds, so the slot keeps it.
+    async fn keep_marked(slot: &WriteSlot<Sqlite>) {
         let mut held = slot.hold().await.expect("held");
         mark(held.conn()).await;
         held.settle(Ok(())).await.expect("kept");
+    }
+
+    #[tokio::test]
+    async fn a_successful_commit_keeps_its_connection_for_the_next_and_a_failed_one_closes_it() {
+        let slot = slot().await;
+        keep_marked(&slot).await;
         assert!(
             slot.pool.acquire().await.is_err(),
             "kept by the slot, not given back to the pool"
@@ -150,12 +155,10 @@ mod tests {
     #[tokio::test]
     async fn another_write_takes_the_kept_connection_and_gives_it_to_the_pool() {
         let slot = slot().await;
-        let mut held = slot.hold().await.expect("held");
-        mark(held.conn()).await;
-        held.settle(Ok(())).await.expect("kept");
+        keep_marked(&slot).await;
 
-        // With one connection in all, this would wait for ever if the kept one were
-        // not handed over.
+        // With one connection in all, this would time out if the kept one were not
+        // handed over.
         let mut other = slot.acquire().await.expect("the kept connection");
         assert!(is_marked(&mut other).await);
         drop(other);
