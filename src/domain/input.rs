@@ -9,6 +9,10 @@ use super::{Reason, Violation};
 /// ideographic spaces; NFKC folds them into one form so a code typed either way is the
 /// same code, and trimming removes the padding fixed-width forms leave behind.
 pub fn clean(raw: &str) -> String {
+    // ASCII is its own NFKC form: most input is, and skips the tables.
+    if raw.is_ascii() {
+        return raw.trim().to_owned();
+    }
     let normalized: String = raw.nfkc().collect();
     normalized.trim().to_owned()
 }
@@ -80,6 +84,9 @@ mod tests {
         assert_eq!(clean("ﾔﾏﾀﾞ"), "ヤマダ");
         assert_eq!(clean(""), "");
         assert_eq!(clean(" \u{3000}\t"), "");
+        // ASCII input, taken as it is, is trimmed the same way.
+        assert_eq!(clean(" 06130488\t"), "06130488");
+        assert_eq!(clean("YAMADA"), "YAMADA");
     }
 
     #[test]
