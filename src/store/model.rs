@@ -219,7 +219,8 @@ impl AccessRecord {
     /// A fresh record id: a UUID of version 7, which begins with its time, so that the
     /// log's unique index on ids grows at its end instead of taking each record at a
     /// random page (random ids dirtied a page of that index per record in every
-    /// commit). Its other 74 bits are random, so ids stay unguessable.
+    /// commit). Its other 74 bits are random (uuid's `fast-rng`: a ChaCha generator
+    /// the kernel seeds), so ids stay unguessable.
     pub fn new_id() -> String {
         uuid::Uuid::now_v7().to_string()
     }
