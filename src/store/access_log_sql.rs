@@ -492,15 +492,17 @@ macro_rules! audit_store {
             #[async_trait::async_trait]
             impl AuditStore for $store {
                 async fn register_chain(&self, chain: &ChainInfo) -> Result<(), StoreError> {
+                    // The key is read back on the connection that wrote it.
+                    let mut conn = self.writer().acquire().await?;
                     sqlx::query(REGISTER_CHAIN)
                         .bind(&chain.chain_id)
                         .bind(&chain.public_key)
                         .bind(to_nanos(chain.created_at))
-                        .execute(&mut *self.writer().acquire().await?)
+                        .execute(&mut *conn)
                         .await?;
                     let known: String = sqlx::query_scalar(CHAIN_KEY)
                         .bind(&chain.chain_id)
-                        .fetch_one(&mut *self.writer().acquire().await?)
+                        .fetch_one(&mut *conn)
                         .await?;
                     if known != chain.public_key {
                         return Err(key_conflict(chain));
