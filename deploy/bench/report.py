@@ -10,8 +10,8 @@ import os
 import sys
 
 CLK = os.sysconf("SC_CLK_TCK")
-TARGETS = ["direct", "nginx", "sqlite", "postgres"]
-COLOURS = {"direct": "#1b9e77", "nginx": "#7570b3", "sqlite": "#d95f02", "postgres": "#e7298a"}
+TARGETS = ["direct", "nginx", "floor", "sqlite", "postgres"]
+COLOURS = {"direct": "#1b9e77", "nginx": "#7570b3", "floor": "#666666", "sqlite": "#d95f02", "postgres": "#e7298a"}
 
 
 def latencies(logs):

@@ -3,6 +3,9 @@
 # same upstream simulator process against
 #   direct    the upstream simulator itself,
 #   nginx     Debian's nginx as a plain gRPC proxy (grpc_pass, upstream keepalive),
+#   floor     a plain HTTP/2 proxy on the gateway's own stack (hyper, hyper-util's
+#             client, tokio, mimalloc; benches/floor.rs): what that stack costs a
+#             call before any gateway work,
 #   sqlite    the gateway, every rule, the durable access log in SQLite,
 #   postgres  the same gateway with the access log in PostgreSQL.
 # Scenarios: closed loop at 32x1 and 50x20 (connections x streams), an open-loop
@@ -19,10 +22,11 @@
 # Usage: deploy/bench/run.sh [GATEWAY_BINARY]    (default: cargo build --release)
 # Knobs (environment): BENCH_SECS (10) per closed-loop run, BENCH_SWEEP_SECS (5)
 # per offered rate, BENCH_RATES ("1000 2000 4000 6000 8000 12000 16000 24000"),
-# BENCH_TARGETS ("direct nginx sqlite postgres"), BENCH_SCENARIOS ("low high sweep
+# BENCH_TARGETS ("direct nginx floor sqlite postgres"), BENCH_SCENARIOS ("low high sweep
 # streams"), BENCH_PG (postgres://postgres@127.0.0.1:5432; the run creates and
 # drops its own database onshi_bench), BENCH_OUT (target/bench-report),
 # BENCH_LOADMIX (a built benches/loadmix binary; default: cargo bench --bench loadmix),
+# BENCH_FLOOR (a built benches/floor binary; default: cargo bench --bench floor),
 # BENCH_POPULATION (100000), BENCH_GATEWAY_ENV (extra VAR=value for the gateway).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,7 +35,7 @@ cargo="${CARGO:-cargo}"
 secs="${BENCH_SECS:-10}"
 sweep_secs="${BENCH_SWEEP_SECS:-5}"
 rates="${BENCH_RATES:-1000 2000 4000 6000 8000 12000 16000 24000}"
-targets="${BENCH_TARGETS:-direct nginx sqlite postgres}"
+targets="${BENCH_TARGETS:-direct nginx floor sqlite postgres}"
 scenarios="${BENCH_SCENARIOS:-low high sweep streams}"
 pg="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 population="${BENCH_POPULATION:-100000}"
@@ -246,6 +250,23 @@ EOF
   echo $!
 }
 
+# The floor proxy's binary, built once (cargo would otherwise stand between the
+# benchmark and the process it measures).
+floor_binary() {
+  if [ -n "${BENCH_FLOOR:-}" ]; then echo "$BENCH_FLOOR"; return; fi
+  "$cargo" bench --locked --bench floor --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "floor" and m.get("executable"):
+        print(m["executable"])'
+}
+
+start_floor() {
+  "$(floor_binary)" --listen "127.0.0.1:$1" --upstream "http://127.0.0.1:$up_port" >"$work/floor.log" 2>&1 &
+  echo $!
+}
+
 start_gateway() {
   local name=$1 port=$2 admin=$3 db=$4 metrics=$5 data="$work/data-$1" extra=()
   [ -n "$db" ] && extra=(--database-url "$db")
@@ -264,6 +285,7 @@ run_target() {
   case "$name" in
     direct) port=$up_port; pid=$up_pid ;;
     nginx) pid=$(start_nginx "$port"); started+=("$pid") ;;
+    floor) pid=$(start_floor "$port"); started+=("$pid") ;;
     sqlite|postgres)
       admin=$(free_port); metrics=$(free_port)
       if [ "$name" = postgres ]; then
