@@ -52,8 +52,10 @@ async fn pass(
     client.request(req).await
 }
 
-/// A 502 for a failed upstream call, as a proxy answers.
+/// A 502 for a failed upstream call, as a proxy answers; the cause goes to stderr.
 fn bad_gateway(e: hyper_util::client::legacy::Error) -> Response<String> {
+    use std::error::Error as _;
+    eprintln!("floor: upstream call failed: {e}: {:?}", e.source());
     let mut resp = Response::new(format!("upstream: {e}"));
     *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
     resp
