@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench floor -- --listen 127.0.0.1:PORT --upstream http://HOST:PORT`
 //! serves until killed. Under `cargo test` or `cargo bench` without `--listen` it
-//! proxies a few calls to a local echo server and checks they come back whole.
+//! proxies a few calls to a local echo server and checks they come back whole, and
+//! that a call with no upstream to reach gets a 502.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -99,13 +100,12 @@ impl Pool {
 
 type ProxyBody = http_body_util::Either<Incoming, String>;
 
-async fn serve(listen: SocketAddr, upstream: Uri) -> std::io::Result<()> {
+async fn serve(listener: tokio::net::TcpListener, upstream: Uri) -> std::io::Result<()> {
     let authority = upstream
         .authority()
         .cloned()
         .ok_or_else(|| std::io::Error::other("--upstream needs host:port"))?;
     let pool = Pool::open(authority);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
@@ -155,11 +155,12 @@ async fn self_test() {
         .parse()
         .expect("uri");
     tokio::spawn(echo(echo_listener));
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let listen = probe.local_addr().expect("addr");
-    drop(probe);
-    tokio::spawn(serve(listen, upstream));
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Bound before the proxy's task starts: the calls below cannot come too early.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let listen = proxy.local_addr().expect("addr");
+    tokio::spawn(serve(proxy, upstream));
     let client = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http::<Full<bytes::Bytes>>();
@@ -174,7 +175,25 @@ async fn self_test() {
         assert_eq!(trailers["grpc-status"], "0");
         assert_eq!(collected.to_bytes(), body.as_bytes());
     }
-    println!("floor: 3 calls proxied whole");
+    // An upstream that is not there: the proxy answers 502, as nginx does.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gone_uri: Uri = format!("http://{}", gone.local_addr().expect("addr"))
+        .parse()
+        .expect("uri");
+    drop(gone);
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let to_gone = proxy.local_addr().expect("addr");
+    tokio::spawn(serve(proxy, gone_uri));
+    let req = Request::post(format!("http://{to_gone}/onshi.v1.QualificationService/X"))
+        .body(Full::new(bytes::Bytes::from_static(b"call")))
+        .expect("request");
+    let resp = client.request(req).await.expect("an answer from the proxy");
+    assert_eq!(resp.status(), http::StatusCode::BAD_GATEWAY);
+    println!("floor: 3 calls proxied whole, and a 502 without an upstream");
 }
 
 #[tokio::main]
@@ -192,7 +211,11 @@ async fn main() {
     let upstream: Uri = upstream
         .parse()
         .unwrap_or_else(|e| panic!("--upstream: {e}"));
-    if let Err(e) = serve(listen, upstream).await {
+    let served = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => serve(listener, upstream).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = served {
         eprintln!("floor: {e}");
         std::process::exit(1);
     }
