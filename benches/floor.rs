@@ -146,52 +146,55 @@ async fn echo(listener: tokio::net::TcpListener) {
     }
 }
 
+/// A listener on a free local port, and its `http://host:port`.
+async fn local_listener() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    (listener, base)
+}
+
+/// Starts a floor proxy to `upstream`; returns where it listens. It is bound
+/// before its task starts, so no call can come too early.
+async fn start_proxy(upstream: &str) -> String {
+    let (listener, base) = local_listener().await;
+    tokio::spawn(serve(listener, upstream.parse().expect("uri")));
+    base
+}
+
 async fn self_test() {
     use http_body_util::{BodyExt, Full};
-    let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let upstream: Uri = format!("http://{}", echo_listener.local_addr().expect("addr"))
-        .parse()
-        .expect("uri");
+    let (echo_listener, upstream) = local_listener().await;
     tokio::spawn(echo(echo_listener));
-    // Bound before the proxy's task starts: the calls below cannot come too early.
-    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let listen = proxy.local_addr().expect("addr");
-    tokio::spawn(serve(proxy, upstream));
+    let proxy = start_proxy(&upstream).await;
     let client = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http::<Full<bytes::Bytes>>();
+    let post = |base: &str, body: String| {
+        Request::post(format!("{base}/onshi.v1.QualificationService/X"))
+            .body(Full::new(bytes::Bytes::from(body)))
+            .expect("request")
+    };
     for i in 0..3 {
         let body = format!("call {i}");
-        let req = Request::post(format!("http://{listen}/onshi.v1.QualificationService/X"))
-            .body(Full::new(bytes::Bytes::from(body.clone())))
-            .expect("request");
-        let resp = client.request(req).await.expect("proxied call");
+        let resp = client
+            .request(post(&proxy, body.clone()))
+            .await
+            .expect("proxied call");
         let collected = resp.into_body().collect().await.expect("body");
         let trailers = collected.trailers().cloned().expect("trailers passed on");
         assert_eq!(trailers["grpc-status"], "0");
         assert_eq!(collected.to_bytes(), body.as_bytes());
     }
     // An upstream that is not there: the proxy answers 502, as nginx does.
-    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let gone_uri: Uri = format!("http://{}", gone.local_addr().expect("addr"))
-        .parse()
-        .expect("uri");
+    let (gone, gone_base) = local_listener().await;
     drop(gone);
-    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let to_gone = start_proxy(&gone_base).await;
+    let resp = client
+        .request(post(&to_gone, "call".into()))
         .await
-        .expect("bind");
-    let to_gone = proxy.local_addr().expect("addr");
-    tokio::spawn(serve(proxy, gone_uri));
-    let req = Request::post(format!("http://{to_gone}/onshi.v1.QualificationService/X"))
-        .body(Full::new(bytes::Bytes::from_static(b"call")))
-        .expect("request");
-    let resp = client.request(req).await.expect("an answer from the proxy");
+        .expect("an answer from the proxy");
     assert_eq!(resp.status(), http::StatusCode::BAD_GATEWAY);
     println!("floor: 3 calls proxied whole, and a 502 without an upstream");
 }
