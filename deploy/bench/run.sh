@@ -87,6 +87,11 @@ loadmix() {
 }
 mix="$work/mix"
 loadmix --out "$mix" --profiles 50 --seed "$seed" --population "$population" >/dev/null
+# Each profile's path and facility, read once: every run starts its h2load
+# processes from these without a helper process apiece (see load). The gateways'
+# `--check` rewrites the mix from the same seed, so these stay its rows.
+mapfile -t mix_paths < <(awk -F'\t' 'NR > 1 {print $2}' "$mix/profiles.tsv")
+mapfile -t mix_facilities < <(awk -F'\t' 'NR > 1 {print $3}' "$mix/profiles.tsv")
 
 # One upstream simulator for every target.
 up_port=$(free_port)
@@ -123,14 +128,11 @@ reset_peak() { local p; for p in $(pids_of "$1"); do echo 5 >"/proc/$p/clear_ref
 load() {
   local port=$1 conns=$2 streams=$3 dur=$4 rate=$5 logs=$6
   local procs=$(( conns < 50 ? conns : 50 )) i c pids=() extra=()
-  local paths facilities
   mkdir -p "$logs"
   # Everything each h2load needs is worked out before the first starts: a helper
   # process per h2load (python, ~90 ms each on an idle machine, far more under
   # load) would stagger the 50 starts over seconds, so their runs would overlap
   # only in part and the offered rate would be below its nominal value.
-  mapfile -t paths < <(awk -F'\t' 'NR > 1 {print $2}' "$mix/profiles.tsv")
-  mapfile -t facilities < <(awk -F'\t' 'NR > 1 {print $3}' "$mix/profiles.tsv")
   if [ "$rate" -gt 0 ]; then
     local per=$(( (rate + conns / 2) / conns ))
     extra=(--rps "$(( per > 0 ? per : 1 ))")
@@ -141,8 +143,8 @@ load() {
     # forever on one at the end); timeout is the last resort.
     timeout -s KILL $((dur + 30)) h2load -c "$c" -m "$streams" -D "$dur" -N 5 "${extra[@]}" -d "$mix/$i.bin" \
       -H 'content-type: application/grpc' -H 'te: trailers' \
-      -H 'grpc-accept-encoding: identity,deflate,gzip' -H "x-onshi-dev-facility: ${facilities[$i]}" \
-      --log-file "$logs/$i.log" "http://127.0.0.1:$port${paths[$i]}" >"$logs/$i.out" 2>&1 &
+      -H 'grpc-accept-encoding: identity,deflate,gzip' -H "x-onshi-dev-facility: ${mix_facilities[$i]}" \
+      --log-file "$logs/$i.log" "http://127.0.0.1:$port${mix_paths[$i]}" >"$logs/$i.out" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || true; done
